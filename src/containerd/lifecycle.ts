@@ -1,0 +1,204 @@
+import { rm } from 'node:fs/promises';
+import type { ContainerdClient } from './client.js';
+import { isNotFound } from './errors.js';
+import { jsonAny, protoAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
+import { ImageReader, type ResolvedImage } from './image-manifest.js';
+import { withLease } from './lease.js';
+import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
+import { prepareStdio, attachStdio, type StdioSpec, type AttachedStdio } from './stdio.js';
+import type { Container, Process, WaitResult } from './types.js';
+import { timestampToDate } from './types.js';
+
+export const RUNC_V2 = 'io.containerd.runc.v2';
+
+export interface NewContainer {
+  id: string;
+  /** Image name as recorded in containerd's image store. */
+  image: string;
+  /** OCI runtime spec (JSON-serialisable). */
+  spec: object;
+  labels?: Record<string, string>;
+  snapshotter?: string;
+}
+
+export class ImageNotUnpackedError extends Error {
+  constructor(readonly image: string, readonly chainId: string) {
+    super(`image ${image} is not unpacked (snapshot ${chainId} missing); import or pull it again`);
+    this.name = 'ImageNotUnpackedError';
+  }
+}
+
+/**
+ * Container lifecycle on top of the raw client: create from an image, run tasks with their stdio,
+ * wait, kill, exec, and delete in the one order that leaks nothing (task, snapshot, container).
+ */
+export class ContainerLifecycle {
+  readonly images: ImageReader;
+  constructor(readonly client: ContainerdClient, readonly namespace: string = client.namespace) {
+    this.images = new ImageReader(client);
+  }
+
+  private get call(): { namespace: string } {
+    return { namespace: this.namespace };
+  }
+
+  async resolveImage(name: string): Promise<ResolvedImage> {
+    const image = await this.client.getImage(name, this.call);
+    return this.images.resolve(image.target, this.call);
+  }
+
+  /** Snapshot from the image's top chain id, spec as a JSON Any, runtime runc v2 — under one lease. */
+  async create(req: NewContainer): Promise<Container> {
+    const snapshotter = req.snapshotter ?? DEFAULT_SNAPSHOTTER;
+    const resolved = await this.resolveImage(req.image);
+    const parent = resolved.chainIds[resolved.chainIds.length - 1] ?? '';
+    if (parent && !(await snapshotExists(this.client, snapshotter, parent, this.namespace))) throw new ImageNotUnpackedError(req.image, parent);
+    return withLease(this.client, this.namespace, async (lease) => {
+      const call = { namespace: this.namespace, lease };
+      await this.client.prepareSnapshot(snapshotter, req.id, parent, {}, call);
+      try {
+        return await this.client.createContainer({
+          id: req.id,
+          image: req.image,
+          labels: req.labels ?? {},
+          runtime: { name: RUNC_V2, options: protoAny(RUNC_OPTIONS_TYPE_URL, {}) },
+          spec: jsonAny(SPEC_TYPE_URL, req.spec),
+          snapshotter,
+          snapshot_key: req.id,
+        }, call);
+      } catch (e) {
+        await this.client.removeSnapshot(snapshotter, req.id, call).catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  async spec<T = Record<string, unknown>>(id: string): Promise<T | undefined> {
+    return decodeJsonAny<T>((await this.client.getContainer(id, this.call)).spec);
+  }
+
+  /**
+   * Create the task with its stdio. For FIFOs our read ends are opened before Tasks.Create (else it blocks).
+   * Returns the pid and, for FIFOs, the attached streams.
+   */
+  async createTask(id: string, stdio: StdioSpec): Promise<{ pid: number; stdio?: AttachedStdio }> {
+    const container = await this.client.getContainer(id, this.call);
+    const rootfs = container.snapshot_key ? await this.client.snapshotMounts(container.snapshotter, container.snapshot_key, this.call) : [];
+    const paths = await prepareStdio(stdio, id);
+    const attached = stdio.kind === 'fifo' ? attachStdio(paths) : undefined;
+    try {
+      const pid = await this.client.createTask({ container_id: id, rootfs: rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), ...paths }, this.call);
+      return { pid, stdio: attached };
+    } catch (e) {
+      attached?.close();
+      throw e;
+    }
+  }
+
+  /** Wait is issued before Start (API facts §8.3) so a fast exit is never missed; await the returned promise. */
+  wait(id: string, execId = ''): Promise<WaitResult> {
+    return this.client.waitTask(id, execId, this.call).then((r) => ({ exitStatus: r.exit_status, exitedAt: timestampToDate(r.exited_at) }));
+  }
+
+  start(id: string, execId = ''): Promise<number> {
+    return this.client.startTask(id, execId, this.call);
+  }
+
+  /** Create + Wait + Start in the right order. */
+  async run(id: string, stdio: StdioSpec): Promise<{ pid: number; exited: Promise<WaitResult>; stdio?: AttachedStdio }> {
+    const created = await this.createTask(id, stdio);
+    const exited = this.wait(id);
+    exited.catch(() => undefined); // the caller may never await it (e.g. detached runs)
+    try {
+      await this.start(id);
+    } catch (e) {
+      created.stdio?.close();
+      await this.client.deleteTask(id, this.call).catch(() => undefined);
+      throw e;
+    }
+    return { pid: created.pid, exited, stdio: created.stdio };
+  }
+
+  kill(id: string, signal: number, opts: { all?: boolean; execId?: string } = {}): Promise<void> {
+    return this.client.killTask(id, signal, { ...this.call, ...opts });
+  }
+
+  async task(id: string): Promise<Process | undefined> {
+    try {
+      return await this.client.getTask(id, '', this.call);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Run a process inside a running task with its own stdio. The process spec starts from the container's
+   * (env, user, capabilities…) with args, cwd and terminal overridden, as `ctr task exec` does.
+   */
+  async exec(id: string, execId: string, args: string[], stdio: StdioSpec & { kind: 'fifo' }, overrides: { cwd?: string; env?: string[] } = {}): Promise<{ pid: number; exited: Promise<WaitResult>; stdio: AttachedStdio }> {
+    const spec = await this.spec<{ process: Record<string, unknown> }>(id);
+    if (!spec) throw new Error(`container ${id} has no spec`);
+    const processSpec = { ...spec.process, args, terminal: stdio.terminal ?? false, ...(overrides.cwd ? { cwd: overrides.cwd } : {}), ...(overrides.env ? { env: [...((spec.process.env as string[]) ?? []), ...overrides.env] } : {}) };
+    const paths = await prepareStdio(stdio, execId);
+    const attached = attachStdio(paths);
+    try {
+      await this.client.execProcess({ container_id: id, exec_id: execId, ...paths, spec: jsonAny(PROCESS_TYPE_URL, processSpec) }, this.call);
+      const exited = this.wait(id, execId);
+      exited.catch(() => undefined);
+      const pid = await this.start(id, execId);
+      return { pid, exited, stdio: attached };
+    } catch (e) {
+      attached.close();
+      await this.client.deleteProcess(id, execId, this.call).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async deleteExec(id: string, execId: string, fifoDir?: string): Promise<void> {
+    await this.client.deleteProcess(id, execId, this.call).catch((e: unknown) => {
+      if (!isNotFound(e)) throw e;
+    });
+    if (fifoDir) await Promise.all(['stdin', 'stdout', 'stderr'].map((s) => rm(`${fifoDir}/${execId}-${s}`, { force: true })));
+  }
+
+  /** Delete the task, killing it first if it still runs; returns its exit status when there was one. */
+  async deleteTask(id: string, killTimeoutMs = 10_000): Promise<number | undefined> {
+    const task = await this.task(id);
+    if (!task) return undefined;
+    if (task.status === 'RUNNING' || task.status === 'PAUSED' || task.status === 'CREATED' || task.status === 'UNKNOWN') {
+      const exited = this.wait(id);
+      await this.kill(id, 9, { all: true }).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+      await Promise.race([exited, new Promise((r) => setTimeout(r, killTimeoutMs).unref())]);
+    }
+    try {
+      return (await this.client.deleteTask(id, this.call)).exit_status;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Task, then snapshot, then container record (API facts §8.2): nothing leaks, nothing is orphaned. */
+  async remove(id: string): Promise<void> {
+    await this.deleteTask(id);
+    let container: Container | undefined;
+    try {
+      container = await this.client.getContainer(id, this.call);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (container?.snapshot_key) {
+      await this.client.removeSnapshot(container.snapshotter, container.snapshot_key, this.call).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+    }
+    if (container) {
+      await this.client.deleteContainer(id, this.call).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+    }
+  }
+}

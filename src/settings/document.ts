@@ -1,0 +1,51 @@
+// Parsing of Bottlerocket-style user-data documents (`[settings.host-containers.admin]` in TOML, or
+// `{"settings": {...}}` in JSON) into a change map. Only the shape is checked here; the values go through
+// the same validation as `set`.
+
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { SettingsError } from './errors.js';
+import { isPlainObject } from './tree.js';
+import type { ChangeMap } from './validate.js';
+
+export type DocumentFormat = 'toml' | 'json';
+
+/** Generous for a settings document, small enough that a stray multi-megabyte upload is refused cheaply. */
+export const DOCUMENT_SIZE_LIMIT = 1024 * 1024;
+
+function parseText(text: string, format: DocumentFormat): unknown {
+  try {
+    // 'throw' so a `__proto__` key can never reach object handling further down.
+    return format === 'toml' ? parseToml(text, { unsafeKeyBehaviour: 'throw' }) : (JSON.parse(text) as unknown);
+  } catch (err) {
+    const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new SettingsError('document', [{ key: '', message: `invalid ${format.toUpperCase()}${where}: ${reason}` }]);
+  }
+}
+
+/** Returns the document's `settings` table. The only top-level key allowed is `settings`. */
+export function parseDocument(text: string, format: DocumentFormat): ChangeMap {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > DOCUMENT_SIZE_LIMIT) {
+    throw new SettingsError('document', [
+      { key: '', message: `document too large: ${size} bytes, at most ${DOCUMENT_SIZE_LIMIT} allowed` },
+    ]);
+  }
+  const doc = parseText(text, format);
+  if (!isPlainObject(doc)) {
+    throw new SettingsError('document', [{ key: '', message: 'expected a table with a "settings" table in it' }]);
+  }
+  const unexpected = Object.keys(doc).filter((key) => key !== 'settings');
+  if (unexpected.length > 0) {
+    throw new SettingsError(
+      'document',
+      unexpected.map((key) => ({ key, message: 'unexpected top-level key; settings go under "settings"' })),
+    );
+  }
+  const settings = doc['settings'];
+  if (settings === undefined) throw new SettingsError('empty', [{ key: 'settings', message: 'missing' }]);
+  if (!isPlainObject(settings)) {
+    throw new SettingsError('document', [{ key: 'settings', message: 'expected a table' }]);
+  }
+  return settings;
+}

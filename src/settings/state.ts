@@ -1,0 +1,99 @@
+// Pure transitions of the settings state: applying staged changes to the operator layer, overlaying it on
+// the defaults, whole-state rules (required keys) and the diff a commit reports. No I/O here, so the store
+// can compute the complete next state, validate it and only then touch the disk.
+
+import type { SettingIssue } from './errors.js';
+import { isUnder, resolveKey, resolvePrefix } from './keys.js';
+import { SETTINGS } from './registry.js';
+import type { StagedChange } from './validate.js';
+import type { SettingValue } from './values.js';
+
+/** Flat settings keyed by canonical dotted key. */
+export type SettingsMap = ReadonlyMap<string, SettingValue>;
+
+export function pathOf(key: string): readonly string[] {
+  const resolution = resolveKey(key);
+  // Stored keys were validated on the way in; an unresolvable one means the registry lost a key.
+  if (!resolution.ok) throw new Error(`settings: stored key ${key} no longer resolves: ${resolution.message}`);
+  return resolution.value.path;
+}
+
+export function applyChanges(base: SettingsMap, changes: readonly StagedChange[]): Map<string, SettingValue> {
+  const next = new Map(base);
+  for (const change of changes) {
+    if (change.op === 'set') {
+      next.set(change.key, change.value);
+      continue;
+    }
+    const prefix = resolvePrefix(change.key);
+    if (!prefix.ok) throw new Error(`settings: staged prefix ${change.key} no longer resolves`);
+    for (const key of [...next.keys()]) {
+      if (isUnder(pathOf(key), prefix.value.path)) next.delete(key);
+    }
+  }
+  return next;
+}
+
+/** Operator values over defaults, sorted by key so every view of the state is deterministic. */
+export function overlay(defaults: SettingsMap, operator: SettingsMap): Map<string, SettingValue> {
+  const merged = new Map([...defaults, ...operator]);
+  return new Map([...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+const PLACEHOLDER = /<[^>]+>/;
+
+/** `host-containers.<name>.source` → `host-containers.<name>`: the entity a wildcard key belongs to. */
+function familyOf(pattern: string): string | undefined {
+  const match = PLACEHOLDER.exec(pattern);
+  return match ? pattern.slice(0, match.index + match[0].length) : undefined;
+}
+
+const REQUIRED = SETTINGS.filter((d) => d.required === true);
+
+/**
+ * Whole-state rules: for every instance that has any setting (`host-containers.foo.enabled`), every
+ * required key of its family (`host-containers.foo.source`) must be present after the overlay.
+ */
+export function completenessIssues(effective: SettingsMap): SettingIssue[] {
+  const instances = new Map<string, Set<string>>(); // family → instance names
+  for (const key of effective.keys()) {
+    const resolution = resolveKey(key);
+    if (!resolution.ok || resolution.value.instance === undefined) continue;
+    const family = familyOf(resolution.value.definition.pattern);
+    if (family === undefined) continue;
+    let names = instances.get(family);
+    if (!names) instances.set(family, (names = new Set()));
+    names.add(resolution.value.instance);
+  }
+  const issues: SettingIssue[] = [];
+  for (const definition of REQUIRED) {
+    const family = familyOf(definition.pattern);
+    const placeholder = PLACEHOLDER.exec(definition.pattern)?.[0];
+    if (family === undefined || placeholder === undefined) continue;
+    for (const name of instances.get(family) ?? []) {
+      const key = definition.pattern.replace(placeholder, name);
+      if (!effective.has(key)) issues.push({ key, message: 'required' });
+    }
+  }
+  return issues;
+}
+
+function sameValue(a: SettingValue | undefined, b: SettingValue | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Keys whose effective value differs (added, removed or changed), sorted. */
+export function changedKeys(before: SettingsMap, after: SettingsMap): string[] {
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  return [...keys].filter((key) => !sameValue(before.get(key), after.get(key))).sort();
+}
+
+/** Services to re-render/restart for a set of changed keys, deduplicated and sorted. */
+export function servicesOf(keys: Iterable<string>): string[] {
+  const services = new Set<string>();
+  for (const key of keys) {
+    const resolution = resolveKey(key);
+    if (resolution.ok) services.add(resolution.value.service);
+  }
+  return [...services].sort();
+}

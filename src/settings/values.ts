@@ -1,0 +1,197 @@
+// Value types for settings: each bundles the zod schema (the rule), how `set key=TEXT` text is turned into
+// a candidate value, and a short hint for help text, so a key's declaration in the registry names one type
+// and gets validation, CLI parsing and `--help` from it.
+
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { registryHostProblem } from './names.js';
+
+export type SettingValue = boolean | string | readonly string[];
+export type ValueKind = 'boolean' | 'string' | 'enum' | 'string-list';
+
+export type TextParse =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly message: string };
+
+export interface ValueType {
+  readonly kind: ValueKind;
+  /** Short form for help text: `true|false`, `auto|enforce|off`, `image reference`, … */
+  readonly hint: string;
+  readonly choices?: readonly string[];
+  readonly schema: z.ZodType<SettingValue>;
+  /** Turns CLI text into a candidate value; the schema still checks the result. */
+  readonly fromText: (text: string) => TextParse;
+}
+
+type Problem = (value: string) => string | undefined;
+
+function checkedString(problem?: Problem): z.ZodType<string> {
+  const base = z.string({ error: 'expected a string' });
+  if (!problem) return base;
+  return base.superRefine((value, ctx) => {
+    const found = problem(value);
+    if (found !== undefined) ctx.addIssue({ code: 'custom', message: found });
+  });
+}
+
+export function booleanType(): ValueType {
+  return {
+    kind: 'boolean',
+    hint: 'true|false',
+    schema: z.boolean({ error: 'expected true or false' }),
+    fromText: (text) =>
+      text === 'true'
+        ? { ok: true, value: true }
+        : text === 'false'
+          ? { ok: true, value: false }
+          : { ok: false, message: 'expected true or false' },
+  };
+}
+
+export function enumType(choices: readonly [string, ...string[]]): ValueType {
+  const expected = `expected one of ${choices.join(', ')}`;
+  return {
+    kind: 'enum',
+    hint: choices.join('|'),
+    choices,
+    schema: z.enum(choices as [string, ...string[]], { error: expected }),
+    fromText: (text) => ({ ok: true, value: text }),
+  };
+}
+
+export function stringType(hint: string, problem?: Problem): ValueType {
+  return {
+    kind: 'string',
+    hint,
+    schema: checkedString(problem),
+    fromText: (text) => ({ ok: true, value: text }),
+  };
+}
+
+/** Lists reject duplicates: a repeated path or capability is always a mistake and makes diffs noisy. */
+export function listType(hint: string, itemProblem: Problem): ValueType {
+  const schema = z
+    .array(checkedString(itemProblem), { error: 'expected a list of strings' })
+    .superRefine((items, ctx) => {
+      const seen = new Set<string>();
+      items.forEach((item, index) => {
+        if (seen.has(item)) ctx.addIssue({ code: 'custom', path: [index], message: 'listed twice' });
+        seen.add(item);
+      });
+    });
+  return { kind: 'string-list', hint: `list of ${hint}`, schema, fromText: listFromText };
+}
+
+/** `["a","b"]` (JSON) or `a,b` (comma-separated); empty text is the empty list. */
+function listFromText(text: string): TextParse {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    try {
+      return { ok: true, value: JSON.parse(trimmed) as unknown };
+    } catch {
+      return { ok: false, message: 'expected a JSON array or a comma-separated list' };
+    }
+  }
+  return { ok: true, value: trimmed === '' ? [] : trimmed.split(',').map((item) => item.trim()) };
+}
+
+// ---- rules ---------------------------------------------------------------------------------------------
+
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const IMAGE_REF_MAX = 512;
+
+/** `[registry[:port]/]repo[:tag][@sha256:<64 hex>]`, following the distribution reference grammar. */
+export function imageReferenceProblem(ref: string): string | undefined {
+  const shape = 'expected [registry[:port]/]repo[:tag][@sha256:<64 hex>]';
+  if (ref.length === 0) return 'image reference must not be empty';
+  if (/\s/.test(ref)) return 'image reference must not contain spaces';
+  if (ref.length > IMAGE_REF_MAX) return `image reference longer than ${IMAGE_REF_MAX} characters`;
+  let rest = ref;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    if (!DIGEST.test(rest.slice(at + 1))) return 'image digest must be sha256:<64 lowercase hex digits>';
+    rest = rest.slice(0, at);
+  }
+  const colon = rest.indexOf(':', rest.lastIndexOf('/') + 1);
+  if (colon >= 0) {
+    if (!TAG.test(rest.slice(colon + 1))) return `invalid image tag (${shape})`;
+    rest = rest.slice(0, colon);
+  }
+  const parts = rest.split('/');
+  // As in docker: the first component is a registry only if it looks like a host (has . or :, or is localhost).
+  const first = parts[0] ?? '';
+  if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    if (registryHostProblem(first) !== undefined) return `invalid registry "${first}" (${shape})`;
+    parts.shift();
+  }
+  for (const part of parts) {
+    if (!PATH_COMPONENT.test(part)) return `invalid repository "${parts.join('/')}" (${shape})`;
+  }
+  return undefined;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Strict RFC 4648 base64: standard alphabet, mandatory padding, no whitespace, canonical trailing bits. */
+export function base64Problem(text: string): string | undefined {
+  // The round trip catches non-zero padding bits, which Buffer would silently accept and drop.
+  if (!BASE64.test(text) || Buffer.from(text, 'base64').toString('base64') !== text) {
+    return 'expected base64 (standard alphabet, padded)';
+  }
+  return undefined;
+}
+
+export const USER_DATA_MAX = 16 * 1024;
+
+export function userDataProblem(text: string): string | undefined {
+  const problem = base64Problem(text);
+  if (problem !== undefined) return problem;
+  const size = Buffer.from(text, 'base64').length;
+  return size > USER_DATA_MAX ? `decodes to ${size} bytes, at most ${USER_DATA_MAX} allowed` : undefined;
+}
+
+/** Absolute and already normal (no `.`/`..`/`//`/trailing slash), so prefix checks on it are meaningful. */
+export function absolutePathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'must be an absolute path';
+  if (path.includes('\0')) return 'must not contain NUL';
+  if (posix.normalize(path) !== path || (path.length > 1 && path.endsWith('/'))) {
+    return 'must be a normalised path (no ".", "..", "//" or trailing "/")';
+  }
+  return undefined;
+}
+
+export function endpointUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'expected an http(s) URL';
+  }
+  if (/\s/.test(text) || (url.protocol !== 'https:' && url.protocol !== 'http:')) return 'expected an http(s) URL';
+  // Credentials in a URL end up in logs and process listings; they belong in container-registry.credentials.
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials; use container-registry.credentials';
+  return undefined;
+}
+
+/** Linux capabilities known to the OCI runtime spec, as used in `process.capabilities`. */
+export const CAPABILITIES: readonly string[] = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
+  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
+  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
+  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHECKPOINT_RESTORE',
+].map((name) => `CAP_${name}`);
+
+const CAPABILITY_SET = new Set(CAPABILITIES);
+
+export function capabilityProblem(name: string): string | undefined {
+  return CAPABILITY_SET.has(name) ? undefined : 'expected a capability name such as CAP_NET_ADMIN';
+}
+
+export function nonEmptyProblem(text: string): string | undefined {
+  if (text.length === 0) return 'must not be empty';
+  return text.includes('\0') ? 'must not contain NUL' : undefined;
+}

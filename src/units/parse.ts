@@ -1,0 +1,24 @@
+// parseUnit: TOML text → UnitSpec or errors. Syntax errors name the line and column.
+import { parse, TomlError } from 'smol-toml';
+import { withFile, type UnitResult } from './errors.js';
+import type { UnitSpec } from './types.js';
+import { validateUnit } from './validate.js';
+
+function tomlMessage(e: TomlError): string {
+  // smol-toml's message embeds a code excerpt after a blank line; the first part is the reason.
+  const first = e.message.split('\n\n')[0] ?? e.message;
+  return `invalid TOML: ${first.replace(/^Invalid TOML document:\s*/, '')}`;
+}
+
+export function parseUnit(text: string, file?: string): UnitResult<UnitSpec> {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    const error = e instanceof TomlError
+      ? { path: `line ${e.line}, column ${e.column}`, message: tomlMessage(e) }
+      : { path: 'line ?', message: `invalid TOML: ${e instanceof Error ? e.message : String(e)}` };
+    return { ok: false, errors: withFile([error], file) };
+  }
+  return validateUnit(doc, file);
+}

@@ -1,0 +1,73 @@
+// Parsers for the human-friendly quantities in unit files. They return a
+// result instead of throwing so the schema can turn failures into field errors.
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(?:\d+(?:ms|s|m|h))+$/;
+const DURATION_PART = /(\d+)(ms|s|m|h)/g;
+// Timers in Node cannot exceed 2^31-1 ms; a longer duration would silently fire at once.
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** "500ms", "5s", "1m30s", "2h" → milliseconds. */
+export function parseDuration(text: string): Parsed<number> {
+  if (!DURATION.test(text)) {
+    return { ok: false, message: `must be a duration like "500ms", "5s", "1m30s" or "1h" (got ${JSON.stringify(text)})` };
+  }
+  let total = 0;
+  for (const m of text.matchAll(DURATION_PART)) {
+    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? 0);
+  }
+  if (!Number.isSafeInteger(total) || total > MAX_DURATION_MS) {
+    return { ok: false, message: `must be at most ${MAX_DURATION_MS}ms (about 24 days)` };
+  }
+  return { ok: true, value: total };
+}
+
+// Kubernetes quantity convention: K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti powers of 1024.
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12,
+  Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
+};
+const SIZE = /^(\d+)(k|K|Ki|M|Mi|G|Gi|T|Ti)?$/;
+
+/** "64Mi", "1G", "4096" → bytes. */
+export function parseSize(text: string): Parsed<number> {
+  const m = SIZE.exec(text);
+  if (m === null) {
+    return { ok: false, message: `must be a size like "64Mi", "1Gi", "1G" or a byte count (got ${JSON.stringify(text)})` };
+  }
+  const bytes = Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] ?? 1);
+  if (!Number.isSafeInteger(bytes)) return { ok: false, message: 'is too large' };
+  return { ok: true, value: bytes };
+}
+
+/** "1777", "0755" → numeric mode. Only strings, so TOML's decimal integers can't be mistaken for octal. */
+export function parseOctalMode(text: string): Parsed<number> {
+  if (!/^[0-7]{3,4}$/.test(text)) {
+    return { ok: false, message: `must be an octal mode string like "755" or "1777" (got ${JSON.stringify(text)})` };
+  }
+  return { ok: true, value: Number.parseInt(text, 8) };
+}
+
+const UINT32_MAX_ID = 4294967294; // (uid_t)-1 is reserved as "no change"
+
+/** "1000" or "1000:1000" → ids. */
+export function parseUserSpec(text: string): Parsed<{ uid: number; gid?: number }> {
+  const m = /^(\d+)(?::(\d+))?$/.exec(text);
+  if (m === null) return { ok: false, message: `must be a numeric "uid" or "uid:gid" (got ${JSON.stringify(text)})` };
+  const uid = Number(m[1]);
+  const gid = m[2] === undefined ? undefined : Number(m[2]);
+  if (uid > UINT32_MAX_ID || (gid !== undefined && gid > UINT32_MAX_ID)) {
+    return { ok: false, message: `ids must be at most ${UINT32_MAX_ID}` };
+  }
+  return { ok: true, value: gid === undefined ? { uid } : { uid, gid } };
+}
+
+/** Formats bytes back into the largest exact binary unit, for messages. */
+export function formatBytes(bytes: number): string {
+  for (const [suffix, factor] of [['Ti', 1024 ** 4], ['Gi', 1024 ** 3], ['Mi', 1024 ** 2], ['Ki', 1024]] as const) {
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${suffix}`;
+  }
+  return `${bytes}`;
+}

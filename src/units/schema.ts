@@ -1,0 +1,170 @@
+// The zod schema for a unit file as written in TOML (kebab-case keys).
+// It checks shapes and single-field formats and converts quantities to
+// numbers; rules spanning several fields live in rules.ts, defaults in resolve.ts.
+import { z } from 'zod';
+import { normalizeCapability } from './capabilities.js';
+import { imageRefProblem } from './image-ref.js';
+import { isValidEnvName, unitNameProblem } from './names.js';
+import { absolutePathProblem } from './paths.js';
+import { parseDuration, parseOctalMode, parseSize, parseUserSpec, type Parsed } from './quantities.js';
+import { normalizeSignal } from './signals.js';
+import { BIND_OPTIONS, TMPFS_OPTIONS, USER_DATA_MAX_BYTES } from './types.js';
+
+/** A string checked (and possibly converted) by one of the pure parsers. */
+function parsedString<T>(parse: (s: string) => Parsed<T> | string | undefined) {
+  return z.string().transform((s, ctx): T => {
+    const r = parse(s);
+    if (typeof r === 'object') {
+      if (r.ok) return r.value;
+      ctx.issues.push({ code: 'custom', message: r.message, input: s });
+      return z.NEVER;
+    }
+    if (typeof r === 'string') {
+      ctx.issues.push({ code: 'custom', message: r, input: s });
+      return z.NEVER;
+    }
+    return s as T;
+  });
+}
+
+const text = z.string().refine((s) => !s.includes('\0'), { error: 'must not contain NUL characters' });
+const unitName = parsedString<string>(unitNameProblem);
+const containerPath = parsedString<string>(absolutePathProblem);
+// Host bind sources may contain ".." (they are real host paths); the spec builder resolves them.
+const hostPath = parsedString<string>((s) =>
+  !s.startsWith('/') ? 'must be an absolute path' : s.includes('\0') ? 'must not contain NUL characters' : undefined,
+);
+const duration = parsedString(parseDuration);
+const positiveDuration = parsedString((s) => {
+  const r = parseDuration(s);
+  return r.ok && r.value === 0 ? { ok: false as const, message: 'must be greater than 0' } : r;
+});
+
+const capability = (allowAll: boolean) =>
+  parsedString((s) => normalizeCapability(s, allowAll));
+
+const userData = parsedString<string>((s) => {
+  // Strict base64: canonical alphabet and padding, so the same bytes always hash the same.
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)) {
+    return 'must be base64 (standard alphabet, padded)';
+  }
+  const bytes = Buffer.from(s, 'base64');
+  if (bytes.toString('base64') !== s) return 'must be canonical base64';
+  if (bytes.length > USER_DATA_MAX_BYTES) {
+    return `decodes to ${bytes.length} bytes; at most ${USER_DATA_MAX_BYTES} (16 KiB) allowed`;
+  }
+  return undefined;
+});
+
+// Memory accepts a size string or a TOML integer of bytes; one schema so errors stay single and clear.
+const memory = z.unknown().transform((v, ctx): number => {
+  let bytes: number | undefined;
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) bytes = v;
+    else ctx.issues.push({ code: 'custom', message: 'must be an integer number of bytes', input: v });
+  } else if (typeof v === 'string') {
+    const r = parseSize(v);
+    if (r.ok) bytes = r.value;
+    else ctx.issues.push({ code: 'custom', message: r.message, input: v });
+  } else {
+    ctx.issues.push({ code: 'custom', message: 'must be a size string like "256Mi" or an integer number of bytes', input: v });
+  }
+  if (bytes === undefined) return z.NEVER;
+  if (bytes <= 0) {
+    ctx.issues.push({ code: 'custom', message: `must be greater than 0 (got ${bytes})`, input: v });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const envTable = z.record(z.string(), text).superRefine((env, ctx) => {
+  for (const key of Object.keys(env)) {
+    if (!isValidEnvName(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'is not a valid environment variable name (letters, digits, "_"; not starting with a digit)' });
+    }
+  }
+});
+
+const bindMount = z.strictObject({
+  type: z.literal('bind'),
+  source: hostPath,
+  destination: containerPath,
+  options: z.array(z.enum(BIND_OPTIONS)).optional(),
+});
+
+const tmpfsMount = z.strictObject({
+  type: z.literal('tmpfs'),
+  destination: containerPath,
+  size: parsedString((s) => {
+    const r = parseSize(s);
+    return r.ok && r.value === 0 ? { ok: false as const, message: 'must be greater than 0' } : r;
+  }).optional(),
+  mode: parsedString(parseOctalMode).optional(),
+  options: z.array(z.enum(TMPFS_OPTIONS)).optional(),
+});
+
+const device = z.strictObject({
+  path: parsedString<string>((s) => absolutePathProblem(s) ?? (s.startsWith('/dev/') ? undefined : 'must be a path under /dev/')),
+  permissions: z.string().regex(/^(?:r?w?m?)$/, { error: 'must be a non-empty combination of "r", "w", "m" in that order (e.g. "rw", "rwm")' })
+    .refine((s) => s.length > 0, { error: 'must not be empty' }),
+});
+
+export const unitFileSchema = z.strictObject({
+  name: unitName,
+  class: z.enum(['host', 'bootstrap', 'workload']),
+  description: text.max(1000).optional(),
+  image: parsedString<string>(imageRefProblem),
+  command: z.array(text).min(1).optional(),
+  args: z.array(text).optional(),
+  env: envTable.optional(),
+  'working-dir': containerPath.optional(),
+  user: parsedString(parseUserSpec).optional(),
+  superpowered: z.boolean().optional(),
+  mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
+  'user-data': userData.optional(),
+  'persistent-storage': z.boolean().optional(),
+  capabilities: z.strictObject({
+    add: z.array(capability(false)).optional(),
+    drop: z.array(capability(true)).optional(),
+  }).optional(),
+  devices: z.array(device).optional(),
+  namespaces: z.strictObject({
+    'host-network': z.boolean().optional(),
+    'host-pid': z.boolean().optional(),
+  }).optional(),
+  resources: z.strictObject({
+    memory: memory.optional(),
+    // The kernel's minimum CFS quota is 1ms per 100ms period, hence 0.01 rather than "> 0".
+    cpus: z.number().min(0.01, { error: 'must be at least 0.01 (1ms of CPU per 100ms period)' }).max(1024).optional(),
+    pids: z.number().int().positive().optional(),
+  }).optional(),
+  restart: z.strictObject({
+    policy: z.enum(['always', 'on-failure', 'never']).optional(),
+  }).optional(),
+  'depends-on': z.array(unitName).optional(),
+  health: z.strictObject({
+    command: z.array(text).min(1).refine((c) => (c[0] ?? '') !== '', { error: 'first element (the program) must not be empty' }),
+    interval: positiveDuration.optional(),
+    timeout: positiveDuration.optional(),
+    'start-period': duration.optional(),
+    retries: z.number().int().min(1).optional(),
+  }).optional(),
+  stop: z.strictObject({
+    signal: parsedString(normalizeSignal).optional(),
+    timeout: positiveDuration.optional(),
+  }).optional(),
+  bootstrap: z.strictObject({
+    mode: z.enum(['off', 'once', 'always']),
+    essential: z.boolean().optional(),
+    order: z.number().int().optional(),
+  }).optional(),
+});
+
+export type UnitFile = z.output<typeof unitFileSchema>;
+
+/** Every key the schema knows, used to suggest the right spelling for an unknown key. */
+export const KNOWN_KEYS: readonly string[] = [
+  ...Object.keys(unitFileSchema.shape), 'type', 'source', 'destination', 'options', 'size', 'mode',
+  'add', 'drop', 'path', 'permissions', 'host-network', 'host-pid', 'memory', 'cpus', 'pids', 'policy',
+  'interval', 'timeout', 'start-period', 'retries', 'signal', 'essential', 'order',
+];
