@@ -36,10 +36,15 @@ async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of stream) void _;
 }
 
-/** Stream every blob of an OCI layout tar into the content store; returns the index.json digest. */
-async function writeArchiveBlobs(client: ContainerdClient, file: string, namespace: string, lease: string): Promise<{ indexDigest: string | undefined; sawLayout: boolean }> {
+const MAX_INDEX = 4 << 20;
+
+/**
+ * Stream every blob of an OCI layout tar into the content store. index.json is only read, not stored:
+ * no image record points at it, so storing it would leave garbage behind on every import.
+ */
+async function writeArchiveBlobs(client: ContainerdClient, file: string, namespace: string, lease: string): Promise<{ index: Buffer | undefined; sawLayout: boolean }> {
   const extract = tarExtract();
-  let indexDigest: string | undefined;
+  let index: Buffer | undefined;
   let sawLayout = false;
   let entries = 0;
   const source = createReadStream(file);
@@ -72,15 +77,18 @@ async function writeArchiveBlobs(client: ContainerdClient, file: string, namespa
         continue;
       }
       const size = entry.header.size ?? 0;
+      if (name === 'index.json') {
+        if (size > MAX_INDEX) throw new ImportError(`${file}: index.json is larger than ${MAX_INDEX} bytes`);
+        index = await streamToBuffer(entry as unknown as AsyncIterable<Uint8Array>);
+        continue;
+      }
       const blob = BLOB_PATH.exec(name);
-      if (!blob && name !== 'index.json') {
+      if (!blob) {
         await drain(entry);
         continue;
       }
-      const expected = blob ? `sha256:${blob[1]}` : undefined;
-      const res = await writeBlob(client, entry as unknown as AsyncIterable<Uint8Array>, { ref: `tar-${name}`, total: size, expected, namespace, lease });
+      const res = await writeBlob(client, entry as unknown as AsyncIterable<Uint8Array>, { ref: `tar-${name}`, total: size, expected: `sha256:${blob[1]}`, namespace, lease });
       if (res.existed) await drain(entry);
-      if (name === 'index.json') indexDigest = res.digest;
     }
   } catch (e) {
     source.destroy();
@@ -90,7 +98,7 @@ async function writeArchiveBlobs(client: ContainerdClient, file: string, namespa
     throw reason;
   }
   if (entries === 0) throw new ImportError(`${file}: not a tar archive or empty`);
-  return { indexDigest, sawLayout };
+  return { index, sawLayout };
 }
 
 async function streamToBuffer(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -116,13 +124,16 @@ export async function importArchive(client: ContainerdClient, file: string, opts
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   return withLease(client, namespace, async (lease) => {
     const call = { namespace, lease };
-    const { indexDigest, sawLayout } = await writeArchiveBlobs(client, file, namespace, lease);
-    if (!sawLayout) throw new ImportError(`${file}: no oci-layout file: not an OCI image layout archive`);
-    if (!indexDigest) throw new ImportError(`${file}: no index.json in the archive`);
+    const blobs = await writeArchiveBlobs(client, file, namespace, lease);
+    if (!blobs.sawLayout) throw new ImportError(`${file}: no oci-layout file: not an OCI image layout archive`);
+    if (!blobs.index) throw new ImportError(`${file}: no index.json in the archive`);
     const reader = new ImageReader(client);
-    const index = await reader.readJson<IndexJson>(indexDigest, call).catch(() => {
+    let index: IndexJson;
+    try {
+      index = JSON.parse(blobs.index.toString('utf8')) as IndexJson;
+    } catch {
       throw new ImportError(`${file}: index.json is not valid JSON`);
-    });
+    }
     if (!Array.isArray(index.manifests) || index.manifests.length === 0) throw new ImportError(`${file}: index.json lists no manifests`);
 
     const images: ImportedImage[] = [];

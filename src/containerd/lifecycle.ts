@@ -3,10 +3,9 @@ import type { ContainerdClient } from './client.js';
 import { isNotFound } from './errors.js';
 import { jsonAny, protoAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
-import { withLease } from './lease.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
 import { prepareStdio, attachStdio, type StdioSpec, type AttachedStdio } from './stdio.js';
-import type { Container, Process, WaitResult } from './types.js';
+import type { Container, Mount, Process, WaitResult } from './types.js';
 import { timestampToDate } from './types.js';
 
 export const RUNC_V2 = 'io.containerd.runc.v2';
@@ -47,30 +46,32 @@ export class ContainerLifecycle {
     return this.images.resolve(image.target, this.call);
   }
 
-  /** Snapshot from the image's top chain id, spec as a JSON Any, runtime runc v2 — under one lease. */
-  async create(req: NewContainer): Promise<Container> {
+  /**
+   * Container record first, then its snapshot from the image's top chain id. The record references the
+   * snapshot key before the snapshot exists, so GC can never collect it and no lease is needed (saving
+   * two round trips per start); a failed Prepare deletes the record again.
+   */
+  async create(req: NewContainer): Promise<{ container: Container; mounts: Mount[] }> {
     const snapshotter = req.snapshotter ?? DEFAULT_SNAPSHOTTER;
     const resolved = await this.resolveImage(req.image);
     const parent = resolved.chainIds[resolved.chainIds.length - 1] ?? '';
-    if (parent && !(await snapshotExists(this.client, snapshotter, parent, this.namespace))) throw new ImageNotUnpackedError(req.image, parent);
-    return withLease(this.client, this.namespace, async (lease) => {
-      const call = { namespace: this.namespace, lease };
-      await this.client.prepareSnapshot(snapshotter, req.id, parent, {}, call);
-      try {
-        return await this.client.createContainer({
-          id: req.id,
-          image: req.image,
-          labels: req.labels ?? {},
-          runtime: { name: RUNC_V2, options: protoAny(RUNC_OPTIONS_TYPE_URL, {}) },
-          spec: jsonAny(SPEC_TYPE_URL, req.spec),
-          snapshotter,
-          snapshot_key: req.id,
-        }, call);
-      } catch (e) {
-        await this.client.removeSnapshot(snapshotter, req.id, call).catch(() => undefined);
-        throw e;
-      }
-    });
+    const container = await this.client.createContainer({
+      id: req.id,
+      image: req.image,
+      labels: req.labels ?? {},
+      runtime: { name: RUNC_V2, options: protoAny(RUNC_OPTIONS_TYPE_URL, {}) },
+      spec: jsonAny(SPEC_TYPE_URL, req.spec),
+      snapshotter,
+      snapshot_key: req.id,
+    }, this.call);
+    try {
+      const mounts = await this.client.prepareSnapshot(snapshotter, req.id, parent, {}, this.call);
+      return { container, mounts };
+    } catch (e) {
+      await this.client.deleteContainer(req.id, this.call).catch(() => undefined);
+      if (isNotFound(e) && parent && !(await snapshotExists(this.client, snapshotter, parent, this.namespace))) throw new ImageNotUnpackedError(req.image, parent);
+      throw e;
+    }
   }
 
   async spec<T = Record<string, unknown>>(id: string): Promise<T | undefined> {
@@ -81,9 +82,12 @@ export class ContainerLifecycle {
    * Create the task with its stdio. For FIFOs our read ends are opened before Tasks.Create (else it blocks).
    * Returns the pid and, for FIFOs, the attached streams.
    */
-  async createTask(id: string, stdio: StdioSpec): Promise<{ pid: number; stdio?: AttachedStdio }> {
-    const container = await this.client.getContainer(id, this.call);
-    const rootfs = container.snapshot_key ? await this.client.snapshotMounts(container.snapshotter, container.snapshot_key, this.call) : [];
+  async createTask(id: string, stdio: StdioSpec, knownMounts?: Mount[]): Promise<{ pid: number; stdio?: AttachedStdio }> {
+    let rootfs = knownMounts;
+    if (!rootfs) {
+      const container = await this.client.getContainer(id, this.call);
+      rootfs = container.snapshot_key ? await this.client.snapshotMounts(container.snapshotter, container.snapshot_key, this.call) : [];
+    }
     const paths = await prepareStdio(stdio, id);
     const attached = stdio.kind === 'fifo' ? attachStdio(paths) : undefined;
     try {
@@ -105,8 +109,8 @@ export class ContainerLifecycle {
   }
 
   /** Create + Wait + Start in the right order. */
-  async run(id: string, stdio: StdioSpec): Promise<{ pid: number; exited: Promise<WaitResult>; stdio?: AttachedStdio }> {
-    const created = await this.createTask(id, stdio);
+  async run(id: string, stdio: StdioSpec, knownMounts?: Mount[]): Promise<{ pid: number; exited: Promise<WaitResult>; stdio?: AttachedStdio }> {
+    const created = await this.createTask(id, stdio, knownMounts);
     const exited = this.wait(id);
     exited.catch(() => undefined); // the caller may never await it (e.g. detached runs)
     try {

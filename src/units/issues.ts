@@ -45,6 +45,7 @@ export function unitErrorMap(issue: RawIssue): string | undefined {
       if (issue.input === undefined) return 'is required';
       return `must be ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`;
     case 'invalid_value':
+      if (issue.input === undefined) return `is required (one of ${oneOf(issue.values)})`;
       return issue.values.length === 1
         ? `must be ${JSON.stringify(issue.values[0])}`
         : `must be one of ${oneOf(issue.values)} (got ${typeof issue.input === 'string' ? JSON.stringify(issue.input) : describe(issue.input)})`;
