@@ -8,7 +8,9 @@ export type EventItem =
    * The stream was (re)established after a break: events in between may be lost (containerd has no replay),
    * so the consumer must re-list what it cares about.
    */
-  | { kind: 'resync'; reason: string };
+  | { kind: 'resync'; reason: string }
+  /** The stream broke (containerd gone or restarting); a `resync` follows once it answers again. */
+  | { kind: 'disconnected'; reason: string };
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -39,8 +41,9 @@ export async function* subscribeEvents(client: ContainerdClient, filters: string
           payload: env.event ? decodeProtoAny(env.event) : undefined,
         };
       }
-    } catch {
+    } catch (e) {
       if (signal.aborted) return;
+      yield { kind: 'disconnected', reason: e instanceof Error ? e.message : String(e) };
     }
     first = false;
     // Wait until containerd answers before re-subscribing, so `resync` means "you can list now".

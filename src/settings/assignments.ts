@@ -1,7 +1,7 @@
 // `berthctl set k=v …` arguments → a change map. Values stay text; the store parses them per key type
 // (`true`/`false`, JSON or comma-separated lists), so the CLI needs no knowledge of the settings model.
 
-import { SettingsError, type SettingIssue } from './errors.js';
+import { keyLabel, SettingsError, type SettingIssue } from './errors.js';
 
 export function parseAssignments(args: readonly string[]): Record<string, string> {
   const changes: Record<string, string> = {};
@@ -9,11 +9,11 @@ export function parseAssignments(args: readonly string[]): Record<string, string
   for (const arg of args) {
     const eq = arg.indexOf('=');
     if (eq <= 0) {
-      issues.push({ key: eq === 0 ? '' : arg, message: `expected key=value, got ${JSON.stringify(arg)}` });
+      issues.push({ key: keyLabel(eq === 0 ? '' : arg), message: `expected key=value, got ${JSON.stringify(arg)}` });
       continue;
     }
     const key = arg.slice(0, eq);
-    if (Object.hasOwn(changes, key)) issues.push({ key, message: 'given more than once' });
+    if (Object.hasOwn(changes, key)) issues.push({ key: keyLabel(key), message: 'given more than once' });
     // defineProperty: a key like `__proto__` must become an (unknown-setting) entry, not a prototype.
     Object.defineProperty(changes, key, { value: arg.slice(eq + 1), enumerable: true, writable: true, configurable: true });
   }

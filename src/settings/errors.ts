@@ -32,6 +32,14 @@ export function formatIssue(issue: SettingIssue): string {
   return issue.key === '' ? issue.message : `${issue.key}: ${issue.message}`;
 }
 
+/**
+ * How a key the caller sent is named in an issue: as typed when it is printable ASCII, JSON-quoted otherwise,
+ * so an empty key or one with a newline or NUL still yields a visible, single-line name.
+ */
+export function keyLabel(raw: string): string {
+  return /^[\x21-\x7e]+$/.test(raw) ? raw : JSON.stringify(raw);
+}
+
 const SHOWN_VALUE_LIMIT = 80;
 
 /**

@@ -80,7 +80,8 @@ export async function loadSettingsFile(path: string): Promise<PersistedSettings>
   try {
     json = await readJsonFile(path);
   } catch (err) {
-    throw new SettingsError('load', [], `${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    // Both node's fs errors and readJsonFile's parse errors already name the path.
+    throw new SettingsError('load', [], err instanceof Error ? err.message : `${path}: ${String(err)}`, { cause: err });
   }
   return json === undefined ? { generation: 0, values: new Map() } : decodeSettingsFile(json, path);
 }

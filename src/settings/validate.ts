@@ -2,7 +2,7 @@
 // except "which keys do the defaults define" (for refusing to remove built-in entries). Every issue carries
 // the dotted key it is about and, except for secrets, shows the offending value.
 
-import { showValue, type SettingIssue } from './errors.js';
+import { keyLabel, showValue, type SettingIssue } from './errors.js';
 import { isUnder, resolveKey, resolvePrefix, type ResolvedKey } from './keys.js';
 import { flattenTree, isPlainObject } from './tree.js';
 import type { SettingValue } from './values.js';
@@ -68,7 +68,7 @@ export type DefaultPaths = Iterable<readonly string[]>;
 
 function checkUnset(rawKey: string, defaults: DefaultPaths): Checked<StagedChange> {
   const resolution = resolvePrefix(rawKey);
-  if (!resolution.ok) return fail(rawKey, resolution.message);
+  if (!resolution.ok) return fail(keyLabel(rawKey), resolution.message);
   const { key, path, leaf, instance } = resolution.value;
   // Removing a single key just reverts it to its default, which is always allowed.
   if (leaf) return { ok: true, value: { op: 'unset', key } };
@@ -86,7 +86,7 @@ function checkUnset(rawKey: string, defaults: DefaultPaths): Checked<StagedChang
 
 function checkSet(rawKey: string, input: unknown): Checked<StagedChange> {
   const resolution = resolveKey(rawKey);
-  if (!resolution.ok) return fail(rawKey, resolution.message);
+  if (!resolution.ok) return fail(keyLabel(rawKey), resolution.message);
   const checked = checkValue(resolution.value, input);
   return checked.ok ? { ok: true, value: { op: 'set', key: resolution.value.key, value: checked.value } } : checked;
 }

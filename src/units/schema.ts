@@ -77,12 +77,28 @@ const memory = z.unknown().transform((v, ctx): number => {
   return bytes;
 });
 
-const envTable = z.record(z.string(), text).superRefine((env, ctx) => {
-  for (const key of Object.keys(env)) {
-    if (!isValidEnvName(key)) {
-      ctx.addIssue({ code: 'custom', path: [key], message: 'is not a valid environment variable name (letters, digits, "_"; not starting with a digit)' });
+// Hand-rolled instead of z.record: a record silently drops an own "__proto__"
+// key, and a unit must never lose a variable without an error.
+const envTable = z.unknown().transform((v, ctx): Record<string, string> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Date) {
+    ctx.issues.push({ code: 'custom', message: `must be a table of NAME = "value"`, input: v });
+    return z.NEVER;
+  }
+  const entries: Array<[string, string]> = [];
+  for (const [key, value] of Object.entries(v)) {
+    if (key === '__proto__') {
+      ctx.issues.push({ code: 'custom', path: [key], message: 'is reserved (it cannot be represented safely)', input: key });
+    } else if (!isValidEnvName(key)) {
+      ctx.issues.push({ code: 'custom', path: [key], message: 'is not a valid environment variable name (letters, digits, "_"; not starting with a digit)', input: key });
+    } else if (typeof value !== 'string') {
+      ctx.issues.push({ code: 'custom', path: [key], message: 'must be a string (quote numbers: PORT = "8080")', input: value });
+    } else if (value.includes('\0')) {
+      ctx.issues.push({ code: 'custom', path: [key], message: 'must not contain NUL characters', input: value });
+    } else {
+      entries.push([key, value]);
     }
   }
+  return Object.fromEntries(entries);
 });
 
 const bindMount = z.strictObject({

@@ -1,0 +1,121 @@
+// Translation between the supervisor's types and berth.v1 wire messages, in both directions: the server
+// encodes with these, the client (src/cli/client.ts) decodes with them, so the two can't drift apart.
+import type {
+  HealthState, LogLine, SelinuxInfo, SupervisorEvent, UnitClass, UnitEvent, UnitState, UnitStatus,
+} from '../supervisor/types.js';
+import type { WireDaemonStatus, WireEvent, WireLogLine, WireUnit, WireUnitEvent } from './wire.js';
+
+export interface DaemonStatus {
+  ready: boolean;
+  containerd: 'connected' | 'unavailable';
+  message: string;
+}
+
+/** What `Events.Watch` yields: a snapshot first, then the supervisor's events. */
+export type WatchEvent = { kind: 'hello'; at: string; units: UnitStatus[]; daemon: DaemonStatus } | SupervisorEvent;
+
+// ---- server side: supervisor → wire ---------------------------------------------------------------------
+
+export function unitToWire(u: UnitStatus): WireUnit {
+  // Optional fields are copied only when present: proto3 `optional` distinguishes "0" from "not set".
+  const wire: WireUnit = {
+    name: u.name,
+    class: u.class,
+    state: u.state,
+    desired: u.desired,
+    image: u.image,
+    superpowered: u.superpowered,
+    container_id: u.containerId,
+    namespace: u.namespace,
+    pid: u.pid,
+    restarts: u.restarts,
+    health: u.health,
+    events: u.events,
+  };
+  if (u.exitCode !== undefined) wire.exit_code = u.exitCode;
+  if (u.lastError !== undefined) wire.last_error = u.lastError;
+  if (u.startedAt !== undefined) wire.started_at = u.startedAt;
+  if (u.nextRestartInMs !== undefined) wire.next_restart_in_ms = u.nextRestartInMs;
+  if (u.selinux !== undefined) {
+    wire.selinux = {
+      process_label: u.selinux.processLabel,
+      mount_label: u.selinux.mountLabel,
+      applied: u.selinux.applied,
+      reason: u.selinux.reason,
+    };
+  }
+  return wire;
+}
+
+export function daemonToWire(d: DaemonStatus): WireDaemonStatus {
+  return { ready: d.ready, containerd: d.containerd, message: d.message };
+}
+
+export function eventToWire(e: SupervisorEvent): WireEvent {
+  return e.kind === 'unit'
+    ? { at: e.at, unit: { unit: e.unit, state: e.state, message: e.message } }
+    : { at: e.at, daemon: { message: e.message } };
+}
+
+// ---- client side: wire → supervisor types -------------------------------------------------------------
+
+function unitEventFromWire(e: WireUnitEvent): UnitEvent {
+  return { at: e.at, state: e.state as UnitState, message: e.message };
+}
+
+export function unitFromWire(w: WireUnit): UnitStatus {
+  const u: UnitStatus = {
+    name: w.name,
+    class: w.class as UnitClass,
+    state: w.state as UnitState,
+    desired: w.desired === 'stopped' ? 'stopped' : 'running',
+    image: w.image,
+    superpowered: w.superpowered,
+    containerId: w.container_id,
+    namespace: w.namespace,
+    pid: w.pid,
+    restarts: w.restarts,
+    health: w.health as HealthState,
+    events: (w.events ?? []).map(unitEventFromWire),
+  };
+  if (w.exit_code !== undefined && w.exit_code !== null) u.exitCode = w.exit_code;
+  if (w.last_error !== undefined && w.last_error !== null) u.lastError = w.last_error;
+  if (w.started_at !== undefined && w.started_at !== null) u.startedAt = w.started_at;
+  if (w.next_restart_in_ms !== undefined && w.next_restart_in_ms !== null) u.nextRestartInMs = w.next_restart_in_ms;
+  if (w.selinux) {
+    const s: SelinuxInfo = {
+      processLabel: w.selinux.process_label,
+      mountLabel: w.selinux.mount_label,
+      applied: w.selinux.applied,
+      reason: w.selinux.reason,
+    };
+    u.selinux = s;
+  }
+  return u;
+}
+
+export function logLineFromWire(w: WireLogLine): LogLine {
+  return { at: w.at, stream: w.stream === 'stderr' ? 'stderr' : 'stdout', line: w.line };
+}
+
+function daemonFromWire(d: WireDaemonStatus | null | undefined): DaemonStatus {
+  return {
+    ready: d?.ready ?? false,
+    containerd: d?.containerd === 'connected' ? 'connected' : 'unavailable',
+    message: d?.message ?? '',
+  };
+}
+
+export { daemonFromWire };
+
+/** `undefined` for an event kind this client does not know (a newer server); callers skip those. */
+export function watchEventFromWire(w: WireEvent): WatchEvent | undefined {
+  if ('hello' in w && w.hello) {
+    return { kind: 'hello', at: w.at, units: (w.hello.units ?? []).map(unitFromWire), daemon: daemonFromWire(w.hello.daemon) };
+  }
+  if ('unit' in w && w.unit) {
+    return { kind: 'unit', at: w.at, unit: w.unit.unit, state: w.unit.state as UnitState, message: w.unit.message };
+  }
+  if ('daemon' in w && w.daemon) return { kind: 'daemon', at: w.at, message: w.daemon.message };
+  return undefined;
+}

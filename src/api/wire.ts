@@ -1,0 +1,92 @@
+// TypeScript shapes of berth.v1 messages as they come off the wire with our loader options (snake_case,
+// int64 as number, defaults filled in, oneof name in a marker field). Server and client both use them, so a
+// field renamed in a .proto shows up as a compile error on both sides once changed here.
+
+export interface WireUnitEvent {
+  at: string;
+  state: string;
+  message: string;
+}
+
+export interface WireSelinux {
+  process_label: string;
+  mount_label: string;
+  applied: boolean;
+  reason: string;
+}
+
+export interface WireUnit {
+  name: string;
+  class: string;
+  state: string;
+  desired: string;
+  image: string;
+  superpowered: boolean;
+  container_id: string;
+  namespace: string;
+  pid: number;
+  restarts: number;
+  exit_code?: number;
+  last_error?: string;
+  health: string;
+  started_at?: string;
+  next_restart_in_ms?: number;
+  selinux?: WireSelinux | null;
+  events: WireUnitEvent[];
+}
+
+export interface WireLogLine {
+  at: string;
+  stream: string;
+  line: string;
+}
+
+export interface WireExecStart {
+  unit: string;
+  args: string[];
+  tty: boolean;
+  cols: number;
+  rows: number;
+  env: string[];
+}
+
+export type WireExecInput =
+  | { input?: 'start'; start: WireExecStart }
+  | { input?: 'stdin'; stdin: Uint8Array }
+  | { input?: 'resize'; resize: { cols: number; rows: number } }
+  | { input?: 'close_stdin'; close_stdin: Record<string, never> };
+
+export type WireExecOutput =
+  | { output?: 'stdout'; stdout: Uint8Array }
+  | { output?: 'stderr'; stderr: Uint8Array }
+  | { output?: 'exit'; exit: { code: number } };
+
+export interface WireDaemonStatus {
+  ready: boolean;
+  containerd: string;
+  message: string;
+}
+
+export type WireEvent = { at: string } & (
+  | { event?: 'hello'; hello: { units: WireUnit[]; daemon: WireDaemonStatus | null } }
+  | { event?: 'unit'; unit: { unit: string; state: string; message: string } }
+  | { event?: 'daemon'; daemon: { message: string } }
+);
+
+export interface WireHostFacts {
+  os: { platform: string; distro: string; release: string; arch: string; hostname: string } | null;
+  kernel: string;
+  cpu: { manufacturer: string; model: string; cores: number; physical_cores: number; speed: number } | null;
+  memory: { total: number; free: number; available: number } | null;
+  disks: { name: string; model: string; size: number; removable: boolean }[];
+  filesystems: { device: string; type: string; mount: string; size: number; used: number }[];
+  selinux: { enabled: boolean; mode: string } | null;
+  containerd_version: string;
+  warnings: string[];
+}
+
+export interface WireVersion {
+  berth_version: string;
+  containerd_version: string;
+  daemon: WireDaemonStatus | null;
+}

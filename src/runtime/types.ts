@@ -1,0 +1,78 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** Labels berth puts on every container it creates; adoption and garbage collection key on them. */
+export const LABELS = {
+  unit: 'berth.unit',
+  class: 'berth.class',
+  specHash: 'berth.spec-hash',
+  selinuxProcess: 'berth.selinux.process-label',
+  selinuxMount: 'berth.selinux.mount-label',
+  selinuxApplied: 'berth.selinux.applied',
+} as const;
+
+export interface ManagedContainer {
+  id: string;
+  labels: Record<string, string>;
+  task?: { pid: number; status: 'running' | 'stopped' | 'created' | 'paused' | 'unknown'; exitStatus?: number };
+}
+
+export interface ExitInfo {
+  exitCode: number;
+  at: Date;
+  oom?: boolean;
+}
+
+/** A started (or adopted) task: its pid and a promise for its exit. */
+export interface RunningTask {
+  pid: number;
+  exited: Promise<ExitInfo>;
+}
+
+export interface ExecHandle {
+  pid: number;
+  stdin?: Writable;
+  stdout: Readable;
+  stderr?: Readable;
+  exited: Promise<number>;
+  resize(cols: number, rows: number): Promise<void>;
+  closeStdin(): Promise<void>;
+  kill(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export class RuntimeUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RuntimeUnavailableError';
+  }
+}
+
+export type RuntimeEvent =
+  | { kind: 'exit'; id: string; exitCode: number }
+  | { kind: 'oom'; id: string }
+  | { kind: 'disconnected'; reason: string }
+  /** The engine answers again after a break: state may have changed unseen; re-check every task. */
+  | { kind: 'resync' };
+
+/**
+ * What the supervisor needs from a container engine. The containerd backend implements it with berth's
+ * own client; a Docker backend can implement the same with dockerode.
+ */
+export interface Runtime {
+  readonly name: string;
+  readonly namespace: string;
+  listManaged(): Promise<ManagedContainer[]>;
+  create(id: string, image: string, spec: object, labels: Record<string, string>): Promise<void>;
+  /** Starts the task with stdout/stderr flowing into the unit's log. */
+  start(id: string, unit: string): Promise<RunningTask>;
+  /** Re-attach to a running task: re-open its log streams and wait on it again. */
+  adopt(id: string, unit: string): Promise<RunningTask>;
+  /** Only wait again (after a containerd restart); log streams are untouched. */
+  rewait(id: string): Promise<RunningTask>;
+  signal(id: string, signal: number): Promise<void>;
+  remove(id: string): Promise<void>;
+  exec(id: string, args: string[], opts: { tty: boolean; stdin: boolean; env?: string[] }): Promise<ExecHandle>;
+  taskState(id: string): Promise<ManagedContainer['task'] | undefined>;
+  /** The engine's event stream, surviving restarts of the engine, until `signal` aborts. */
+  watch(signal: AbortSignal): AsyncIterable<RuntimeEvent>;
+}

@@ -1,0 +1,102 @@
+/**
+ * The supervisor's public surface: what the API server (src/api) and the daemon wiring use. The API never
+ * reaches past these types into the supervisor's internals.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { UnitClass } from '../units/types.js';
+
+export type { UnitClass };
+
+/** Explicit per-unit states (Talos-style). */
+export type UnitState =
+  | 'waiting' // dependencies not yet running and healthy, or bootstrap not done
+  | 'preparing' // image check / import / pull
+  | 'starting'
+  | 'running'
+  | 'stopping'
+  | 'stopped' // stopped on request, or disabled; stays so
+  | 'exited' // ran to completion (bootstrap, or restart=never/on-failure with exit 0)
+  | 'failed' // gave up, or cannot start (bad spec, missing image…)
+  | 'backing-off'; // waiting before the next restart
+
+export type HealthState = 'none' | 'unknown' | 'healthy' | 'unhealthy';
+
+export interface UnitEvent {
+  at: string; // ISO-8601
+  state: UnitState;
+  message: string;
+}
+
+export interface SelinuxInfo {
+  processLabel: string;
+  mountLabel: string;
+  /** True when the labels are in the runtime spec; false when only recorded (SELinux inactive). */
+  applied: boolean;
+  reason: string;
+}
+
+export interface UnitStatus {
+  name: string;
+  class: UnitClass;
+  state: UnitState;
+  desired: 'running' | 'stopped';
+  image: string;
+  superpowered: boolean;
+  containerId: string;
+  namespace: string;
+  pid: number;
+  restarts: number;
+  exitCode?: number;
+  lastError?: string;
+  health: HealthState;
+  startedAt?: string;
+  /** Milliseconds until the next restart attempt while backing off. */
+  nextRestartInMs?: number;
+  selinux?: SelinuxInfo;
+  events: UnitEvent[];
+}
+
+export interface LogLine {
+  at: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface ExecRequest {
+  unit: string;
+  args: string[];
+  tty: boolean;
+  cols?: number;
+  rows?: number;
+  env?: string[];
+}
+
+export interface ExecSession {
+  stdin: Writable;
+  stdout: Readable;
+  /** Absent with a TTY (the terminal merges the streams). */
+  stderr?: Readable;
+  resize(cols: number, rows: number): Promise<void>;
+  /** Ends the process's stdin (close our end + CloseIO). */
+  closeStdin(): Promise<void>;
+  exitCode: Promise<number>;
+}
+
+export type SupervisorEvent =
+  | { kind: 'unit'; unit: string; state: UnitState; message: string; at: string }
+  | { kind: 'daemon'; message: string; at: string };
+
+export interface SupervisorApi {
+  list(): UnitStatus[];
+  get(name: string): UnitStatus | undefined;
+  start(name: string): Promise<UnitStatus>;
+  stop(name: string): Promise<UnitStatus>;
+  restart(name: string): Promise<UnitStatus>;
+  logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine>;
+  exec(req: ExecRequest): Promise<ExecSession>;
+  events(signal: AbortSignal): AsyncIterable<SupervisorEvent>;
+  /** Daemon-wide status line (what sd_notify STATUS= says). */
+  status(): { ready: boolean; containerd: 'connected' | 'unavailable'; message: string };
+  /** Stop every unit (an explicit API request), as opposed to berthd exiting, which leaves units running. */
+  stopAll(): Promise<void>;
+}

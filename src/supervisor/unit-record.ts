@@ -1,0 +1,96 @@
+import type { UnitSpec } from '../units/types.js';
+import type { RunningTask } from '../runtime/types.js';
+import type { SelinuxDecision } from '../spec/types.js';
+import { EventRing, canTransition, IllegalTransitionError } from './state-machine.js';
+import type { HealthState, UnitEvent, UnitState, UnitStatus } from './types.js';
+
+/** The supervisor's mutable record of one unit: desired vs actual, and its recent history. */
+export class UnitRecord {
+  state: UnitState = 'stopped';
+  desired: 'running' | 'stopped' = 'stopped';
+  readonly events = new EventRing<UnitEvent>(64);
+  restarts = 0;
+  /** Restart attempt number since the last stable run (drives the backoff). */
+  attempt = 0;
+  pid = 0;
+  exitCode: number | undefined;
+  lastError: string | undefined;
+  health: HealthState = 'none';
+  healthFailures = 0;
+  startedAtMs: number | undefined;
+  nextRestartAtMs: number | undefined;
+  selinux: SelinuxDecision | undefined;
+  task: RunningTask | undefined;
+  /** Bumped whenever a run ends or is superseded, so late exit reports of an old run are ignored. */
+  generation = 0;
+  oomKilled = false;
+  restartTimer: NodeJS.Timeout | undefined;
+  healthTimer: NodeJS.Timeout | undefined;
+  /** Operations on one unit run one after another. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    public spec: UnitSpec,
+    public hash: string,
+    readonly namespace: string,
+    private readonly emit: (unit: UnitRecord, event: UnitEvent) => void,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Container id: the unit name (identifier rules are stricter for names than for container ids). */
+  get containerId(): string {
+    return this.spec.name;
+  }
+
+  setState(state: UnitState, message: string): void {
+    if (!canTransition(this.state, state)) throw new IllegalTransitionError(this.name, this.state, state);
+    this.state = state;
+    const event = { at: new Date().toISOString(), state, message };
+    this.events.push(event);
+    this.emit(this, event);
+  }
+
+  serialize<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(op, op);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  clearTimers(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.healthTimer) clearTimeout(this.healthTimer);
+    this.restartTimer = undefined;
+    this.healthTimer = undefined;
+    this.nextRestartAtMs = undefined;
+  }
+
+  /** Up for its dependents: running, and healthy when it has a health check. */
+  get up(): boolean {
+    return this.state === 'running' && (this.health === 'none' || this.health === 'healthy');
+  }
+
+  status(): UnitStatus {
+    return {
+      name: this.name,
+      class: this.spec.class,
+      state: this.state,
+      desired: this.desired,
+      image: this.spec.image,
+      superpowered: this.spec.superpowered,
+      containerId: this.containerId,
+      namespace: this.namespace,
+      pid: this.pid,
+      restarts: this.restarts,
+      exitCode: this.exitCode,
+      lastError: this.lastError,
+      health: this.health,
+      startedAt: this.startedAtMs ? new Date(this.startedAtMs).toISOString() : undefined,
+      nextRestartInMs: this.nextRestartAtMs ? Math.max(0, this.nextRestartAtMs - Date.now()) : undefined,
+      selinux: this.selinux,
+      events: this.events.toArray(),
+    };
+  }
+}
