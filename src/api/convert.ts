@@ -98,7 +98,7 @@ export function logLineFromWire(w: WireLogLine): LogLine {
   return { at: w.at, stream: w.stream === 'stderr' ? 'stderr' : 'stdout', line: w.line };
 }
 
-function daemonFromWire(d: WireDaemonStatus | null | undefined): DaemonStatus {
+export function daemonFromWire(d: WireDaemonStatus | null | undefined): DaemonStatus {
   return {
     ready: d?.ready ?? false,
     containerd: d?.containerd === 'connected' ? 'connected' : 'unavailable',
@@ -106,7 +106,6 @@ function daemonFromWire(d: WireDaemonStatus | null | undefined): DaemonStatus {
   };
 }
 
-export { daemonFromWire };
 
 /** `undefined` for an event kind this client does not know (a newer server); callers skip those. */
 export function watchEventFromWire(w: WireEvent): WatchEvent | undefined {

@@ -24,6 +24,8 @@ export interface SupervisorDeps {
   /** Bootstrap bookkeeping: `once` units are remembered forever, `always` ones per boot. */
   bootstrapMarkers: { done(unit: UnitSpec): Promise<boolean>; mark(unit: UnitSpec): Promise<void> };
   backoff?: BackoffPolicy;
+  /** Told when the runtime's event stream breaks (berthd restarts a managed containerd). */
+  onRuntimeDisconnected?: () => void;
 }
 
 export class UnknownUnitError extends Error {
@@ -535,7 +537,10 @@ export class Supervisor implements SupervisorApi {
   private async watchRuntime(): Promise<void> {
     try {
       for await (const ev of this.deps.runtime.watch(this.watchAbort.signal)) {
-        if (ev.kind === 'disconnected') this.markRuntimeDown(ev.reason);
+        if (ev.kind === 'disconnected') {
+          this.markRuntimeDown(ev.reason);
+          this.deps.onRuntimeDisconnected?.();
+        }
         else if (ev.kind === 'resync') await this.resync();
         else if (ev.kind === 'oom') {
           const u = this.byContainer(ev.id);

@@ -1,0 +1,63 @@
+// Small adapters between grpc-js call objects and async functions, shared by every service. They are on the
+// hot path (unit status polling), so they add no logging and allocate nothing beyond the response itself.
+import type * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { toStatus } from './errors.js';
+
+/** A unary handler from an async function; thrown errors become gRPC status codes (src/api/errors.ts). */
+export function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let result: Res | Promise<Res>;
+    try {
+      result = fn(call.request);
+    } catch (err) {
+      callback(toStatus(err));
+      return;
+    }
+    // Synchronous results (unit status reads) answer without a promise round trip.
+    if (!(result instanceof Promise)) {
+      callback(null, result);
+      return;
+    }
+    result.then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toStatus(err)),
+    );
+  };
+}
+
+/** Streaming calls the server has not finished yet; `close()` aborts them so shutdown does not wait on them. */
+export class ActiveStreams {
+  private readonly controllers = new Set<AbortController>();
+
+  /** An AbortSignal that fires when the client cancels or the server shuts down. */
+  track(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): AbortController {
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const abort = (): void => controller.abort();
+    call.once('cancelled', abort);
+    call.once('close', () => this.controllers.delete(controller));
+    controller.signal.addEventListener('abort', () => this.controllers.delete(controller), { once: true });
+    return controller;
+  }
+
+  abortAll(): void {
+    for (const c of [...this.controllers]) c.abort();
+  }
+}
+
+/**
+ * Writes with backpressure: resolves once the message is queued and, if grpc-js's buffer is full, drained —
+ * so a slow `logs --follow` reader slows us down instead of growing memory without bound.
+ */
+export async function writeMessage<T>(call: grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplexStream<unknown, T>, msg: T, signal: AbortSignal): Promise<void> {
+  if (call.write(msg)) return;
+  if (signal.aborted) return;
+  await once(call, 'drain', { signal }).catch(() => undefined);
+}
+
+/** Ends a server stream with an error status (the grpc-js way: an 'error' event sets the final status). */
+export function failStream(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, err: unknown): void {
+  if (call.cancelled || call.writableEnded) return;
+  call.emit('error', toStatus(err));
+}

@@ -1,0 +1,64 @@
+// berth.v1.Units: unit status and lifecycle, logs. Exec lives in exec-service.ts.
+import type * as grpc from '@grpc/grpc-js';
+import type { SupervisorApi, UnitStatus } from '../supervisor/types.js';
+import { requireUnit } from './unit-lookup.js';
+import { ActiveStreams, failStream, unary, writeMessage } from './calls.js';
+import { unitToWire } from './convert.js';
+import { UnavailableError, ValidationError } from './errors.js';
+import { execHandler } from './exec-service.js';
+import type { WireLogLine, WireUnit } from './wire.js';
+
+interface NameRequest {
+  name: string;
+}
+
+interface LogsRequest {
+  name: string;
+  tail?: number;
+  follow: boolean;
+}
+
+export function unitsService(supervisor: SupervisorApi, streams: ActiveStreams): grpc.UntypedServiceImplementation {
+  const action = (fn: (name: string) => Promise<UnitStatus>) =>
+    unary<NameRequest, WireUnit>(async ({ name }) => {
+      requireUnit(supervisor, name);
+      return unitToWire(await fn(name));
+    });
+
+  const logs = (call: grpc.ServerWritableStream<LogsRequest, WireLogLine>): void => {
+    const { name, tail, follow } = call.request;
+    const controller = streams.track(call);
+    const signal = controller.signal;
+    void (async () => {
+      requireUnit(supervisor, name);
+      const opts: { tail?: number; follow?: boolean; signal?: AbortSignal } = { follow, signal };
+      if (tail !== undefined && tail !== null) {
+        if (tail < 0) throw new ValidationError('tail', `must not be negative, got ${tail}`);
+        opts.tail = tail;
+      }
+      for await (const line of supervisor.logs(name, opts)) {
+        if (signal.aborted) break;
+        await writeMessage(call, { at: line.at, stream: line.stream, line: line.line }, signal);
+      }
+      // A follow that ends because berthd is stopping must not look like the end of the log to the client.
+      if (signal.aborted && !call.cancelled) throw new UnavailableError('berthd is shutting down');
+      if (!call.cancelled) call.end();
+    })()
+      .catch((err: unknown) => failStream(call, signal.aborted && !call.cancelled ? new UnavailableError('berthd is shutting down') : err))
+      .finally(() => controller.abort());
+  };
+
+  return {
+    List: unary<Record<string, never>, { units: WireUnit[] }>(() => ({ units: supervisor.list().map(unitToWire) })),
+    Get: unary<NameRequest, WireUnit>(({ name }) => unitToWire(requireUnit(supervisor, name))),
+    Start: action((name) => supervisor.start(name)),
+    Stop: action((name) => supervisor.stop(name)),
+    Restart: action((name) => supervisor.restart(name)),
+    Logs: logs as grpc.handleServerStreamingCall<unknown, unknown>,
+    Exec: execHandler(supervisor, streams) as grpc.handleBidiStreamingCall<unknown, unknown>,
+    StopAll: unary<Record<string, never>, Record<string, never>>(async () => {
+      await supervisor.stopAll();
+      return {};
+    }),
+  };
+}

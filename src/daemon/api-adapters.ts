@@ -1,0 +1,71 @@
+import { SettingsError, SETTINGS, formatIssue, type SettingsStore, type CommitResult } from '../settings/index.js';
+import { ValidationError, NotFoundError } from '../api/errors.js';
+import type { HostApi, ImagesApi, SettingsApi } from '../api/services.js';
+import type { ContainerdClient } from '../containerd/client.js';
+import { isNotFound } from '../containerd/errors.js';
+import type { ImageService } from './image-service.js';
+import type { SelinuxState } from './selinux.js';
+
+/** Settings errors become validation errors naming the key, so the API answers INVALID_ARGUMENT. */
+async function translate<T>(op: () => Promise<T> | T): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    if (e instanceof SettingsError && e.code !== 'persist' && e.code !== 'load') {
+      const first = e.issues[0];
+      throw new ValidationError(first?.key ?? '', e.issues.length > 0 ? e.issues.map(formatIssue).join('; ') : e.message);
+    }
+    throw e;
+  }
+}
+
+const changed = (r: CommitResult): { changed: string[] } => ({ changed: [...r.changedKeys] });
+
+export function settingsApi(store: SettingsStore): SettingsApi {
+  return {
+    get: async (prefix) => translate(() => store.get(prefix)),
+    set: (values) => translate(async () => changed(await store.set(values))),
+    setJson: (json) => translate(async () => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(json);
+      } catch (e) {
+        throw new ValidationError('', `invalid JSON: ${(e as Error).message}`);
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ValidationError('', 'expected a JSON object of settings');
+      const body = (parsed as Record<string, unknown>).settings ?? parsed;
+      return changed(await store.set(body as Record<string, unknown>));
+    }),
+    apply: (document, format) => translate(async () => changed(await store.apply(document, format))),
+    stage: (tx, values) => translate(() => void store.stage(tx, values)),
+    commit: (tx) => translate(async () => changed(await store.commit(tx))),
+    discard: (tx) => translate(() => {
+      if (!store.discard(tx)) throw new NotFoundError(`transaction ${JSON.stringify(tx)} not found`);
+    }),
+    pending: (tx) => translate(() => Object.fromEntries(store.pending(tx).map((c) => [c.key, c.op === 'set' ? c.value : null]))),
+    keys: () => SETTINGS.map((d) => ({ pattern: d.pattern, description: d.description })),
+  };
+}
+
+export function imagesApi(images: ImageService): ImagesApi {
+  return {
+    import: (file, ref) => images.import(file, ref),
+    list: () => images.list(),
+    remove: async (ref) => {
+      try {
+        await images.remove(ref);
+      } catch (e) {
+        if (isNotFound(e)) throw new NotFoundError(`image ${ref} not found`);
+        throw e;
+      }
+    },
+  };
+}
+
+export function hostApi(client: ContainerdClient, selinux: SelinuxState, version: string): HostApi {
+  return {
+    selinux: async () => ({ enabled: selinux.active, mode: selinux.mode }),
+    containerdVersion: async () => (await client.version({ timeoutMs: 2000 })).version,
+    berthVersion: version,
+  };
+}

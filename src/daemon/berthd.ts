@@ -1,0 +1,157 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { ContainerdClient } from '../containerd/client.js';
+import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
+import { LogStore } from '../supervisor/log-store.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { loadUnits, DEFAULT_UNIT_DIRS, formatUnitError } from '../units/index.js';
+import type { UnitSpec } from '../units/types.js';
+import { SettingsStore } from '../settings/index.js';
+import { persistentDir } from '../spec/index.js';
+import type { SpecContext, ImageConfig } from '../spec/types.js';
+import { desiredState } from './desired.js';
+import { detectSelinux, type SelinuxState } from './selinux.js';
+import { preparePersistentDir } from './host-dirs.js';
+import { bootstrapMarkers } from './bootstrap-markers.js';
+import { ImageService } from './image-service.js';
+import { ManagedContainerd } from './managed-containerd.js';
+import { hostCapabilities } from './capabilities.js';
+
+export interface BerthdOptions {
+  stateDir: string;
+  runDir: string;
+  unitsDirs: string[];
+  containerdSocket?: string;
+  managedContainerd: boolean;
+  namespace: string;
+  settingsDefaults: string;
+}
+
+/** The package root (for the embedded defaults under rootfs/ when berth is not installed on a host). */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && dir !== '/') dir = path.dirname(dir);
+  return dir;
+}
+
+export function berthVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Installed paths when present, else the copies shipped in the repository's rootfs/. */
+export function defaultUnitDirs(): string[] {
+  const installed = DEFAULT_UNIT_DIRS.filter((d) => existsSync(d));
+  return installed.length > 0 ? [...DEFAULT_UNIT_DIRS] : [path.join(packageRoot(), 'rootfs/usr/share/berth/units'), '/etc/berth/units.d'];
+}
+export function defaultSettingsFile(): string {
+  const installed = '/usr/share/berth/settings.toml';
+  return existsSync(installed) ? installed : path.join(packageRoot(), 'rootfs/usr/share/berth/settings.toml');
+}
+
+/**
+ * berthd's parts, wired: containerd (managed or given), settings, units, the supervisor. The API server
+ * and signals are attached by main.ts.
+ */
+export class Berthd {
+  readonly apiSocket: string;
+  private constructor(
+    readonly opts: BerthdOptions,
+    readonly logger: Logger,
+    readonly client: ContainerdClient,
+    readonly settings: SettingsStore,
+    readonly supervisor: Supervisor,
+    readonly images: ImageService,
+    readonly selinux: SelinuxState,
+    readonly managed: ManagedContainerd | undefined,
+    private readonly logs: LogStore,
+  ) {
+    this.apiSocket = path.join(opts.runDir, 'api.sock');
+  }
+
+  static async create(opts: BerthdOptions, logger: Logger): Promise<Berthd> {
+    await mkdir(opts.stateDir, { recursive: true, mode: 0o711 });
+    await mkdir(opts.runDir, { recursive: true, mode: 0o755 });
+    const selinux = await detectSelinux();
+    logger.info({ selinux }, 'SELinux state');
+
+    let managed: ManagedContainerd | undefined;
+    let socket = opts.containerdSocket ?? '/run/containerd/containerd.sock';
+    if (opts.managedContainerd) {
+      managed = new ManagedContainerd(opts.stateDir, opts.runDir, logger);
+      await managed.ensureRunning();
+      socket = managed.paths.socket;
+    }
+    const client = ContainerdClient.connect(socket, opts.namespace);
+    const settings = await SettingsStore.open({ stateDir: opts.stateDir, defaultsFile: opts.settingsDefaults });
+    const logs = new LogStore(path.join(opts.stateDir, 'logs'), {
+      onWriteError: (unit, err) => logger.warn({ unit, err: err.message }, 'unit log write failed; lines dropped until it works again'),
+    });
+    const images = new ImageService(client, opts.namespace, path.join(opts.stateDir, 'images'));
+    const runtime = new ContainerdRuntime(client, opts.namespace, path.join(opts.runDir, 'fifo'), logs);
+    const apiSocket = path.join(opts.runDir, 'api.sock');
+    const caps = hostCapabilities();
+    const hostContainersRoot = path.join(opts.stateDir, 'host-containers');
+
+    const supervisor = new Supervisor({
+      runtime,
+      logs,
+      logger,
+      ensureImage: (ref) => images.ensure(ref),
+      specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
+        const policy = settings.policy();
+        return {
+          containerId: unit.name,
+          namespace: opts.namespace,
+          stateDir: opts.stateDir,
+          apiSocketPath: apiSocket,
+          selinux: { mode: policy.selinuxMode, active: selinux.active },
+          hostPathAllowList: [...policy.workloads.hostPathAllowList],
+          hostCapabilities: caps,
+          imageConfig: image,
+        };
+      },
+      prepareHostDirs: async (unit, hostDirs) => {
+        for (const dir of hostDirs) await preparePersistentDir(hostContainersRoot, dir, dir === persistentDir(opts.stateDir, unit.name) ? unit.userData : undefined);
+      },
+      bootstrapMarkers: bootstrapMarkers(opts.stateDir, opts.runDir),
+      onRuntimeDisconnected: managed ? () => void managed.ensureRunning().catch((e: unknown) => logger.error({ err: String(e) }, 'managed containerd restart failed')) : undefined,
+    });
+    const daemon = new Berthd(opts, logger, client, settings, supervisor, images, selinux, managed, logs);
+    settings.onCommit((r) => {
+      logger.info({ changed: r.changedKeys, services: r.services }, 'settings committed');
+      void daemon.reconcile().catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
+    });
+    return daemon;
+  }
+
+  /** Units from the dirs and settings → the supervisor's desired state. */
+  async reconcile(): Promise<void> {
+    const loaded = await loadUnits(this.opts.unitsDirs);
+    for (const e of loaded.errors) this.logger.error({ error: formatUnitError(e) }, 'unit spec rejected');
+    const desired = desiredState(loaded.units, this.settings.hostContainers(), this.settings.bootstrapContainers());
+    for (const e of desired.errors) this.logger.error({ error: e }, 'settings for a unit rejected');
+    await this.supervisor.setDesired(desired.specs, (spec) => (desired.running.has(spec.name) ? 'running' : 'stopped'));
+  }
+
+  /** Load desired state, adopt, bootstrap, start. Resolves when settled (the moment for READY=1). */
+  async start(): Promise<void> {
+    await this.client.createNamespace(this.opts.namespace).catch(() => undefined);
+    await this.reconcile();
+    await this.supervisor.run();
+  }
+
+  /** berthd is exiting: stop watching, leave every unit (and the managed containerd) running. */
+  async close(): Promise<void> {
+    this.supervisor.close();
+    this.managed?.detach();
+    await this.logs.close();
+    this.client.close();
+  }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { pino } from 'pino';
+import { parse as parseToml } from 'smol-toml';
+import { startApiServer, type ApiServer } from '../api/server.js';
+import { Berthd, berthVersion, defaultSettingsFile, defaultUnitDirs, type BerthdOptions } from './berthd.js';
+import { SdNotify } from './sd-notify.js';
+import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
+
+interface CliOptions {
+  stateDir?: string;
+  runDir?: string;
+  unitsDir?: string[];
+  containerdSocket?: string;
+  managedContainerd?: boolean;
+  config?: string;
+  namespace?: string;
+  settingsDefaults?: string;
+  logLevel?: string;
+}
+
+/** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
+async function fromConfigFile(file: string): Promise<CliOptions> {
+  const doc = parseToml(await readFile(file, 'utf8')) as Record<string, unknown>;
+  const known: Record<string, keyof CliOptions> = {
+    'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
+    'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    const key = known[k];
+    if (!key) throw new Error(`${file}: ${k}: unknown option`);
+    out[key] = v;
+  }
+  return out as CliOptions;
+}
+
+async function main(): Promise<void> {
+  const program = new Command('berthd')
+    .description('berth host supervisor: runs host, bootstrap and workload containers on containerd')
+    .version(berthVersion())
+    .option('--state-dir <dir>', 'persistent state (settings, logs, host-container dirs)', undefined)
+    .option('--run-dir <dir>', 'runtime dir (API socket, FIFOs)', undefined)
+    .option('--units-dir <dir>', 'unit spec directory (repeatable; later ones override by name)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
+    .option('--containerd-socket <path>', 'use an existing containerd')
+    .option('--managed-containerd', 'start and supervise berth\'s own containerd')
+    .option('--config <file>', 'TOML file with these options')
+    .option('--namespace <ns>', 'containerd namespace for host and bootstrap units')
+    .option('--settings-defaults <file>', 'shipped settings defaults (TOML user-data shape)')
+    .option('--log-level <level>', 'pino log level');
+  program.parse();
+  const flags = program.opts<CliOptions>();
+  const file = flags.config ? await fromConfigFile(flags.config) : {};
+  const o = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as CliOptions;
+  if (o.managedContainerd && o.containerdSocket) {
+    console.error('berthd: --managed-containerd and --containerd-socket exclude each other');
+    process.exit(2);
+  }
+  const opts: BerthdOptions = {
+    stateDir: o.stateDir ?? '/var/lib/berth',
+    runDir: o.runDir ?? '/run/berth',
+    unitsDirs: o.unitsDir ?? defaultUnitDirs(),
+    containerdSocket: o.containerdSocket,
+    managedContainerd: o.managedContainerd ?? false,
+    namespace: o.namespace ?? 'berth',
+    settingsDefaults: o.settingsDefaults ?? defaultSettingsFile(),
+  };
+  const logger = pino({ level: o.logLevel ?? 'info', base: { pid: process.pid } });
+  const notify = new SdNotify();
+  const daemon = await Berthd.create(opts, logger);
+  let api: ApiServer | undefined;
+  let exiting = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, 'berthd exiting; units keep running');
+    await notify.stopping();
+    await api?.close(1000).catch(() => undefined);
+    await daemon.close();
+    notify.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  api = await startApiServer({
+    socketPath: daemon.apiSocket,
+    supervisor: daemon.supervisor,
+    settings: settingsApi(daemon.settings),
+    images: imagesApi(daemon.images),
+    host: hostApi(daemon.client, daemon.selinux, berthVersion()),
+  });
+  logger.info({ socket: daemon.apiSocket, opts }, 'API listening');
+  await daemon.start();
+  const status = daemon.supervisor.status();
+  await notify.ready(status.message);
+  notify.startWatchdog(() => true);
+  logger.info({ status: status.message }, 'ready');
+  let last = status.message;
+  const report = (): void => {
+    const now = daemon.supervisor.status().message;
+    if (now !== last) {
+      last = now;
+      void notify.status(now);
+    }
+  };
+  void (async () => {
+    const ac = new AbortController();
+    for await (const _ of daemon.supervisor.events(ac.signal)) report();
+  })();
+}
+
+main().catch((e: unknown) => {
+  console.error(`berthd: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
