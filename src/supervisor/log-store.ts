@@ -148,14 +148,21 @@ export class LogStore {
     // Subscribe before reading the file so nothing falls between the two; de-duplicate by position.
     if (opts.follow) this.bus.on(unit, onLine);
     try {
-      const lines = await this.readLines(unit);
+      let lines = await this.readLines(unit);
+      // Lines that arrived after we subscribed may also be in the file already: they belong to the live
+      // part (yielded from the queue), so drop them from the file's end before applying `tail`.
+      const same = (a: LogLine, b: LogLine): boolean => a.at === b.at && a.line === b.line && a.stream === b.stream;
+      if (opts.follow && queue.length > 0) {
+        let k = Math.min(queue.length, lines.length);
+        while (k > 0 && !lines.slice(lines.length - k).every((l, i) => same(l, queue[i]!))) k--;
+        lines = lines.slice(0, lines.length - k);
+      }
       const start = opts.tail === undefined ? 0 : Math.max(0, lines.length - opts.tail);
       for (const l of lines.slice(start)) yield l;
-      const last = lines[lines.length - 1];
       if (!opts.follow) return;
-      while (queue.length > 0 && last && queue[0]!.at <= last.at && lines.some((l) => l.at === queue[0]!.at && l.line === queue[0]!.line)) queue.shift();
       while (!opts.signal?.aborted) {
         while (queue.length > 0) yield queue.shift()!;
+        if (opts.signal?.aborted) break;
         await new Promise<void>((resolve) => {
           wake = resolve;
           opts.signal?.addEventListener('abort', () => resolve(), { once: true });

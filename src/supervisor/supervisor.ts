@@ -142,6 +142,7 @@ export class Supervisor implements SupervisorApi {
     try {
       while (!signal.aborted) {
         while (queue.length) yield queue.shift()!;
+        if (signal.aborted) break;
         await new Promise<void>((resolve) => {
           wake = resolve;
           signal.addEventListener('abort', () => resolve(), { once: true });
