@@ -10,7 +10,7 @@ const TRANSITIONS: Record<UnitState, readonly UnitState[]> = {
   starting: ['running', 'failed', 'backing-off', 'stopped', 'exited', 'stopping'],
   running: ['stopping', 'exited', 'failed', 'backing-off', 'running'],
   stopping: ['stopped', 'failed'],
-  stopped: ['waiting', 'preparing', 'stopped', 'running'],
+  stopped: ['waiting', 'preparing', 'stopped', 'running', 'exited'],
   exited: ['waiting', 'preparing', 'stopped', 'exited'],
   failed: ['waiting', 'preparing', 'stopped', 'failed', 'backing-off'],
   'backing-off': ['preparing', 'waiting', 'stopped', 'backing-off', 'failed'],

@@ -269,6 +269,7 @@ export class Supervisor implements SupervisorApi {
         applied: c.labels[LABELS.selinuxApplied] === 'true',
         reason: 'adopted',
       };
+      u.resetHealth();
       u.setState('running', `adopted running task (pid ${task.pid})`);
       this.armRun(u, task, Date.now());
     }));
@@ -373,6 +374,7 @@ export class Supervisor implements SupervisorApi {
     u.oomKilled = false;
     u.exitCode = undefined;
     u.lastError = undefined;
+    u.resetHealth(); // before "running" is announced: dependents must not see a not-yet-checked unit as up
     u.setState('running', `started (pid ${task.pid})`);
     return task;
   }
@@ -383,8 +385,6 @@ export class Supervisor implements SupervisorApi {
     u.task = task;
     u.pid = task.pid;
     u.startedAtMs = startedAt;
-    u.health = u.spec.health ? 'unknown' : 'none';
-    u.healthFailures = 0;
     task.exited.then(
       (exit) => this.onExit(u, generation, exit),
       (err: unknown) => {
@@ -392,7 +392,7 @@ export class Supervisor implements SupervisorApi {
         else this.deps.logger.warn({ unit: u.name, err: String(err) }, 'wait failed');
       },
     );
-    if (u.spec.health) this.scheduleHealth(u, generation, u.spec.health.startPeriodMs);
+    if (u.spec.health) this.scheduleHealth(u, generation, u.spec.health.intervalMs);
     this.kickWaiting();
   }
 
@@ -478,7 +478,7 @@ export class Supervisor implements SupervisorApi {
     }
     u.task = undefined;
     u.pid = 0;
-    u.health = u.spec.health ? 'unknown' : 'none';
+    u.resetHealth();
     if (u.state !== 'stopped') u.setState('stopped', why);
   }
 
@@ -507,10 +507,12 @@ export class Supervisor implements SupervisorApi {
     }
     if (generation !== u.generation || u.state !== 'running') return;
     const before = u.health;
+    // As Docker does: failures during the start period do not count, a success counts at once.
+    const inGrace = Date.now() - (u.startedAtMs ?? 0) < health.startPeriodMs;
     if (ok) {
       u.healthFailures = 0;
       u.health = 'healthy';
-    } else if (++u.healthFailures >= health.retries) {
+    } else if (!inGrace && ++u.healthFailures >= health.retries) {
       u.health = 'unhealthy';
     }
     if (u.health !== before) {

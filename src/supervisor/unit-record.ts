@@ -67,6 +67,11 @@ export class UnitRecord {
     this.nextRestartAtMs = undefined;
   }
 
+  resetHealth(): void {
+    this.health = this.spec.health ? 'unknown' : 'none';
+    this.healthFailures = 0;
+  }
+
   /** Up for its dependents: running, and healthy when it has a health check. */
   get up(): boolean {
     return this.state === 'running' && (this.health === 'none' || this.health === 'healthy');

@@ -1,0 +1,108 @@
+// Settings commands: get, set, apply, keys, and named transactions (set --tx, tx pending|commit|discard).
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { connect } from '../context.js';
+import { UsageError } from '../errors.js';
+import { documentFormat } from '../document-format.js';
+import { printJson, printTable, type OutputFormat } from '../output.js';
+
+/** `KEY=VALUE` arguments → a map; the server parses each value by its key's type. */
+export function parseAssignments(args: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    if (eq <= 0) throw new UsageError(`expected KEY=VALUE, got ${JSON.stringify(arg)}`);
+    const key = arg.slice(0, eq);
+    if (key in values) throw new UsageError(`${key}: given more than once`);
+    values[key] = arg.slice(eq + 1);
+  }
+  return { ...values };
+}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function printChanged(output: OutputFormat, changed: readonly string[]): void {
+  if (output === 'json') printJson({ changed });
+  else process.stdout.write(changed.length === 0 ? 'no settings changed\n' : `changed:\n${changed.map((k) => `  ${k}\n`).join('')}`);
+}
+
+export function registerSettings(program: Command): void {
+  program
+    .command('get')
+    .description('print settings under PREFIX (all if omitted) as JSON')
+    .argument('[prefix]', 'dotted prefix, e.g. host-containers.admin')
+    .action(async (prefix: string | undefined, _opts: unknown, cmd: Command) => {
+      const { client } = await connect(cmd);
+      printJson(await client.settings.get(prefix));
+    });
+
+  program
+    .command('set')
+    .description('change settings: KEY=VALUE… or --json DOC; committed at once unless --tx is given')
+    .argument('[assignments...]', 'KEY=VALUE pairs, e.g. host-containers.admin.enabled=true')
+    .option('-j, --json <doc>', 'a JSON object of dotted or nested keys')
+    .option('--tx <name>', 'stage in the named transaction instead of committing')
+    .action(async (assignments: string[], opts: { json?: string; tx?: string }, cmd: Command) => {
+      if (opts.json !== undefined && assignments.length > 0) throw new UsageError('give KEY=VALUE pairs or --json, not both');
+      if (opts.json === undefined && assignments.length === 0) throw new UsageError('nothing to set: give KEY=VALUE pairs or --json DOC');
+      if (opts.tx !== undefined && opts.json !== undefined) throw new UsageError('--tx takes KEY=VALUE pairs, not --json');
+      const values = opts.json === undefined ? parseAssignments(assignments) : undefined;
+      const { client, options } = await connect(cmd);
+      if (opts.tx !== undefined) {
+        await client.settings.stage(opts.tx, values ?? {});
+        if (options.output === 'json') printJson({ staged: Object.keys(values ?? {}), tx: opts.tx });
+        else process.stdout.write(`staged in ${opts.tx}; run "berthctl tx commit ${opts.tx}" to apply\n`);
+        return;
+      }
+      const changed = opts.json !== undefined ? await client.settings.setJson(opts.json) : await client.settings.set(values ?? {});
+      printChanged(options.output, changed);
+    });
+
+  program
+    .command('apply')
+    .description('apply a settings document (Bottlerocket user-data shape), TOML or JSON; "-" reads stdin')
+    .argument('<file>', 'path, or - for stdin')
+    .action(async (file: string, _opts: unknown, cmd: Command) => {
+      const text = await readInput(file);
+      const { client, options } = await connect(cmd);
+      printChanged(options.output, await client.settings.apply(text, documentFormat(file, text)));
+    });
+
+  program
+    .command('keys')
+    .description('list known setting keys with their descriptions')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      const keys = await client.settings.keys();
+      if (options.output === 'json') printJson(keys);
+      else printTable(['KEY', 'DESCRIPTION'], keys.map((k) => [k.pattern, k.description]));
+    });
+
+  const tx = program.command('tx').description('inspect, commit or discard a named settings transaction');
+  tx.command('pending')
+    .description('show the changes staged in transaction NAME')
+    .argument('<name>', 'transaction name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client } = await connect(cmd);
+      printJson(await client.settings.pending(name));
+    });
+  tx.command('commit')
+    .description('apply transaction NAME atomically')
+    .argument('<name>', 'transaction name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      printChanged(options.output, await client.settings.commit(name));
+    });
+  tx.command('discard')
+    .description('drop transaction NAME')
+    .argument('<name>', 'transaction name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client } = await connect(cmd);
+      await client.settings.discard(name);
+    });
+}
