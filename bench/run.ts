@@ -5,9 +5,11 @@ import { parseArgs } from 'node:util';
 import { makeContext, type BenchOptions } from './context.js';
 import { formatTable, type Row } from './stats.js';
 import { clientStart } from './scenarios/p1-start.js';
+import { berthdScenarios } from './scenarios/berthd.js';
 
 const SCENARIOS: Record<string, (ctx: Awaited<ReturnType<typeof makeContext>>) => Promise<Row[]>> = {
   'p1-client': clientStart,
+  berthd: berthdScenarios,
 };
 
 export async function runBench(opts: BenchOptions, only?: string[]): Promise<Row[]> {

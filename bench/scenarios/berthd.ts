@@ -1,0 +1,202 @@
+import { readFile } from 'node:fs/promises';
+import { TestBerthd } from '../../tests/support/berthd.js';
+import { busyboxArchive, BUSYBOX_REF } from '../../tests/support/images.js';
+import { hostUnit, IDLE } from '../../tests/support/units.js';
+import { importArchive } from '../../src/containerd/import.js';
+import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
+import { BerthClient } from '../../src/cli/client.js';
+import { median, nowMs, percentile, type Row } from '../stats.js';
+import type { BenchContext } from '../context.js';
+
+const NS = 'berth';
+
+async function cleanNamespace(ctx: BenchContext, ns: string): Promise<void> {
+  const client = ctx.containerd.client(ns);
+  const lc = new ContainerLifecycle(client, ns);
+  for (const c of await client.listContainers()) await lc.remove(c.id);
+  client.close();
+}
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return Number(stat[11]) + Number(stat[12]); // utime + stime, in clock ticks
+}
+
+function units(n: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < n; i++) out[`u${i}`] = hostUnit(`u${i}`, IDLE);
+  return out;
+}
+
+async function ctrRunMany(ctx: BenchContext, n: number, prefix: string): Promise<number> {
+  const t = nowMs();
+  for (let i = 0; i < n; i++) await ctx.ctr('bench-ctr', 'run', '-d', '--null-io', BUSYBOX_REF, `${prefix}${i}`, '/bin/sleep', '1000');
+  const ms = nowMs() - t;
+  await cleanNamespace(ctx, 'bench-ctr');
+  return ms;
+}
+
+async function prepare(ctx: BenchContext): Promise<void> {
+  for (const ns of [NS, 'bench-ctr']) {
+    const c = ctx.containerd.client(ns);
+    await importArchive(c, await busyboxArchive(), { namespace: ns });
+    c.close();
+  }
+}
+
+/** P1 (API call → RUNNING), P2 (50 units cold start), P4 (RSS), P5 (API throughput), P6 (recovery), P7 (idle CPU). */
+export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
+  await prepare(ctx);
+  const rows: Row[] = [];
+  const n50 = ctx.opts.smoke ? 5 : 50;
+  const reps = ctx.opts.iterations;
+
+  // ---- P1: one unit start through the API, vs ctr run -d --------------------------------------------
+  {
+    const b = await TestBerthd.create({ containerd: ctx.containerd, units: { one: hostUnit('one', IDLE) } });
+    await b.start();
+    const client = BerthClient.connect({ socketPath: b.socket });
+    const berth: number[] = [];
+    const ctr: number[] = [];
+    for (let i = 0; i < ctx.opts.warmup + reps; i++) {
+      await client.units.stop('one');
+      let t = nowMs();
+      const s = await client.units.start('one');
+      const ms = nowMs() - t;
+      if (s.state !== 'running') throw new Error(`P1: unit not running: ${s.state}`);
+      t = nowMs();
+      await ctx.ctr('bench-ctr', 'run', '-d', '--null-io', BUSYBOX_REF, `p1-${i}`, '/bin/sleep', '1000');
+      const ctrMs = nowMs() - t;
+      if (i >= ctx.opts.warmup) {
+        berth.push(ms);
+        ctr.push(ctrMs);
+      }
+      await cleanNamespace(ctx, 'bench-ctr');
+    }
+    client.close();
+    await b.stop();
+    await cleanNamespace(ctx, NS);
+    rows.push({ scenario: 'P1 unit start: API call → RUNNING', berth: median(berth), baseline: median(ctr), baselineName: 'ctr run -d', unit: 'ms', target: '≤ 0.8× ctr', met: median(berth) <= 0.8 * median(ctr), samples: { berth, baseline: ctr } });
+  }
+
+  // ---- P2 + P4 + P7: 50 units cold start; RSS idle at 0/10/50; CPU idle -------------------------------
+  {
+    const berth: number[] = [];
+    const ctr: number[] = [];
+    let b50: TestBerthd | undefined;
+    for (let i = 0; i < Math.max(1, Math.ceil(reps / 5)); i++) {
+      const b = await TestBerthd.create({ containerd: ctx.containerd, units: units(n50) });
+      const t = nowMs();
+      await b.start(120_000);
+      berth.push(nowMs() - t);
+      const client = BerthClient.connect({ socketPath: b.socket });
+      const running = (await client.units.list()).filter((u) => u.state === 'running').length;
+      client.close();
+      if (running !== n50) throw new Error(`P2: ${running}/${n50} running at READY`);
+      ctr.push(await ctrRunMany(ctx, n50, `p2-${i}-`));
+      if (i === 0) b50 = b;
+      else {
+        await b.stop();
+        await cleanNamespace(ctx, NS);
+      }
+    }
+    rows.push({ scenario: `P2 ${n50} units cold start → all RUNNING (berthd spawn → READY)`, berth: median(berth), baseline: median(ctr), baselineName: `${n50}× ctr run -d`, unit: 'ms', target: '≤ 0.3× ctr', met: median(berth) <= 0.3 * median(ctr), samples: { berth, baseline: ctr } });
+
+    // Idle RSS and CPU with 50 units, measured after things settled.
+    const pid = b50!.pid!;
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss50 = (await rssKb(pid)) / 1024;
+    const idleMs = ctx.opts.smoke ? 2000 : 60_000;
+    const before = await cpuTicks(pid);
+    await new Promise((r) => setTimeout(r, idleMs));
+    const cpuPct = (((await cpuTicks(pid)) - before) / 100 / (idleMs / 1000)) * 100;
+    await b50!.stop();
+    await cleanNamespace(ctx, NS);
+
+    const rssAt: Record<number, number> = {};
+    for (const n of ctx.opts.smoke ? [0] : [0, 10]) {
+      const b = await TestBerthd.create({ containerd: ctx.containerd, units: units(n) });
+      await b.start(60_000);
+      await new Promise((r) => setTimeout(r, 2000));
+      rssAt[n] = (await rssKb(b.pid!)) / 1024;
+      await b.stop();
+      await cleanNamespace(ctx, NS);
+    }
+    for (const [n, mb] of Object.entries(rssAt)) rows.push({ scenario: `P4 berthd RSS idle, ${n} units`, berth: mb, unit: 'MB', target: 'informational', met: true });
+    rows.push({ scenario: `P4 berthd RSS idle, ${n50} units`, berth: rss50, unit: 'MB', target: '≤ 80 MB', met: rss50 <= 80 });
+    rows.push({ scenario: `P7 berthd CPU idle over ${idleMs / 1000} s, ${n50} units`, berth: cpuPct, unit: '% core', target: '< 0.5 %', met: cpuPct < 0.5 });
+  }
+
+  // ---- P5: unary API throughput from 4 concurrent clients ---------------------------------------------
+  {
+    const b = await TestBerthd.create({ containerd: ctx.containerd, units: { s: hostUnit('s', IDLE) } });
+    await b.start();
+    const clients = Array.from({ length: 4 }, () => BerthClient.connect({ socketPath: b.socket }));
+    for (const c of clients) for (let i = 0; i < 50; i++) await c.units.get('s');
+    const durationMs = ctx.opts.smoke ? 500 : 5000;
+    const latencies: number[] = [];
+    const end = nowMs() + durationMs;
+    const start = nowMs();
+    await Promise.all(clients.map(async (c) => {
+      while (nowMs() < end) {
+        const t = nowMs();
+        await c.units.get('s');
+        latencies.push(nowMs() - t);
+      }
+    }));
+    const elapsed = (nowMs() - start) / 1000;
+    for (const c of clients) c.close();
+    await b.stop();
+    await cleanNamespace(ctx, NS);
+    const rate = latencies.length / elapsed;
+    const p99 = percentile(latencies, 99);
+    rows.push({ scenario: 'P5 unit status calls/s, 4 clients (unix socket)', berth: rate, unit: '/s', target: '≥ 5,000/s', met: rate >= 5000 });
+    rows.push({ scenario: 'P5 unit status p99 latency, 4 clients', berth: p99, unit: 'ms', target: '< 5 ms', met: p99 < 5, samples: { berth: latencies.slice(0, 2000) } });
+  }
+
+  // ---- P6: recovery after containerd and berthd restarts ----------------------------------------------
+  {
+    const b = await TestBerthd.create({ containerd: ctx.containerd, units: units(ctx.opts.smoke ? 3 : 20) });
+    await b.start(60_000);
+    const client = BerthClient.connect({ socketPath: b.socket });
+    const ctrd: number[] = [];
+    const berthdMs: number[] = [];
+    for (let i = 0; i < Math.max(1, Math.min(reps, 5)); i++) {
+      // containerd killed and restarted → time from containerd answering until berthd reports connected.
+      const ac = new AbortController();
+      const reconciled = (async () => {
+        for await (const ev of client.events.watch({ signal: ac.signal })) {
+          if (ev.kind === 'daemon' && /running, 0 failing/.test(ev.message)) return nowMs();
+        }
+        return NaN;
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      await ctx.containerd.kill();
+      await ctx.containerd.launch();
+      const answered = nowMs();
+      ctrd.push((await reconciled) - answered);
+      ac.abort();
+
+      // berthd SIGKILLed → restarted → READY with every task adopted.
+      const pidsBefore = (await client.units.list()).map((u) => u.pid).join();
+      await b.kill();
+      const t = nowMs();
+      await b.start(60_000);
+      berthdMs.push(nowMs() - t);
+      const pidsAfter = (await client.units.list()).map((u) => u.pid).join();
+      if (pidsAfter !== pidsBefore) throw new Error('P6: a unit was restarted instead of adopted');
+    }
+    client.close();
+    await b.stop();
+    await cleanNamespace(ctx, NS);
+    rows.push({ scenario: 'P6 containerd restart → all units reconciled', berth: median(ctrd), unit: 'ms', target: '≤ 2000 ms', met: median(ctrd) <= 2000, samples: { berth: ctrd } });
+    rows.push({ scenario: 'P6 berthd SIGKILL → READY, all adopted', berth: median(berthdMs), unit: 'ms', target: '≤ 1000 ms', met: median(berthdMs) <= 1000, samples: { berth: berthdMs } });
+  }
+  return rows;
+}
+
