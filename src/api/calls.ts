@@ -61,3 +61,31 @@ export function failStream(call: grpc.ServerWritableStream<unknown, unknown> | g
   if (call.cancelled || call.writableEnded) return;
   call.emit('error', toStatus(err));
 }
+
+/**
+ * Iterates `source` until it ends or `signal` fires — even if the source ignores the signal, so a cancelled
+ * call never stays parked on an event that may not come. The source is closed (`return()`) either way.
+ */
+export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<IteratorResult<T>>((resolve) => {
+    onAbort = () => resolve({ done: true, value: undefined });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    for (;;) {
+      const next = it.next();
+      // If the abort wins the race, a later rejection of `next` must not surface as unhandled.
+      next.catch(() => undefined);
+      const result = await Promise.race([next, aborted]);
+      if (result.done || signal.aborted) return;
+      yield result.value;
+    }
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+    // Not awaited: a source stuck in next() would otherwise hold us too.
+    void Promise.resolve(it.return?.()).catch(() => undefined);
+  }
+}

@@ -18,6 +18,8 @@ const OUTPUT_GRACE_MS = 2000;
 function pump(stream: Readable, call: ExecCall, key: 'stdout' | 'stderr'): Promise<void> {
   return new Promise((resolve) => {
     stream.on('data', (chunk: Buffer | string) => {
+      // Nobody is listening any more: drop output rather than stall the process on a full pipe.
+      if (call.cancelled) return;
       const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       const msg = (key === 'stdout' ? { stdout: data } : { stderr: data }) as WireExecOutput;
       if (!call.write(msg)) {
@@ -75,11 +77,10 @@ export function execHandler(supervisor: SupervisorApi, streams: ActiveStreams): 
     const controller = streams.track(call);
     const signal = controller.signal;
     const input = (call as AsyncIterable<WireExecInput>)[Symbol.asyncIterator]();
-    let session: ExecSession | undefined;
     void (async () => {
       const start = checkStart((await input.next()).value as WireExecInput | undefined);
       requireUnit(supervisor, start.unit);
-      session = await supervisor.exec({
+      const s = await supervisor.exec({
         unit: start.unit,
         args: start.args,
         tty: start.tty,
@@ -87,7 +88,12 @@ export function execHandler(supervisor: SupervisorApi, streams: ActiveStreams): 
         ...(start.rows > 0 ? { rows: start.rows } : {}),
         ...(start.env.length > 0 ? { env: start.env } : {}),
       });
-      const s = session;
+      // A client that went away cannot send close_stdin any more; close it so an interactive shell ends.
+      const onAbort = (): void => {
+        if (call.cancelled) s.closeStdin().catch(() => undefined);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
       const outputs = [pump(s.stdout, call, 'stdout')];
       if (s.stderr) outputs.push(pump(s.stderr, call, 'stderr'));
       // Input problems (a bad second message) fail the call; the process is left to finish on its own.
@@ -102,10 +108,6 @@ export function execHandler(supervisor: SupervisorApi, streams: ActiveStreams): 
       call.end();
     })()
       .catch((err: unknown) => failStream(call, err))
-      .finally(() => {
-        // A client that went away cannot send close_stdin any more; close it so an interactive shell ends.
-        if (signal.aborted && session) session.closeStdin().catch(() => undefined);
-        controller.abort();
-      });
+      .finally(() => controller.abort());
   };
 }

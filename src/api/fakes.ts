@@ -106,6 +106,8 @@ export class FakeSupervisor implements SupervisorApi {
   readonly logLines = new Map<string, LogLine[]>();
   readonly execRequests: ExecRequest[] = [];
   readonly resizes: { cols: number; rows: number }[] = [];
+  /** Every exec session handed out, newest last. */
+  readonly sessions: ExecSession[] = [];
   stoppedAll = false;
   private readonly logFeeds = new Set<{ unit: string; feed: Feed<LogLine> }>();
   private readonly eventFeeds = new Set<Feed<SupervisorEvent>>();
@@ -169,7 +171,9 @@ export class FakeSupervisor implements SupervisorApi {
   async exec(req: ExecRequest): Promise<ExecSession> {
     if (!this.units.has(req.unit)) throw new NotFoundError(`unknown unit ${JSON.stringify(req.unit)}`);
     this.execRequests.push(req);
-    return fakeExec(req, this.resizes);
+    const session = fakeExec(req, this.resizes);
+    this.sessions.push(session);
+    return session;
   }
   async *events(signal: AbortSignal): AsyncIterable<SupervisorEvent> {
     const feed = new Feed<SupervisorEvent>();

@@ -61,7 +61,8 @@ export async function gatherHostFacts(host: HostApi): Promise<WireHostFacts> {
       .map((b) => ({ name: b.name, model: b.model ?? '', size: b.size ?? 0, removable: b.removable === true }));
   } else facts.warnings.push(`disks: ${reason(blocks.reason)}`);
   if (fs.status === 'fulfilled') {
-    facts.filesystems = fs.value.map((f) => ({ device: f.fs, type: f.type, mount: f.mount, size: f.size, used: f.used }));
+    // Container root filesystems (overlay) are the runtime's business, not the host's storage.
+    facts.filesystems = fs.value.filter((f) => f.type !== 'overlay').map((f) => ({ device: f.fs, type: f.type, mount: f.mount, size: f.size, used: f.used }));
   } else facts.warnings.push(`filesystems: ${reason(fs.reason)}`);
   if (selinux.status === 'fulfilled') facts.selinux = { enabled: selinux.value.enabled, mode: selinux.value.mode };
   else facts.warnings.push(`selinux: ${reason(selinux.reason)}`);

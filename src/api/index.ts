@@ -3,4 +3,3 @@
 export { startApiServer, type ApiServer, type ApiServerOptions, type TcpListenerOptions } from './server.js';
 export type { HostApi, ImagesApi, SettingsApi } from './services.js';
 export { ValidationError, NotFoundError, UnavailableError, grpcCodeOf } from './errors.js';
-export { settingsApiFromStore } from './settings-store-adapter.js';

@@ -19,10 +19,10 @@ import { unitsService } from './units-service.js';
 export interface TcpListenerOptions {
   /** host:port, e.g. `0.0.0.0:50000`; port 0 picks a free one (see ApiServer.tcpPort). */
   address: string;
-  /** PEM files: the CA that signs client certificates, and this server's certificate and key. */
-  caCert: string;
-  serverCert: string;
-  serverKey: string;
+  /** PEM (file paths, or the PEM text itself): the CA that signs client certificates, our certificate and key. */
+  caCert: string | Buffer;
+  serverCert: string | Buffer;
+  serverKey: string | Buffer;
 }
 
 export interface ApiServerOptions {
@@ -61,8 +61,14 @@ function bind(server: grpc.Server, address: string, creds: grpc.ServerCredential
   });
 }
 
+/** PEM given inline (a Buffer, or text with a BEGIN line) or as a file path. */
+function pem(source: string | Buffer): Promise<Buffer> {
+  if (Buffer.isBuffer(source)) return Promise.resolve(source);
+  return source.includes('-----BEGIN ') ? Promise.resolve(Buffer.from(source)) : readFile(source);
+}
+
 async function tlsCredentials(tcp: TcpListenerOptions): Promise<grpc.ServerCredentials> {
-  const [ca, cert, key] = await Promise.all([readFile(tcp.caCert), readFile(tcp.serverCert), readFile(tcp.serverKey)]);
+  const [ca, cert, key] = await Promise.all([pem(tcp.caCert), pem(tcp.serverCert), pem(tcp.serverKey)]);
   // `true`: a client certificate is required and must chain to `ca` — TCP clients have no file permissions
   // to check, so the certificate is their only credential.
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], true);

@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { SupervisorApi, UnitStatus } from '../supervisor/types.js';
 import { requireUnit } from './unit-lookup.js';
-import { ActiveStreams, failStream, unary, writeMessage } from './calls.js';
+import { ActiveStreams, failStream, unary, untilAborted, writeMessage } from './calls.js';
 import { unitToWire } from './convert.js';
 import { UnavailableError, ValidationError } from './errors.js';
 import { execHandler } from './exec-service.js';
@@ -36,8 +36,7 @@ export function unitsService(supervisor: SupervisorApi, streams: ActiveStreams):
         if (tail < 0) throw new ValidationError('tail', `must not be negative, got ${tail}`);
         opts.tail = tail;
       }
-      for await (const line of supervisor.logs(name, opts)) {
-        if (signal.aborted) break;
+      for await (const line of untilAborted(supervisor.logs(name, opts), signal)) {
         await writeMessage(call, { at: line.at, stream: line.stream, line: line.line }, signal);
       }
       // A follow that ends because berthd is stopping must not look like the end of the log to the client.

@@ -18,6 +18,8 @@ export interface NewContainer {
   spec: object;
   labels?: Record<string, string>;
   snapshotter?: string;
+  /** The image's top chain id when the caller knows it already (saves resolving the image again). */
+  parent?: string;
 }
 
 export class ImageNotUnpackedError extends Error {
@@ -53,8 +55,7 @@ export class ContainerLifecycle {
    */
   async create(req: NewContainer): Promise<{ container: Container; mounts: Mount[] }> {
     const snapshotter = req.snapshotter ?? DEFAULT_SNAPSHOTTER;
-    const resolved = await this.resolveImage(req.image);
-    const parent = resolved.chainIds[resolved.chainIds.length - 1] ?? '';
+    const parent = req.parent ?? (await this.resolveImage(req.image)).chainIds.at(-1) ?? '';
     const container = await this.client.createContainer({
       id: req.id,
       image: req.image,

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { constants, openSync, closeSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { FifoPool } from './fifo-pool.js';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -10,7 +10,7 @@ export type StdioSpec =
   /** The shim appends stdout and stderr to this file itself (both must name it: API facts §5.3). */
   | { kind: 'file'; path: string }
   /** FIFOs in `dir`, read by this process; they outlive us so a new berthd can re-open them. */
-  | { kind: 'fifo'; dir: string; stdin?: boolean; terminal?: boolean };
+  | { kind: 'fifo'; dir: string; stdin?: boolean; terminal?: boolean; poolDir?: string };
 
 export interface TaskStdioPaths {
   stdin: string;
@@ -27,9 +27,12 @@ export interface AttachedStdio {
   close(): void;
 }
 
-/** Node has no mkfifo(3); one small process creates all the FIFOs of a task at once. */
-function mkfifo(paths: string[]): void {
-  execFileSync('mkfifo', ['-m', '0600', ...paths]);
+const pools = new Map<string, FifoPool>();
+/** One pool per directory; it must be on the FIFO dirs' filesystem, so a rename moves a FIFO into place. */
+function poolFor(dir: string): FifoPool {
+  let pool = pools.get(dir);
+  if (!pool) pools.set(dir, (pool = new FifoPool(dir)));
+  return pool;
 }
 
 export function fifoPaths(dir: string, processId: string, spec: { stdin?: boolean; terminal?: boolean }): TaskStdioPaths {
@@ -51,9 +54,7 @@ export async function prepareStdio(spec: StdioSpec, processId: string): Promise<
   }
   await mkdir(spec.dir, { recursive: true, mode: 0o700 });
   const paths = fifoPaths(spec.dir, processId, spec);
-  const all = [paths.stdin, paths.stdout, paths.stderr].filter(Boolean);
-  await Promise.all(all.map((p) => rm(p, { force: true })));
-  mkfifo(all);
+  await poolFor(spec.poolDir ?? path.join(path.dirname(spec.dir), '.fifo-pool')).take([paths.stdin, paths.stdout, paths.stderr].filter(Boolean));
   return paths;
 }
 

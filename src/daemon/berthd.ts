@@ -104,6 +104,7 @@ export class Berthd {
       logs,
       logger,
       ensureImage: (ref) => images.ensure(ref),
+      forgetImage: (ref) => images.forget(ref),
       specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
         const policy = settings.policy();
         return {

@@ -13,6 +13,12 @@ export class ImageMissingError extends Error {
   }
 }
 
+export interface EnsuredImage {
+  config: ImageConfig;
+  /** The image's top chain id: the parent of a container's rootfs snapshot. */
+  snapshotParent: string;
+}
+
 export function toImageConfig(c: ImageConfigJson): ImageConfig {
   const cfg = c.config ?? {};
   return {
@@ -31,39 +37,57 @@ export function toImageConfig(c: ImageConfigJson): ImageConfig {
  */
 export class ImageService {
   private readonly reader: ImageReader;
-  private readonly inflight = new Map<string, Promise<ImageConfig>>();
+  private readonly inflight = new Map<string, Promise<EnsuredImage>>();
+  /** Images known present and unpacked: starting a unit then costs no image RPC at all. */
+  private readonly known = new Map<string, EnsuredImage>();
 
   constructor(private readonly client: ContainerdClient, readonly namespace: string, private readonly cacheDir: string) {
     this.reader = new ImageReader(client);
   }
 
-  ensure(ref: string): Promise<ImageConfig> {
+  ensure(ref: string): Promise<EnsuredImage> {
+    const known = this.known.get(ref);
+    if (known) return Promise.resolve(known);
     // Many units starting from one image share one check/import.
     const pending = this.inflight.get(ref);
     if (pending) return pending;
-    const p = this.ensureOnce(ref).finally(() => this.inflight.delete(ref));
+    const p = this.ensureOnce(ref)
+      .then((r) => (this.known.set(ref, r), r))
+      .finally(() => this.inflight.delete(ref));
     this.inflight.set(ref, p);
     return p;
   }
 
-  private async ensureOnce(ref: string): Promise<ImageConfig> {
+  forget(ref: string): void {
+    this.known.delete(ref);
+  }
+
+  private async present(ref: string): Promise<EnsuredImage | undefined> {
     const call = { namespace: this.namespace };
     try {
       const image = await this.client.getImage(ref, call);
       const resolved = await this.reader.resolve(image.target, call);
-      const top = resolved.chainIds[resolved.chainIds.length - 1];
-      if (!top || (await snapshotExists(this.client, DEFAULT_SNAPSHOTTER, top, this.namespace))) return toImageConfig(resolved.config);
+      const top = resolved.chainIds[resolved.chainIds.length - 1] ?? '';
+      if (!top || (await snapshotExists(this.client, DEFAULT_SNAPSHOTTER, top, this.namespace))) return { config: toImageConfig(resolved.config), snapshotParent: top };
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
+    return undefined;
+  }
+
+  private async ensureOnce(ref: string): Promise<EnsuredImage> {
+    const found = await this.present(ref);
+    if (found) return found;
     if (!isBuiltinImage(ref)) throw new ImageMissingError(ref);
     const archive = await builtinArchive(ref, this.cacheDir);
     await importArchive(this.client, archive!, { namespace: this.namespace, ref });
-    const image = await this.client.getImage(ref, call);
-    return toImageConfig((await this.reader.resolve(image.target, call)).config);
+    const imported = await this.present(ref);
+    if (!imported) throw new ImageMissingError(ref);
+    return imported;
   }
 
   async import(file: string, ref?: string): Promise<{ name: string; digest: string }[]> {
+    this.known.clear();
     const imported = await importArchive(this.client, file, { namespace: this.namespace, ref });
     return imported.map((i) => ({ name: i.name, digest: i.target.digest }));
   }
@@ -83,6 +107,7 @@ export class ImageService {
   }
 
   async remove(ref: string): Promise<void> {
+    this.known.delete(ref);
     await this.client.deleteImage(ref, true, { namespace: this.namespace });
   }
 }

@@ -35,6 +35,10 @@ export class ContainerdRuntime implements Runtime {
     return path.join(this.fifoRoot, this.namespace, id);
   }
 
+  private get poolDir(): string {
+    return path.join(this.fifoRoot, '.pool');
+  }
+
   async listManaged(): Promise<ManagedContainer[]> {
     try {
       const [containers, tasks] = await Promise.all([
@@ -51,9 +55,9 @@ export class ContainerdRuntime implements Runtime {
     }
   }
 
-  async create(id: string, image: string, spec: object, labels: Record<string, string>): Promise<void> {
+  async create(id: string, image: string, spec: object, labels: Record<string, string>, parent?: string): Promise<void> {
     try {
-      const { mounts } = await this.lifecycle.create({ id, image, spec, labels });
+      const { mounts } = await this.lifecycle.create({ id, image, spec, labels, parent });
       this.mounts.set(id, mounts);
     } catch (e) {
       throw toRuntimeError(e);
@@ -73,7 +77,7 @@ export class ContainerdRuntime implements Runtime {
     try {
       const mounts = this.mounts.get(id);
       this.mounts.delete(id);
-      const created = await this.lifecycle.createTask(id, { kind: 'fifo', dir: this.fifoDir(id) }, mounts);
+      const created = await this.lifecycle.createTask(id, { kind: 'fifo', dir: this.fifoDir(id), poolDir: this.poolDir }, mounts);
       if (created.stdio) {
         this.logs.attach(unit, 'stdout', created.stdio.stdout);
         if (created.stdio.stderr) this.logs.attach(unit, 'stderr', created.stdio.stderr);
@@ -152,7 +156,7 @@ export class ContainerdRuntime implements Runtime {
     const execId = `exec-${randomBytes(6).toString('hex')}`;
     const dir = path.join(this.fifoDir(id), 'exec');
     try {
-      const started = await this.lifecycle.exec(id, execId, args, { kind: 'fifo', dir, stdin: opts.stdin, terminal: opts.tty }, { env: opts.env });
+      const started = await this.lifecycle.exec(id, execId, args, { kind: 'fifo', dir, stdin: opts.stdin, terminal: opts.tty, poolDir: this.poolDir }, { env: opts.env });
       const call = { namespace: this.namespace };
       return {
         pid: started.pid,

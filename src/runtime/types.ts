@@ -62,7 +62,8 @@ export interface Runtime {
   readonly name: string;
   readonly namespace: string;
   listManaged(): Promise<ManagedContainer[]>;
-  create(id: string, image: string, spec: object, labels: Record<string, string>): Promise<void>;
+  /** `parent`: the image's top snapshot when known (from ensureImage). */
+  create(id: string, image: string, spec: object, labels: Record<string, string>, parent?: string): Promise<void>;
   /** Starts the task with stdout/stderr flowing into the unit's log. */
   start(id: string, unit: string): Promise<RunningTask>;
   /** Re-attach to a running task: re-open its log streams and wait on it again. */

@@ -4,6 +4,7 @@ import type { UnitSpec } from '../units/types.js';
 import { specHash, signalNumber, bootstrapRunOrder } from '../units/index.js';
 import { buildSpec } from '../spec/index.js';
 import type { ImageConfig, SpecContext } from '../spec/types.js';
+import { AlreadyExistsError } from '../containerd/errors.js';
 import { LABELS, RuntimeUnavailableError, type ExitInfo, type Runtime, type RunningTask } from '../runtime/types.js';
 import { DEFAULT_BACKOFF, backoffDelay, nextAttempt, type BackoffPolicy } from './backoff.js';
 import { shouldRestart } from './restart-policy.js';
@@ -15,8 +16,10 @@ export interface SupervisorDeps {
   runtime: Runtime;
   logs: LogStore;
   logger: Logger;
-  /** Makes sure an image is present (import/pull) and returns its config. */
-  ensureImage(ref: string): Promise<ImageConfig>;
+  /** Makes sure an image is present (import/pull) and returns its config and top snapshot (chain id). */
+  ensureImage(ref: string): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  /** Forget what ensureImage cached for `ref` (a create found the image gone). */
+  forgetImage?(ref: string): void;
   /** Host facts for the spec builder (state dir, API socket, SELinux, …) for one unit. */
   specContext(unit: UnitSpec, image: ImageConfig): SpecContext;
   /** Creates the unit's host dirs and writes its decoded user-data. */
@@ -354,13 +357,11 @@ export class Supervisor implements SupervisorApi {
     u.clearTimers();
     u.setState('preparing', `preparing image ${u.spec.image}`);
     const image = await this.deps.ensureImage(u.spec.image);
-    const built = buildSpec(u.spec, this.deps.specContext(u.spec, image));
+    const built = buildSpec(u.spec, this.deps.specContext(u.spec, image.config));
     if (!built.ok) throw new SpecError(built.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
     u.selinux = built.selinux;
     await this.deps.prepareHostDirs(u.spec, built.hostDirs);
     u.setState('starting', 'creating container');
-    // A leftover container of this id (a crash between create and start) would make create fail.
-    await this.deps.runtime.remove(u.containerId);
     const labels = {
       [LABELS.unit]: u.name,
       [LABELS.class]: u.spec.class,
@@ -369,7 +370,18 @@ export class Supervisor implements SupervisorApi {
       [LABELS.selinuxMount]: built.selinux.mountLabel,
       [LABELS.selinuxApplied]: String(built.selinux.applied),
     };
-    await this.deps.runtime.create(u.containerId, u.spec.image, built.spec, labels);
+    try {
+      await this.deps.runtime.create(u.containerId, u.spec.image, built.spec, labels, image.snapshotParent);
+    } catch (e) {
+      if (e instanceof AlreadyExistsError) {
+        // A leftover of this id (a crash between create and start): replace it, once.
+        await this.deps.runtime.remove(u.containerId);
+        await this.deps.runtime.create(u.containerId, u.spec.image, built.spec, labels, image.snapshotParent);
+      } else {
+        this.deps.forgetImage?.(u.spec.image);
+        throw e;
+      }
+    }
     const task = await this.deps.runtime.start(u.containerId, u.name);
     u.oomKilled = false;
     u.exitCode = undefined;

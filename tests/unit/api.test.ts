@@ -5,19 +5,16 @@ import { execFile as execFileCb } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../../src/api/fakes.js';
 import { grpcCodeOf, ValidationError } from '../../src/api/errors.js';
-import { settingsApiFromStore } from '../../src/api/settings-store-adapter.js';
 import { ApiError, BerthClient, type WatchEvent } from '../../src/cli/client.js';
-import { SettingsStore } from '../../src/settings/index.js';
+import { SettingsError } from '../../src/settings/index.js';
 
 const execFile = promisify(execFileCb);
-const SHIPPED_DEFAULTS = fileURLToPath(new URL('../../../rootfs/usr/share/berth/settings.toml', import.meta.url));
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -145,26 +142,6 @@ describe('Settings', () => {
     await rejectsWith(client.settings.apply('[settings.host-containers.admin]\nenabled = "maybe"\n', 'toml'), status.INVALID_ARGUMENT, 'host-containers.admin.enabled');
     await rejectsWith(client.settings.stage('t3', { 'nope.key': 'x' }), status.INVALID_ARGUMENT, 'nope.key');
   });
-
-  test('the settings store adapter: its SettingsError maps to INVALID_ARGUMENT with the key', async () => {
-    const d = await tempDir();
-    const store = await SettingsStore.open({ stateDir: d, defaultsFile: SHIPPED_DEFAULTS });
-    const s = await startApiServer({ socketPath: join(d, 'api.sock'), supervisor, settings: settingsApiFromStore(store), images, host: fakeHost() });
-    const c = BerthClient.connect({ socketPath: s.socketPath });
-    try {
-      await rejectsWith(c.settings.set({ 'host-containers.admin.enabled': 'maybe' }), status.INVALID_ARGUMENT, 'host-containers.admin.enabled');
-      await rejectsWith(c.settings.setJson('{"selinux": '), status.INVALID_ARGUMENT, 'json');
-      assert.deepEqual(await c.settings.set({ 'host-containers.admin.enabled': 'true' }), ['host-containers.admin.enabled']);
-      assert.deepEqual(await c.settings.get('host-containers.admin.enabled'), { 'host-containers': { admin: { enabled: true } } });
-      await c.settings.stage('t', { 'selinux.mode': 'off' });
-      assert.deepEqual(await c.settings.pending('t'), { 'selinux.mode': 'off' });
-      assert.deepEqual(await c.settings.commit('t'), ['selinux.mode']);
-      assert.ok((await c.settings.keys()).some((k) => k.pattern === 'host-containers.<name>.enabled'));
-    } finally {
-      c.close();
-      await s.close();
-    }
-  });
 });
 
 describe('error mapping', () => {
@@ -178,6 +155,9 @@ describe('error mapping', () => {
     assert.equal(grpcCodeOf(new UnitValidationError('x')), status.INVALID_ARGUMENT);
     assert.equal(grpcCodeOf(Object.assign(new Error('x'), { name: 'UnavailableError', code: 14 })), status.UNAVAILABLE);
     assert.equal(grpcCodeOf(new Error('boom')), status.INTERNAL);
+    // The settings store's own error: caller mistakes are INVALID_ARGUMENT, failing to persist is ours.
+    assert.equal(grpcCodeOf(new SettingsError('invalid', [{ key: 'selinux.mode', message: 'bad' }])), status.INVALID_ARGUMENT);
+    assert.equal(grpcCodeOf(new SettingsError('persist', [], 'disk full')), status.INTERNAL);
   });
 });
 
@@ -287,6 +267,16 @@ describe('Units', () => {
     assert.equal((await bigOut).length, payload.length);
 
     await rejectsWith(client.units.exec({ unit: 'control', args: [], tty: false }).exitCode, status.INVALID_ARGUMENT, 'args');
+  });
+
+  test('exec: a client that goes away gets the process stdin closed', async () => {
+    const before = supervisor.sessions.length;
+    const shell = client.units.exec({ unit: 'control', args: ['cat'], tty: true });
+    while (supervisor.sessions.length === before) await new Promise((r) => setTimeout(r, 5));
+    shell.cancel();
+    await rejectsWith(shell.exitCode, status.CANCELLED);
+    // The fake `cat` exits once its stdin is closed.
+    assert.equal(await supervisor.sessions.at(-1)?.exitCode, 0);
   });
 });
 
