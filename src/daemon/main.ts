@@ -18,6 +18,10 @@ interface CliOptions {
   namespace?: string;
   settingsDefaults?: string;
   logLevel?: string;
+  apiTcp?: string;
+  apiCa?: string;
+  apiCert?: string;
+  apiKey?: string;
 }
 
 /** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
@@ -26,6 +30,7 @@ async function fromConfigFile(file: string): Promise<CliOptions> {
   const known: Record<string, keyof CliOptions> = {
     'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
     'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',
+    'api-tcp': 'apiTcp', 'api-ca': 'apiCa', 'api-cert': 'apiCert', 'api-key': 'apiKey',
   };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
@@ -48,11 +53,19 @@ async function main(): Promise<void> {
     .option('--config <file>', 'TOML file with these options')
     .option('--namespace <ns>', 'containerd namespace for host and bootstrap units')
     .option('--settings-defaults <file>', 'shipped settings defaults (TOML user-data shape)')
-    .option('--log-level <level>', 'pino log level');
+    .option('--log-level <level>', 'pino log level')
+    .option('--api-tcp <host:port>', 'also serve the API on TCP with mutual TLS (off by default)')
+    .option('--api-ca <file>', 'CA that signs client certificates (with --api-tcp)')
+    .option('--api-cert <file>', 'server certificate (with --api-tcp)')
+    .option('--api-key <file>', 'server key (with --api-tcp)');
   program.parse();
   const flags = program.opts<CliOptions>();
   const file = flags.config ? await fromConfigFile(flags.config) : {};
   const o = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as CliOptions;
+  if (o.apiTcp && !(o.apiCa && o.apiCert && o.apiKey)) {
+    console.error('berthd: --api-tcp needs --api-ca, --api-cert and --api-key (client certificates are required)');
+    process.exit(2);
+  }
   if (o.managedContainerd && o.containerdSocket) {
     console.error('berthd: --managed-containerd and --containerd-socket exclude each other');
     process.exit(2);
@@ -90,6 +103,7 @@ async function main(): Promise<void> {
     settings: settingsApi(daemon.settings),
     images: imagesApi(daemon.images),
     host: hostApi(daemon.client, daemon.selinux, berthVersion()),
+    tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });
   logger.info({ socket: daemon.apiSocket, opts }, 'API listening');
   await daemon.start();
