@@ -92,40 +92,100 @@ async function* chunked(source: AsyncIterable<Uint8Array> | Buffer): AsyncGenera
 }
 
 /**
- * Stream a blob into containerd's content store with size and digest checks. A failed write is aborted
- * so no ingest is left behind; when the source must be skipped (blob present) it is drained by the caller.
+ * A source that can start at any byte offset (an HTTP blob with Range requests). `open` may return an
+ * earlier offset than asked (a server that ignores Range answers from 0); the writer then restarts there.
  */
-export async function writeBlob(client: ContainerdClient, source: AsyncIterable<Uint8Array> | Buffer, opts: WriteBlobOptions): Promise<WriteBlobResult> {
+export interface SeekableSource {
+  open(offset: number): Promise<{ stream: AsyncIterable<Uint8Array>; offset: number }>;
+}
+export type BlobSource = AsyncIterable<Uint8Array> | Buffer | SeekableSource;
+
+const isSeekable = (s: BlobSource): s is SeekableSource => !Buffer.isBuffer(s) && typeof (s as Partial<SeekableSource>).open === 'function';
+
+/** Marks a failure of the source (network), as opposed to containerd or verification failures. */
+class SourceFailure extends Error {
+  constructor(readonly inner: unknown) {
+    super(inner instanceof Error ? inner.message : String(inner));
+  }
+}
+
+async function* guarded(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await it.next();
+    } catch (e) {
+      throw new SourceFailure(e);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+const COMMIT_DIGEST = /unexpected commit digest (\S+), expected (\S+?):? /;
+
+/**
+ * Stream a blob into containerd's content store with size and digest checks. A failed write is aborted
+ * so no ingest is left behind — except when a seekable source fails mid-way: then the ingest is kept so
+ * that the caller's retry resumes at the ingest's offset (STAT) instead of sending every byte again. The
+ * caller's lease removes such an ingest if the operation gives up. When the blob is present the source is
+ * not read (a stream must then be drained by the caller).
+ */
+export async function writeBlob(client: ContainerdClient, source: BlobSource, opts: WriteBlobOptions): Promise<WriteBlobResult> {
   const stream = client.bidi('content', 'Write', opts);
   const io = new LockStep(stream);
   const hash = createHash('sha256');
   let offset = 0;
+  // Bytes written by an earlier attempt cannot be hashed here; containerd checks `expected` at commit.
+  let resumed = false;
   try {
+    let input: AsyncIterable<Uint8Array> | Buffer;
     try {
       const stat = await io.send({ action: 'STAT', ref: opts.ref, total: opts.total, expected: opts.expected ?? '' });
-      // A ref left by an earlier failed attempt: restart from zero, since a tar stream cannot seek.
-      if (stat.offset > 0) await io.send({ action: 'WRITE', offset: 0, data: Buffer.alloc(0) });
+      if (isSeekable(source)) {
+        const resumeAt = opts.expected && stat.offset > 0 && stat.offset < opts.total ? stat.offset : 0;
+        const opened = await source.open(resumeAt).catch((e: unknown) => Promise.reject(new SourceFailure(e)));
+        if (opened.offset > 0 && opened.offset === stat.offset) {
+          offset = opened.offset;
+          resumed = true;
+        } else if (stat.offset > 0) {
+          await io.send({ action: 'WRITE', offset: 0, data: Buffer.alloc(0) });
+        }
+        input = guarded(opened.stream);
+      } else {
+        // A ref left by an earlier failed attempt: restart from zero, since a tar stream cannot seek.
+        if (stat.offset > 0) await io.send({ action: 'WRITE', offset: 0, data: Buffer.alloc(0) });
+        input = Buffer.isBuffer(source) ? source : guarded(source);
+      }
     } catch (e) {
       if (opts.expected && isAlreadyExists(e)) return { digest: opts.expected, size: opts.total, existed: true };
       throw e;
     }
-    for await (const chunk of chunked(source)) {
-      hash.update(chunk);
+    for await (const chunk of chunked(input)) {
+      if (!resumed) hash.update(chunk);
       const res = await io.send({ action: 'WRITE', offset, data: chunk });
       offset = res.offset;
     }
-    const actual = `sha256:${hash.digest('hex')}`;
-    if (opts.expected && actual !== opts.expected) throw new DigestMismatchError(opts.expected, actual, opts.ref);
+    const actual = resumed ? undefined : `sha256:${hash.digest('hex')}`;
+    if (opts.expected && actual && actual !== opts.expected) throw new DigestMismatchError(opts.expected, actual, opts.ref);
     if (offset !== opts.total) throw new ContainerdError(`${opts.ref}: size mismatch: expected ${opts.total} bytes, got ${offset}`, 9, 'content.Write');
+    const expected = opts.expected ?? actual ?? '';
     try {
-      const done = await io.send({ action: 'COMMIT', offset, total: opts.total, expected: opts.expected ?? actual, labels: opts.labels ?? {} });
-      return { digest: done.digest || actual, size: offset, existed: false };
+      const done = await io.send({ action: 'COMMIT', offset, total: opts.total, expected, labels: opts.labels ?? {} });
+      return { digest: done.digest || expected, size: offset, existed: false };
     } catch (e) {
-      if (isAlreadyExists(e)) return { digest: actual, size: offset, existed: true };
+      if (isAlreadyExists(e)) return { digest: expected, size: offset, existed: true };
+      const m = e instanceof Error ? COMMIT_DIGEST.exec(e.message) : null;
+      if (m && opts.expected) throw new DigestMismatchError(opts.expected, m[1]!, opts.ref);
       throw e;
     }
   } catch (e) {
     io.close();
+    if (e instanceof SourceFailure) {
+      if (!isSeekable(source)) await client.abortIngest(opts.ref, opts).catch(() => undefined);
+      throw e.inner;
+    }
     await client.abortIngest(opts.ref, opts).catch(() => undefined);
     throw e;
   } finally {

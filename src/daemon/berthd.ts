@@ -97,6 +97,7 @@ export class Berthd {
     const runtime = new ContainerdRuntime(client, opts.namespace, path.join(opts.runDir, 'fifo'), logs);
     const apiSocket = path.join(opts.runDir, 'api.sock');
     const caps = hostCapabilities();
+    const absentHostPaths = ['/lib/modules'].filter((p) => !existsSync(p));
     const hostContainersRoot = path.join(opts.stateDir, 'host-containers');
 
     const supervisor = new Supervisor({
@@ -116,6 +117,7 @@ export class Berthd {
           hostPathAllowList: [...policy.workloads.hostPathAllowList],
           hostCapabilities: caps,
           imageConfig: image,
+          absentHostPaths,
         };
       },
       prepareHostDirs: async (unit, hostDirs) => {

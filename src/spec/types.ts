@@ -91,6 +91,8 @@ export interface SpecContext {
   /** Extra device nodes by path, beyond the built-in table of well-known devices. */
   deviceNodes?: Record<string, DeviceNode>;
   imageConfig: ImageConfig;
+  /** Optional host paths (e.g. /lib/modules) this host lacks; mounts of them are left out. */
+  absentHostPaths?: string[];
 }
 
 export interface SelinuxDecision {

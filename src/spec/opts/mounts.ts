@@ -33,10 +33,13 @@ export const withPersistentStorage: SpecOpt = (spec, { unit, ctx }) => produce(s
     ['rbind', 'rw', 'nosuid', 'nodev']));
 });
 
-/** The host's root (top mount read-only, propagation shared so host mounts appear) and kernel modules. */
-export const withSuperpoweredMounts: SpecOpt = (spec) => produce(spec, (s) => {
+/**
+ * The host's root (top mount read-only, propagation shared so host mounts appear) and kernel modules —
+ * unless the host has none (a minimal VM or a container build host), where runc would refuse the bind.
+ */
+export const withSuperpoweredMounts: SpecOpt = (spec, { ctx }) => produce(spec, (s) => {
   s.mounts.push(bind('/', HOST_ROOTFS_DESTINATION, ['rbind', 'rshared', 'ro']));
-  s.mounts.push(bind('/lib/modules', '/lib/modules', ['rbind', 'ro']));
+  if (!(ctx.absentHostPaths ?? []).includes('/lib/modules')) s.mounts.push(bind('/lib/modules', '/lib/modules', ['rbind', 'ro']));
 });
 
 export const withUnitMounts: SpecOpt = (spec, { unit, bindSources }) => produce(spec, (s) => {

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `npm run vm-test`: builds (or reuses) the host image, boots it under QEMU (TCG) with SELinux enforcing,
+# runs image/vm/checks.sh inside (a oneshot service; results on the serial console), powers off, and exits
+# non-zero if any check failed. Non-interactive; every process it starts is stopped by PID.
+#   BERTH_VM_REBUILD=0   reuse .cache/image/out if present (default: run image/build.sh, itself cached)
+#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 420)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+require_root
+T0=$SECONDS
+if [ "${BERTH_VM_REBUILD:-1}" = 1 ] || [ ! -f "$OUT/image.env" ]; then
+  bash "$REPO/image/build.sh"
+fi
+ensure_host_tools
+. "$OUT/image.env"
+BUILD_S=$((SECONDS - T0))
+
+RUN=$(mktemp -d "$CACHE/run.XXXXXX")
+QPID=""
+cleanup() {
+  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Fresh state disk; a tampered copy of the root (one byte flipped in a file's data block) for the
+# dm-verity check; the checks as a tar on a raw disk.
+cp --sparse=always "$OUT/state.img" "$RUN/state.img"
+cp --sparse=always "$OUT/root.img" "$RUN/tampered.img"
+orig=$(dd if="$RUN/tampered.img" bs=1 skip="$CANARY_OFFSET" count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "$(printf '\\%03o' $(( (orig ^ 0xff) & 0xff )))" | dd of="$RUN/tampered.img" bs=1 seek="$CANARY_OFFSET" conv=notrunc status=none
+mkdir -p "$RUN/test"
+cp "$REPO/image/vm/checks.sh" "$RUN/test/"
+cp -r "$REPO/image/vm/units" "$RUN/test/" 2>/dev/null || true
+gcc -static -O2 -o "$RUN/test/apiprobe" "$REPO/image/vm/apiprobe.c"
+cat > "$RUN/test/env" <<ENV
+ROOTHASH=$ROOTHASH
+HASH_OFFSET=$HASH_OFFSET
+CANARY_PATH=$CANARY_PATH
+ENV
+tar -C "$RUN/test" -cf "$RUN/test.tar" .
+truncate -s %1M "$RUN/test.tar"
+
+log "vm: booting (TCG, 2 vCPU, 2 GiB; SELinux enforcing; root on dm-verity)"
+BOOT0=$SECONDS
+timeout_s=${BERTH_VM_TIMEOUT:-420}
+qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
+  -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(cat "$OUT/cmdline") berth.vmtest" \
+  -drive if=none,id=root,file="$OUT/root.img",format=raw,readonly=on -device virtio-blk-pci,drive=root,serial=berthroot \
+  -drive if=none,id=state,file="$RUN/state.img",format=raw -device virtio-blk-pci,drive=state,serial=berthstate \
+  -drive if=none,id=test,file="$RUN/test.tar",format=raw,readonly=on -device virtio-blk-pci,drive=test,serial=berthtest \
+  -drive if=none,id=tampered,file="$RUN/tampered.img",format=raw,readonly=on -device virtio-blk-pci,drive=tampered,serial=berthtampered \
+  -device virtio-rng-pci -nic none \
+  </dev/null >"$RUN/console.log" 2>&1 &
+QPID=$!
+# Follow the console: print the check lines as they come.
+tail -n +1 -F "$RUN/console.log" 2>/dev/null | grep --line-buffered -E '^(PASS|FAIL|INFO|BERTH-VMTEST)' &
+TPID=$!
+deadline=$((SECONDS + timeout_s))
+while kill -0 "$QPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 1; done
+timed_out=0
+if kill -0 "$QPID" 2>/dev/null; then timed_out=1; kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
+wait "$QPID" 2>/dev/null || true
+QPID=""
+sleep 0.5; kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true
+cp "$RUN/console.log" "$CACHE/last-console.log"
+BOOT_S=$((SECONDS - BOOT0))
+
+pass=$(grep -c '^PASS' "$RUN/console.log" || true)
+fail=$(grep -c '^FAIL' "$RUN/console.log" || true)
+if ! grep -q '^BERTH-VMTEST DONE' "$RUN/console.log"; then
+  log "vm: the checks did not finish ($([ $timed_out = 1 ] && echo "timed out after ${timeout_s}s" || echo "VM stopped early")); last console lines:"
+  tail -40 "$RUN/console.log" | sed 's/^/  | /' >&2
+  fail=$((fail + 1))
+fi
+log "vm: image build ${BUILD_S}s, VM run ${BOOT_S}s, total $((SECONDS - T0))s; console log: $CACHE/last-console.log"
+echo "vm-test: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

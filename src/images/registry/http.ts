@@ -1,0 +1,76 @@
+// One HTTP(S) request with node's http/https (fetch cannot take a per-request CA bundle without undici's
+// Agent, which Node 20 does not expose). Bodies are returned as streams so layers are never buffered.
+import http from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: IncomingMessage;
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'HEAD' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/** Idle time after which a request or body read is given up (and retried by the caller). */
+const IDLE_TIMEOUT_MS = 30_000;
+
+/** Keep-alive agents per trust setting, shared by one pull and destroyed with it. */
+export class HttpTransport {
+  private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly verifying: https.Agent;
+  private readonly skipping = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+
+  constructor(ca?: Buffer) {
+    // An extra bundle adds to the built-in roots instead of replacing them.
+    this.verifying = new https.Agent({ keepAlive: true, ...(ca ? { ca: [...rootCertificates, ca.toString('utf8')] } : {}) });
+  }
+
+  request(url: string, opts: RequestOptions & { skipVerify?: boolean } = {}): Promise<HttpResponse> {
+    const u = new URL(url);
+    const secure = u.protocol === 'https:';
+    const agent = secure ? (opts.skipVerify ? this.skipping : this.verifying) : this.httpAgent;
+    const lib = secure ? https : http;
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const req = lib.request(u, { method: opts.method ?? 'GET', headers: { 'User-Agent': 'berth', ...opts.headers }, agent, ...(opts.signal ? { signal: opts.signal } : {}) }, (res) => {
+        res.setTimeout(IDLE_TIMEOUT_MS, () => res.destroy(Object.assign(new Error(`${u.host}: response body timed out`), { code: 'ETIMEDOUT' })));
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+      });
+      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`${u.host}: request timed out`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(opts.body);
+    });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.verifying.destroy();
+    this.skipping.destroy();
+  }
+}
+
+/** Read a small body (manifests, token responses, error documents), refusing anything over `limit`. */
+export async function readBody(res: HttpResponse, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of res.body) {
+    size += (c as Buffer).length;
+    if (size > limit) {
+      res.body.destroy();
+      throw new Error(`response larger than ${limit} bytes`);
+    }
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Drop a body we do not need, so the keep-alive socket can be reused. */
+export function discard(res: HttpResponse): void {
+  res.body.resume();
+}

@@ -1,0 +1,152 @@
+// The workload API's logic: requests are checked against policy, given an MCS pair, persisted, and handed
+// to a second Supervisor (the same state machine as host units) as class "workload" units.
+import type { Logger } from 'pino';
+import { NotFoundError, ValidationError } from '../api/errors.js';
+import { allocateMcs } from '../spec/index.js';
+import { mcsLevel } from '../spec/selinux.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import type { LogLine, UnitStatus } from '../supervisor/types.js';
+import type { UnitSpec } from '../units/types.js';
+import { checkWorkload, formatViolations, type WorkloadPolicy } from './policy.js';
+import type { WorkloadStore } from './store.js';
+import type { WorkloadBackendName, WorkloadRecord, WorkloadRequest } from './types.js';
+
+export class WorkloadExistsError extends Error {
+  override readonly name = 'WorkloadExistsError';
+  /** gRPC ALREADY_EXISTS. */
+  readonly code = 6;
+  constructor(name: string) {
+    super(`workload ${JSON.stringify(name)} already exists; remove it first or pick another name`);
+  }
+}
+
+export interface WorkloadInfo {
+  request: WorkloadRequest;
+  /** `s0:cX,cY`. */
+  mcs: string;
+  runtime: WorkloadBackendName;
+  status: UnitStatus;
+}
+
+export interface WorkloadManagerDeps {
+  store: WorkloadStore;
+  supervisor: Supervisor;
+  policy(): WorkloadPolicy;
+  runtime: WorkloadBackendName;
+  namespace: string;
+  logger: Logger;
+  random?: () => number;
+}
+
+export class WorkloadManager {
+  /** Persisted workloads the current policy refuses: not run, reported with the reason. */
+  private readonly refused = new Map<string, string>();
+  private started = false;
+
+  constructor(private readonly deps: WorkloadManagerDeps) {}
+
+  mcsOf(name: string): [number, number] | undefined {
+    return this.deps.store.get(name)?.mcs;
+  }
+
+  private specs(): UnitSpec[] {
+    const specs: UnitSpec[] = [];
+    this.refused.clear();
+    for (const r of this.deps.store.all()) {
+      const checked = checkWorkload(r.request, this.deps.policy());
+      if (checked.ok) specs.push(checked.unit);
+      else {
+        const why = `refused by the current workload policy: ${formatViolations(checked.violations)}`;
+        this.refused.set(r.request.name, why);
+        this.deps.logger.error({ workload: r.request.name, error: why }, 'persisted workload not started');
+      }
+    }
+    return specs;
+  }
+
+  private async apply(): Promise<void> {
+    await this.deps.supervisor.setDesired(this.specs(), (spec) => this.deps.store.get(spec.name)?.desired ?? 'stopped');
+  }
+
+  /** Load the persisted workloads, adopt what still runs, start the rest. */
+  async start(): Promise<void> {
+    await this.apply();
+    await this.deps.supervisor.run();
+    this.started = true;
+  }
+
+  close(): void {
+    this.deps.supervisor.close();
+  }
+
+  async run(request: WorkloadRequest): Promise<WorkloadInfo> {
+    const checked = checkWorkload(request, this.deps.policy());
+    if (!checked.ok) throw new ValidationError(checked.violations[0]?.field ?? '', formatViolations(checked.violations));
+    if (this.deps.store.get(request.name)) throw new WorkloadExistsError(request.name);
+    await this.deps.store.update((records) => {
+      if (records.has(request.name)) throw new WorkloadExistsError(request.name);
+      const mcs = allocateMcs(this.deps.store.usedMcs(), this.deps.random ?? Math.random);
+      records.set(request.name, { request, mcs, desired: 'running', createdAt: new Date().toISOString() });
+    });
+    await this.apply();
+    return this.info(this.record(request.name));
+  }
+
+  private record(name: string): WorkloadRecord {
+    const r = this.deps.store.get(name);
+    if (!r) throw new NotFoundError(`workload ${JSON.stringify(name)} not found`);
+    return r;
+  }
+
+  private status(r: WorkloadRecord): UnitStatus {
+    const live = this.deps.supervisor.get(r.request.name);
+    if (live) return live;
+    const refused = this.refused.get(r.request.name);
+    return {
+      name: r.request.name, class: 'workload', state: refused ? 'failed' : 'waiting', desired: r.desired, image: r.request.image,
+      superpowered: false, containerId: r.request.name, namespace: this.deps.namespace, pid: 0, restarts: 0, health: 'none', events: [],
+      ...(refused ? { lastError: refused } : this.started ? {} : { lastError: 'berthd is starting' }),
+    };
+  }
+
+  private info(r: WorkloadRecord): WorkloadInfo {
+    return { request: r.request, mcs: mcsLevel(r.mcs), runtime: this.deps.runtime, status: this.status(r) };
+  }
+
+  list(): WorkloadInfo[] {
+    return this.deps.store.all().map((r) => this.info(r));
+  }
+
+  get(name: string): WorkloadInfo {
+    return this.info(this.record(name));
+  }
+
+  private async setDesired(name: string, desired: 'running' | 'stopped'): Promise<void> {
+    const r = this.record(name);
+    if (r.desired === desired) return;
+    await this.deps.store.update((records) => void records.set(name, { ...r, desired }));
+  }
+
+  async stop(name: string): Promise<WorkloadInfo> {
+    await this.setDesired(name, 'stopped');
+    if (this.deps.supervisor.get(name)) await this.deps.supervisor.stop(name);
+    return this.get(name);
+  }
+
+  async startWorkload(name: string): Promise<WorkloadInfo> {
+    await this.setDesired(name, 'running');
+    if (this.deps.supervisor.get(name)) await this.deps.supervisor.start(name);
+    return this.get(name);
+  }
+
+  async remove(name: string): Promise<void> {
+    this.record(name);
+    await this.deps.store.update((records) => void records.delete(name));
+    await this.apply();
+  }
+
+  logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine> {
+    this.record(name);
+    return this.deps.supervisor.logs(name, opts);
+  }
+}

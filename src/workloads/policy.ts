@@ -1,0 +1,131 @@
+// Workload request → UnitSpec of class "workload", or the reasons it is refused. The unit goes through
+// validateUnit (the same rules as a unit file) and the spec builder's host checks (allow-list, API socket),
+// then the operator's workload policy (allowed capabilities, required memory limit). Nothing here has side
+// effects: a refused request leaves nothing behind.
+import { normalizeCapability, validateUnit } from '../units/index.js';
+import { overlaps } from '../units/paths.js';
+import type { UnitSpec } from '../units/types.js';
+import { resolveInputs } from '../spec/index.js';
+import type { SpecContext } from '../spec/types.js';
+import type { PolicyViolation, WorkloadRequest } from './types.js';
+
+export interface WorkloadPolicy {
+  hostPathAllowList: readonly string[];
+  allowedCapabilities: readonly string[];
+  requireMemoryLimit: boolean;
+  /** Capabilities this host can grant at all. */
+  hostCapabilities: readonly string[];
+  stateDir: string;
+  runDir: string;
+  apiSocketPath: string;
+}
+
+export type PolicyResult = { ok: true; unit: UnitSpec } | { ok: false; violations: PolicyViolation[] };
+
+export const WORKLOAD_STOP_TIMEOUT = '10s';
+
+/** The unit file a request stands for (only the keys it sets, so validation messages stay on point). */
+export function workloadUnitFile(req: WorkloadRequest): Record<string, unknown> {
+  const raw: Record<string, unknown> = { name: req.name, class: 'workload', image: req.image, description: 'workload' };
+  if (req.command.length > 0) raw.command = [...req.command];
+  if (Object.keys(req.env).length > 0) raw.env = { ...req.env };
+  if (req.privileged) raw.superpowered = true;
+  if (req.mounts.length > 0) {
+    raw.mounts = req.mounts.map((m) => ({ type: 'bind', source: m.source, destination: m.destination, options: [m.readOnly ? 'ro' : 'rw'] }));
+  }
+  if (req.capAdd.length > 0) raw.capabilities = { add: [...req.capAdd] };
+  if (req.devices.length > 0) raw.devices = req.devices.map((path) => ({ path, permissions: 'rwm' }));
+  if (req.hostNetwork || req.hostPid) {
+    raw.namespaces = { ...(req.hostNetwork ? { 'host-network': true } : {}), ...(req.hostPid ? { 'host-pid': true } : {}) };
+  }
+  const resources: Record<string, number> = {};
+  if (req.memoryBytes !== undefined) resources.memory = req.memoryBytes;
+  if (req.cpus !== undefined) resources.cpus = req.cpus;
+  if (req.pids !== undefined) resources.pids = req.pids;
+  if (Object.keys(resources).length > 0) raw.resources = resources;
+  raw.restart = { policy: req.restart };
+  raw.stop = { timeout: WORKLOAD_STOP_TIMEOUT };
+  return raw;
+}
+
+// Unit-file paths → the request's field names.
+const FIELD_MAP: [RegExp, string][] = [
+  [/^superpowered/, 'privileged'],
+  [/^namespaces\.host-network/, 'host_network'],
+  [/^namespaces\.host-pid/, 'host_pid'],
+  [/^devices(\[\d+\])?(\.path)?/, 'devices$1'],
+  [/^capabilities\.add/, 'cap_add'],
+  [/^resources\./, ''],
+  [/^restart\.policy/, 'restart'],
+];
+
+export function requestField(unitPath: string): string {
+  for (const [re, to] of FIELD_MAP) if (re.test(unitPath)) return unitPath.replace(re, to);
+  return unitPath;
+}
+
+const PROBE_IMAGE = { env: [], entrypoint: ['/probe'], cmd: [], workingDir: '', user: '' };
+
+/** The spec builder's host checks (bind sources, host capabilities), run without an image. */
+function hostChecks(unit: UnitSpec, policy: WorkloadPolicy): PolicyViolation[] {
+  const ctx: SpecContext = {
+    containerId: unit.name,
+    namespace: 'policy-check',
+    stateDir: policy.stateDir,
+    apiSocketPath: policy.apiSocketPath,
+    selinux: { mode: 'off', active: false },
+    mcs: [0, 1],
+    hostPathAllowList: [...policy.hostPathAllowList],
+    hostCapabilities: [...policy.hostCapabilities],
+    imageConfig: PROBE_IMAGE,
+  };
+  const r = resolveInputs(unit, ctx);
+  if (r.ok) return [];
+  return r.errors.filter((e) => e.path.startsWith('mounts') || e.path.startsWith('capabilities')).map((e) => ({ field: requestField(e.path), message: e.message }));
+}
+
+function policyChecks(req: WorkloadRequest, policy: WorkloadPolicy): PolicyViolation[] {
+  const out: PolicyViolation[] = [];
+  if (policy.requireMemoryLimit && req.memoryBytes === undefined) {
+    out.push({ field: 'memory', message: 'a memory limit is required for workloads on this host (workloads.require-memory-limit)' });
+  }
+  const allowed = new Set(policy.allowedCapabilities.map((c) => normalizeCapability(c, false)).flatMap((r) => (r.ok ? [r.value] : [])));
+  req.capAdd.forEach((cap, i) => {
+    const n = normalizeCapability(cap, false);
+    if (n.ok && !allowed.has(n.value)) {
+      out.push({ field: `cap_add[${i}]`, message: `${n.value} is not in workloads.allowed-capabilities (${[...allowed].map((c) => c.slice(4)).join(', ') || 'none'})` });
+    }
+  });
+  req.mounts.forEach((m, i) => {
+    // Besides the socket itself: the whole run dir (FIFOs, the socket's directory) is berth's.
+    if (m.source.startsWith('/') && overlaps(m.source, policy.runDir)) {
+      out.push({ field: `mounts[${i}].source`, message: `host path ${m.source} would expose berth's run directory (${policy.runDir}) and API socket to a workload` });
+    }
+  });
+  return out;
+}
+
+function dedupe(vs: PolicyViolation[]): PolicyViolation[] {
+  const seen = new Set<string>();
+  return vs.filter((v) => {
+    const k = `${v.field}\0${v.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export function checkWorkload(req: WorkloadRequest, policy: WorkloadPolicy): PolicyResult {
+  const violations = policyChecks(req, policy);
+  const validated = validateUnit(workloadUnitFile(req));
+  if (!validated.ok) {
+    violations.push(...validated.errors.map((e) => ({ field: requestField(e.path), message: e.message })));
+    return { ok: false, violations: dedupe(violations) };
+  }
+  violations.push(...hostChecks(validated.unit, policy));
+  return violations.length > 0 ? { ok: false, violations: dedupe(violations) } : { ok: true, unit: validated.unit };
+}
+
+export function formatViolations(vs: readonly PolicyViolation[]): string {
+  return vs.map((v) => `${v.field}: ${v.message}`).join('; ');
+}

@@ -1,0 +1,119 @@
+// berthd's workload half: a second Supervisor over a workload Runtime (containerd namespace
+// `berth-workloads`, or a Docker engine when workloads.runtime = "docker"), its own log store, and the
+// WorkloadManager in front of it. The runtime is chosen when berthd starts.
+import path from 'node:path';
+import Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import type { ContainerdClient } from '../containerd/client.js';
+import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
+import { DockerRuntime } from '../runtime/docker-runtime.js';
+import type { Runtime } from '../runtime/types.js';
+import type { SettingsStore } from '../settings/index.js';
+import type { ImageConfig, SpecContext } from '../spec/types.js';
+import { LogStore } from '../supervisor/log-store.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { UnitSpec } from '../units/types.js';
+import { ImageService } from '../daemon/image-service.js';
+import { DockerImages } from './docker-images.js';
+import { WorkloadManager } from './manager.js';
+import type { WorkloadPolicy } from './policy.js';
+import { WorkloadStore } from './store.js';
+
+export const WORKLOAD_NAMESPACE = 'berth-workloads';
+export const DEFAULT_DOCKER_SOCKET = '/run/docker.sock';
+
+export interface WorkloadsWiring {
+  stateDir: string;
+  runDir: string;
+  apiSocket: string;
+  logger: Logger;
+  settings: SettingsStore;
+  selinuxActive: boolean;
+  hostCapabilities: readonly string[];
+  containerd: ContainerdClient;
+  dockerSocket?: string;
+}
+
+export interface Workloads {
+  manager: WorkloadManager;
+  close(): Promise<void>;
+}
+
+interface Backend {
+  runtime: Runtime;
+  ensureImage(ref: string): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  forgetImage(ref: string): void;
+  close(): void;
+}
+
+async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> {
+  if (w.settings.policy().workloads.runtime === 'docker') {
+    const docker = new Dockerode({ socketPath: w.dockerSocket ?? DEFAULT_DOCKER_SOCKET });
+    const runtime = new DockerRuntime(docker, 'docker', logs);
+    const images = new DockerImages(docker);
+    return { runtime, ensureImage: (ref) => images.ensure(ref), forgetImage: (ref) => images.forget(ref), close: () => runtime.close() };
+  }
+  await w.containerd.createNamespace(WORKLOAD_NAMESPACE).catch(() => undefined);
+  const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'));
+  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
+  return { runtime, ensureImage: (ref) => images.ensure(ref), forgetImage: (ref) => images.forget(ref), close: () => undefined };
+}
+
+function workloadPolicy(w: WorkloadsWiring): WorkloadPolicy {
+  const p = w.settings.policy().workloads;
+  return {
+    hostPathAllowList: p.hostPathAllowList,
+    allowedCapabilities: p.allowedCapabilities,
+    requireMemoryLimit: p.requireMemoryLimit,
+    hostCapabilities: w.hostCapabilities,
+    stateDir: w.stateDir,
+    runDir: w.runDir,
+    apiSocketPath: w.apiSocket,
+  };
+}
+
+export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
+  const logger = w.logger.child({ part: 'workloads' });
+  const logs = new LogStore(path.join(w.stateDir, 'workloads', 'logs'), {
+    onWriteError: (unit, err) => logger.warn({ workload: unit, err: err.message }, 'workload log write failed'),
+  });
+  const store = await WorkloadStore.open(w.stateDir);
+  const backend = await backendFor(w, logs);
+  let manager: WorkloadManager | undefined;
+  const supervisor = new Supervisor({
+    runtime: backend.runtime,
+    logs,
+    logger,
+    ensureImage: (ref) => backend.ensureImage(ref),
+    forgetImage: (ref) => backend.forgetImage(ref),
+    specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
+      const policy = w.settings.policy();
+      // The effective set is capped by policy: what the class grants, plus adds, within the allowed list.
+      const allowed = new Set(policy.workloads.allowedCapabilities);
+      const mcs = manager?.mcsOf(unit.name);
+      return {
+        containerId: unit.name,
+        namespace: backend.runtime.namespace,
+        stateDir: w.stateDir,
+        apiSocketPath: w.apiSocket,
+        selinux: { mode: policy.selinuxMode, active: w.selinuxActive },
+        ...(mcs ? { mcs } : {}),
+        hostPathAllowList: [...policy.workloads.hostPathAllowList],
+        hostCapabilities: w.hostCapabilities.filter((c) => allowed.has(c)),
+        imageConfig: image,
+      };
+    },
+    prepareHostDirs: async () => undefined,
+    bootstrapMarkers: { done: async () => false, mark: async () => undefined },
+  });
+  manager = new WorkloadManager({ store, supervisor, policy: () => workloadPolicy(w), runtime: backend.runtime.name === 'docker' ? 'docker' : 'containerd', namespace: backend.runtime.namespace, logger });
+  const m = manager;
+  return {
+    manager: m,
+    close: async () => {
+      m.close();
+      backend.close();
+      await logs.close();
+    },
+  };
+}
