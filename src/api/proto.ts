@@ -5,9 +5,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
 import { LOADER_OPTIONS, protoRoot } from '../containerd/proto.js';
 
-const FILES = ['settings.proto', 'units.proto', 'events.proto', 'images.proto', 'host.proto'];
+const FILES = ['settings.proto', 'units.proto', 'events.proto', 'images.proto', 'host.proto', 'workloads.proto'];
 
-export const BERTH_SERVICES = ['Settings', 'Units', 'Events', 'Images', 'Host'] as const;
+export const BERTH_SERVICES = ['Settings', 'Units', 'Events', 'Images', 'Host', 'Workloads'] as const;
 export type BerthServiceName = (typeof BERTH_SERVICES)[number];
 
 let cached: protoLoader.PackageDefinition | undefined;

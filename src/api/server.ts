@@ -15,6 +15,7 @@ import {
   groupId, prepareSocketDir, publishSocket, removeStaleSocket, SOCKET_GROUP, temporarySocketPath, unpublishSocket,
 } from './socket.js';
 import { unitsService } from './units-service.js';
+import { workloadsService, type WorkloadsApi } from './workloads-service.js';
 
 export interface TcpListenerOptions {
   /** host:port, e.g. `0.0.0.0:50000`; port 0 picks a free one (see ApiServer.tcpPort). */
@@ -32,6 +33,8 @@ export interface ApiServerOptions {
   settings: SettingsApi;
   images: ImagesApi;
   host: HostApi;
+  /** The workload API; absent: Workloads calls answer UNIMPLEMENTED. */
+  workloads?: WorkloadsApi;
   /** Off unless given. Clients must present a certificate signed by `caCert`. */
   tcp?: TcpListenerOptions;
   /** Group allowed to use the socket; default `berth`, ignored when absent from /etc/group. */
@@ -83,6 +86,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   server.addService(berthService('Events'), eventsService(options.supervisor, streams));
   server.addService(berthService('Images'), imagesService(options.images));
   server.addService(berthService('Host'), hostService(options.host, options.supervisor));
+  if (options.workloads) server.addService(berthService('Workloads'), workloadsService(options.workloads, streams));
 
   const shutdown = (): void => server.forceShutdown();
   let ino: number;

@@ -3,6 +3,8 @@
 // Implementations throw ValidationError / NotFoundError / UnavailableError (src/api/errors.ts) for failures
 // a client should be able to tell apart.
 
+export type { WorkloadsApi } from './workloads-service.js';
+
 export interface SettingsApi {
   /** Effective settings under a dotted prefix, nested from the root (`{"host-containers": {...}}`). */
   get(prefix?: string): Promise<unknown>;

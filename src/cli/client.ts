@@ -9,9 +9,14 @@ import {
 import { berthClientConstructor, type BerthServiceName } from '../api/proto.js';
 import type { WireEvent, WireExecInput, WireExecOutput, WireHostFacts, WireLogLine, WireUnit, WireVersion } from '../api/wire.js';
 import type { ExecRequest, LogLine, UnitStatus } from '../supervisor/types.js';
+import { specToWire, workloadFromWire, type WireWorkload } from '../api/workloads-service.js';
+import type { WorkloadInfo } from '../workloads/manager.js';
+import type { WorkloadRequest } from '../workloads/types.js';
 
 export type { DaemonStatus, WatchEvent } from '../api/convert.js';
 export type { ExecRequest, LogLine, UnitStatus } from '../supervisor/types.js';
+export type { WorkloadInfo } from '../workloads/manager.js';
+export type { WorkloadRequest } from '../workloads/types.js';
 
 /** A failed call: the server's message and its gRPC code, so callers branch on `code`, not on text. */
 export class ApiError extends Error {
@@ -89,7 +94,7 @@ export interface VersionInfo {
 type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
 type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
-const SERVICE_NAMES: readonly BerthServiceName[] = ['Settings', 'Units', 'Events', 'Images', 'Host'];
+const SERVICE_NAMES: readonly BerthServiceName[] = ['Settings', 'Units', 'Events', 'Images', 'Host', 'Workloads'];
 const constructors = new Map<BerthServiceName, grpc.ServiceClientConstructor>();
 function ctor(name: BerthServiceName): grpc.ServiceClientConstructor {
   let c = constructors.get(name);
@@ -219,6 +224,28 @@ export class BerthClient {
       return streamOf(this.serverStream<WireLogLine>('Units', 'Logs', req), logLineFromWire, opts.signal);
     },
     exec: (req: ExecRequest): ExecHandle => this.exec(req),
+  };
+
+  // ---- Workloads ---------------------------------------------------------------------------------------
+
+  readonly workloads = {
+    run: async (request: WorkloadRequest, opts?: CallOptions): Promise<WorkloadInfo> =>
+      workloadFromWire(await this.call<WireWorkload>('Workloads', 'Run', { spec: specToWire(request) }, opts)),
+    list: async (opts?: CallOptions): Promise<WorkloadInfo[]> =>
+      (await this.call<{ workloads: WireWorkload[] }>('Workloads', 'List', {}, opts)).workloads.map(workloadFromWire),
+    get: async (name: string, opts?: CallOptions): Promise<WorkloadInfo> =>
+      workloadFromWire(await this.call<WireWorkload>('Workloads', 'Get', { name }, opts)),
+    start: async (name: string, opts?: CallOptions): Promise<WorkloadInfo> =>
+      workloadFromWire(await this.call<WireWorkload>('Workloads', 'Start', { name }, opts)),
+    stop: async (name: string, opts?: CallOptions): Promise<WorkloadInfo> =>
+      workloadFromWire(await this.call<WireWorkload>('Workloads', 'Stop', { name }, opts)),
+    remove: async (name: string, opts?: CallOptions): Promise<void> => {
+      await this.call('Workloads', 'Remove', { name }, opts);
+    },
+    logs: (name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogLine> => {
+      const req = { name, follow: opts.follow ?? false, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+      return streamOf(this.serverStream<WireLogLine>('Workloads', 'Logs', req), logLineFromWire, opts.signal);
+    },
   };
 
   // ---- Events, Images, Host ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ import { bootstrapMarkers } from './bootstrap-markers.js';
 import { ImageService } from './image-service.js';
 import { ManagedContainerd } from './managed-containerd.js';
 import { hostCapabilities } from './capabilities.js';
+import { createWorkloads, type Workloads } from '../workloads/wiring.js';
+import { McsRegistry } from './mcs-registry.js';
 
 export interface BerthdOptions {
   stateDir: string;
@@ -28,6 +30,8 @@ export interface BerthdOptions {
   managedContainerd: boolean;
   namespace: string;
   settingsDefaults: string;
+  /** Docker engine socket, used when workloads.runtime = "docker". */
+  dockerSocket?: string;
 }
 
 /** The package root (for the embedded defaults under rootfs/ when berth is not installed on a host). */
@@ -71,6 +75,7 @@ export class Berthd {
     readonly selinux: SelinuxState,
     readonly managed: ManagedContainerd | undefined,
     private readonly logs: LogStore,
+    readonly workloads: Workloads,
   ) {
     this.apiSocket = path.join(opts.runDir, 'api.sock');
   }
@@ -98,6 +103,7 @@ export class Berthd {
     const apiSocket = path.join(opts.runDir, 'api.sock');
     const caps = hostCapabilities();
     const absentHostPaths = ['/lib/modules'].filter((p) => !existsSync(p));
+    const mcs = new McsRegistry();
     const hostContainersRoot = path.join(opts.stateDir, 'host-containers');
 
     const supervisor = new Supervisor({
@@ -118,6 +124,7 @@ export class Berthd {
           hostCapabilities: caps,
           imageConfig: image,
           absentHostPaths,
+          ...(unit.class === 'workload' ? { mcs: mcs.pairFor(unit.name) } : {}),
         };
       },
       prepareHostDirs: async (unit, hostDirs) => {
@@ -126,7 +133,11 @@ export class Berthd {
       bootstrapMarkers: bootstrapMarkers(opts.stateDir, opts.runDir),
       onRuntimeDisconnected: managed ? () => void managed.ensureRunning().catch((e: unknown) => logger.error({ err: String(e) }, 'managed containerd restart failed')) : undefined,
     });
-    const daemon = new Berthd(opts, logger, client, settings, supervisor, images, selinux, managed, logs);
+    const workloads = await createWorkloads({
+      stateDir: opts.stateDir, runDir: opts.runDir, apiSocket, logger, settings, selinuxActive: selinux.active,
+      hostCapabilities: caps, containerd: client, dockerSocket: opts.dockerSocket,
+    });
+    const daemon = new Berthd(opts, logger, client, settings, supervisor, images, selinux, managed, logs, workloads);
     settings.onCommit((r) => {
       logger.info({ changed: r.changedKeys, services: r.services }, 'settings committed');
       void daemon.reconcile().catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
@@ -148,11 +159,13 @@ export class Berthd {
     await this.client.createNamespace(this.opts.namespace).catch(() => undefined);
     await this.reconcile();
     await this.supervisor.run();
+    await this.workloads.manager.start();
   }
 
   /** berthd is exiting: stop watching, leave every unit (and the managed containerd) running. */
   async close(): Promise<void> {
     this.supervisor.close();
+    await this.workloads.close();
     this.managed?.detach();
     await this.logs.close();
     this.client.close();

@@ -22,6 +22,7 @@ interface CliOptions {
   apiCa?: string;
   apiCert?: string;
   apiKey?: string;
+  dockerSocket?: string;
 }
 
 /** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
@@ -30,7 +31,7 @@ async function fromConfigFile(file: string): Promise<CliOptions> {
   const known: Record<string, keyof CliOptions> = {
     'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
     'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',
-    'api-tcp': 'apiTcp', 'api-ca': 'apiCa', 'api-cert': 'apiCert', 'api-key': 'apiKey',
+    'api-tcp': 'apiTcp', 'api-ca': 'apiCa', 'api-cert': 'apiCert', 'api-key': 'apiKey', 'docker-socket': 'dockerSocket',
   };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
@@ -57,7 +58,8 @@ async function main(): Promise<void> {
     .option('--api-tcp <host:port>', 'also serve the API on TCP with mutual TLS (off by default)')
     .option('--api-ca <file>', 'CA that signs client certificates (with --api-tcp)')
     .option('--api-cert <file>', 'server certificate (with --api-tcp)')
-    .option('--api-key <file>', 'server key (with --api-tcp)');
+    .option('--api-key <file>', 'server key (with --api-tcp)')
+    .option('--docker-socket <path>', 'Docker engine socket for workloads.runtime = "docker" (default /run/docker.sock)');
   program.parse();
   const flags = program.opts<CliOptions>();
   const file = flags.config ? await fromConfigFile(flags.config) : {};
@@ -78,6 +80,7 @@ async function main(): Promise<void> {
     managedContainerd: o.managedContainerd ?? false,
     namespace: o.namespace ?? 'berth',
     settingsDefaults: o.settingsDefaults ?? defaultSettingsFile(),
+    dockerSocket: o.dockerSocket,
   };
   const logger = pino({ level: o.logLevel ?? 'info', base: { pid: process.pid } });
   const notify = new SdNotify();
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
     settings: settingsApi(daemon.settings),
     images: imagesApi(daemon.images),
     host: hostApi(daemon.client, daemon.selinux, berthVersion()),
+    workloads: daemon.workloads.manager,
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });
   logger.info({ socket: daemon.apiSocket, opts }, 'API listening');

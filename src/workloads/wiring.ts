@@ -13,6 +13,7 @@ import type { ImageConfig, SpecContext } from '../spec/types.js';
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { UnitSpec } from '../units/types.js';
+import { normalizeCapability } from '../units/index.js';
 import { ImageService } from '../daemon/image-service.js';
 import { DockerImages } from './docker-images.js';
 import { WorkloadManager } from './manager.js';
@@ -89,7 +90,10 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
     specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
       const policy = w.settings.policy();
       // The effective set is capped by policy: what the class grants, plus adds, within the allowed list.
-      const allowed = new Set(policy.workloads.allowedCapabilities);
+      const allowed = new Set(policy.workloads.allowedCapabilities.flatMap((c) => {
+        const n = normalizeCapability(c, false);
+        return n.ok ? [n.value] : [];
+      }));
       const mcs = manager?.mcsOf(unit.name);
       return {
         containerId: unit.name,

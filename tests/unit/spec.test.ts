@@ -386,3 +386,9 @@ test('buildSpec does not modify the unit', () => {
   buildSpec(u, ctx());
   assert.deepEqual(u, snapshot);
 });
+
+test('superpowered: a host without /lib/modules gets no /lib/modules mount', () => {
+  const s = build(SUPER, { absentHostPaths: ['/lib/modules'] }).spec;
+  assert.equal(mountAt(s, '/lib/modules'), undefined);
+  assert.equal(mountAt(s, '/.berth/rootfs')?.source, '/');
+});
