@@ -10,6 +10,7 @@ import { berthdScenarios } from './scenarios/berthd.js';
 const SCENARIOS: Record<string, (ctx: Awaited<ReturnType<typeof makeContext>>) => Promise<Row[]>> = {
   'p1-client': clientStart,
   berthd: berthdScenarios,
+  workloads: async (ctx) => (await import('./scenarios/workloads.js')).workloadScenarios(ctx),
 };
 
 export async function runBench(opts: BenchOptions, only?: string[]): Promise<Row[]> {

@@ -46,7 +46,7 @@ log "vm: booting (TCG, 2 vCPU, 2 GiB; SELinux enforcing; root on dm-verity)"
 BOOT0=$SECONDS
 timeout_s=${BERTH_VM_TIMEOUT:-420}
 qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
-  -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(cat "$OUT/cmdline") berth.vmtest" \
+  -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(cat "$OUT/cmdline") berth.vmtest${BERTH_VM_DEBUG:+ systemd.journald.forward_to_console=1 loglevel=6}" \
   -drive if=none,id=root,file="$OUT/root.img",format=raw,readonly=on -device virtio-blk-pci,drive=root,serial=berthroot \
   -drive if=none,id=state,file="$RUN/state.img",format=raw -device virtio-blk-pci,drive=state,serial=berthstate \
   -drive if=none,id=test,file="$RUN/test.tar",format=raw,readonly=on -device virtio-blk-pci,drive=test,serial=berthtest \
@@ -58,7 +58,11 @@ QPID=$!
 tail -n +1 -F "$RUN/console.log" 2>/dev/null | grep --line-buffered -E '^(PASS|FAIL|INFO|BERTH-VMTEST)' &
 TPID=$!
 deadline=$((SECONDS + timeout_s))
-while kill -0 "$QPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 1; done
+while kill -0 "$QPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+  # A host that cannot boot never gets to the checks: stop waiting at once.
+  if grep -qE 'You are in emergency mode|Kernel panic|end Kernel panic' "$RUN/console.log" 2>/dev/null; then sleep 2; break; fi
+  sleep 1
+done
 timed_out=0
 if kill -0 "$QPID" 2>/dev/null; then timed_out=1; kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
 wait "$QPID" 2>/dev/null || true

@@ -1,9 +1,49 @@
 // berth.v1.Images: translation to ImagesApi.
 import type * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
-import { unary } from './calls.js';
+import { failStream, unary } from './calls.js';
 import { ValidationError } from './errors.js';
-import type { ImagesApi } from './services.js';
+import type { ImagesApi, PullProgressReport } from './services.js';
+
+interface WirePullProgress {
+  phase: string;
+  message: string;
+  bytes_done: number;
+  bytes_total: number;
+  layers_done: number;
+  layers_total: number;
+  name: string;
+  digest: string;
+}
+
+const unimplemented = (what: string): Error => Object.assign(new Error(`${what} is not available in this daemon`), { code: 12 });
+
+const progressToWire = (p: PullProgressReport): WirePullProgress => ({
+  phase: p.phase, message: p.message, bytes_done: p.bytesDone, bytes_total: p.bytesTotal, layers_done: p.layersDone, layers_total: p.layersTotal, name: '', digest: '',
+});
+
+/** Server stream of pull progress; the client cancelling the call aborts the pull (its lease cleans up). */
+function pullHandler(images: ImagesApi): grpc.handleServerStreamingCall<{ ref: string }, WirePullProgress> {
+  return (call) => {
+    const controller = new AbortController();
+    call.once('cancelled', () => controller.abort());
+    void (async () => {
+      const ref = call.request.ref;
+      if (ref === '') throw new ValidationError('ref', 'an image reference is required');
+      if (!images.pull) throw unimplemented('image pull');
+      let last: PullProgressReport | undefined;
+      const pulled = await images.pull(ref, (p) => {
+        last = p;
+        // Progress is advisory: a slow reader gets fewer updates instead of holding the pull back.
+        if (!call.cancelled && p.phase !== 'done') call.write(progressToWire(p));
+      }, controller.signal);
+      const final = last ?? { phase: 'done', message: '', bytesDone: 0, bytesTotal: 0, layersDone: 0, layersTotal: 0 };
+      if (call.cancelled) return;
+      call.write({ ...progressToWire({ ...final, phase: 'done' }), name: pulled.name, digest: pulled.digest });
+      call.end();
+    })().catch((err: unknown) => failStream(call as grpc.ServerWritableStream<unknown, unknown>, err));
+  };
+}
 
 export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementation {
   return {
@@ -20,6 +60,12 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
       if (ref === '') throw new ValidationError('ref', 'an image reference is required');
       await images.remove(ref);
       return {};
+    }),
+    Pull: pullHandler(images) as grpc.handleServerStreamingCall<unknown, unknown>,
+    Prune: unary<unknown, { content_removed: number; snapshots_removed: number; bytes_reclaimed: number }>(async () => {
+      if (!images.prune) throw unimplemented('image prune');
+      const r = await images.prune();
+      return { content_removed: r.contentRemoved, snapshots_removed: r.snapshotsRemoved, bytes_reclaimed: r.bytesReclaimed };
     }),
   };
 }

@@ -27,6 +27,22 @@ export interface ImagesApi {
   import(path: string, ref?: string): Promise<{ name: string; digest: string }[]>;
   list(): Promise<{ name: string; digest: string; size: number }[]>;
   remove(ref: string): Promise<void>;
+  /**
+   * Pulls `ref` from its registry, reporting progress; resolves with the normalised name and digest.
+   * Optional so that implementations without registry access (fakes) answer UNIMPLEMENTED.
+   */
+  pull?(ref: string, onProgress: (p: PullProgressReport) => void, signal: AbortSignal): Promise<{ name: string; digest: string }>;
+  /** Removes content and snapshots no image or container uses. */
+  prune?(): Promise<{ contentRemoved: number; snapshotsRemoved: number; bytesReclaimed: number }>;
+}
+
+export interface PullProgressReport {
+  phase: 'resolving' | 'fetching' | 'unpacking' | 'done';
+  message: string;
+  bytesDone: number;
+  bytesTotal: number;
+  layersDone: number;
+  layersTotal: number;
 }
 
 export interface HostApi {

@@ -124,6 +124,31 @@ async function* streamOf<W, T>(call: grpc.ClientReadableStream<W>, map: (w: W) =
   }
 }
 
+export interface PullProgressMessage {
+  phase: string;
+  message: string;
+  bytesDone: number;
+  bytesTotal: number;
+  layersDone: number;
+  layersTotal: number;
+  /** Set on the final (`done`) message. */
+  name: string;
+  digest: string;
+}
+interface WirePullProgress {
+  phase: string;
+  message: string;
+  bytes_done: number;
+  bytes_total: number;
+  layers_done: number;
+  layers_total: number;
+  name: string;
+  digest: string;
+}
+const pullProgressFromWire = (w: WirePullProgress): PullProgressMessage => ({
+  phase: w.phase, message: w.message, bytesDone: w.bytes_done, bytesTotal: w.bytes_total, layersDone: w.layers_done, layersTotal: w.layers_total, name: w.name, digest: w.digest,
+});
+
 export class BerthClient {
   private readonly stubs = new Map<BerthServiceName, Stub>();
   private readonly channel: grpc.Channel;
@@ -263,6 +288,13 @@ export class BerthClient {
       (await this.call<{ images: { name: string; digest: string; size: number }[] }>('Images', 'List', {}, opts)).images,
     remove: async (ref: string, opts?: CallOptions): Promise<void> => {
       await this.call('Images', 'Remove', { ref }, opts);
+    },
+    /** Progress messages while berthd pulls; the last one has phase `done`, `name` and `digest`. */
+    pull: (ref: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<PullProgressMessage> =>
+      streamOf(this.serverStream<WirePullProgress>('Images', 'Pull', { ref }), pullProgressFromWire, opts.signal),
+    prune: async (opts?: CallOptions): Promise<{ contentRemoved: number; snapshotsRemoved: number; bytesReclaimed: number }> => {
+      const r = await this.call<{ content_removed: number; snapshots_removed: number; bytes_reclaimed: number }>('Images', 'Prune', {}, opts);
+      return { contentRemoved: r.content_removed, snapshotsRemoved: r.snapshots_removed, bytesReclaimed: r.bytes_reclaimed };
     },
   };
 

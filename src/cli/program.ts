@@ -8,6 +8,7 @@ import { registerImages } from './commands/images.js';
 import { registerSettings } from './commands/settings.js';
 import { registerUnits } from './commands/units.js';
 import { registerValidate } from './commands/validate.js';
+import { registerWorkloads } from './commands/workloads.js';
 import { DEFAULT_SOCKET } from './context.js';
 
 export interface ProgramHooks {
@@ -32,5 +33,6 @@ export function buildProgram(hooks: ProgramHooks): Command {
   registerImages(program);
   registerHost(program);
   registerValidate(program);
+  registerWorkloads(program);
   return program;
 }

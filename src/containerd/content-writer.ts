@@ -78,15 +78,21 @@ async function* chunked(source: AsyncIterable<Uint8Array> | Buffer): AsyncGenera
   }
   let pending: Buffer[] = [];
   let size = 0;
-  for await (const c of source) {
-    const buf = Buffer.isBuffer(c) ? c : Buffer.from(c);
-    pending.push(buf);
-    size += buf.length;
-    if (size >= CHUNK) {
-      yield Buffer.concat(pending);
-      pending = [];
-      size = 0;
+  try {
+    for await (const c of source) {
+      const buf = Buffer.isBuffer(c) ? c : Buffer.from(c);
+      pending.push(buf);
+      size += buf.length;
+      if (size >= CHUNK) {
+        yield Buffer.concat(pending);
+        pending = [];
+        size = 0;
+      }
     }
+  } catch (e) {
+    // Hand over what arrived before the source failed: a resumable ingest then keeps those bytes too.
+    if (e instanceof SourceFailure && size > 0) yield Buffer.concat(pending);
+    throw e;
   }
   if (size > 0) yield Buffer.concat(pending);
 }

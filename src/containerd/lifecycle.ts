@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { ContainerdClient } from './client.js';
 import { isNotFound } from './errors.js';
-import { jsonAny, protoAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
+import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
 import { prepareStdio, attachStdio, type StdioSpec, type AttachedStdio } from './stdio.js';
@@ -60,7 +60,8 @@ export class ContainerLifecycle {
       id: req.id,
       image: req.image,
       labels: req.labels ?? {},
-      runtime: { name: RUNC_V2, options: protoAny(RUNC_OPTIONS_TYPE_URL, {}) },
+      // Default runc options: an empty message encodes to zero bytes (no codec needed on the hot path).
+      runtime: { name: RUNC_V2, options: { type_url: RUNC_OPTIONS_TYPE_URL, value: Buffer.alloc(0) } },
       spec: jsonAny(SPEC_TYPE_URL, req.spec),
       snapshotter,
       snapshot_key: req.id,

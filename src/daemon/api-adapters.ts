@@ -59,6 +59,11 @@ export function imagesApi(images: ImageService): ImagesApi {
         throw e;
       }
     },
+    pull: async (ref, onProgress, signal) => {
+      const pulled = await images.pull(ref, onProgress, signal);
+      return { name: pulled.name, digest: pulled.digest };
+    },
+    prune: () => images.prune(),
   };
 }
 

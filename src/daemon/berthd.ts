@@ -98,7 +98,7 @@ export class Berthd {
     const logs = new LogStore(path.join(opts.stateDir, 'logs'), {
       onWriteError: (unit, err) => logger.warn({ unit, err: err.message }, 'unit log write failed; lines dropped until it works again'),
     });
-    const images = new ImageService(client, opts.namespace, path.join(opts.stateDir, 'images'));
+    const images = new ImageService(client, opts.namespace, path.join(opts.stateDir, 'images'), () => settings.policy());
     const runtime = new ContainerdRuntime(client, opts.namespace, path.join(opts.runDir, 'fifo'), logs);
     const apiSocket = path.join(opts.runDir, 'api.sock');
     const caps = hostCapabilities();

@@ -1,10 +1,13 @@
 import type { ContainerdClient } from '../containerd/client.js';
 import { isNotFound } from '../containerd/errors.js';
-import { importArchive } from '../containerd/import.js';
 import { ImageReader, type ImageConfigJson } from '../containerd/image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from '../containerd/unpack.js';
-import { builtinArchive, isBuiltinImage } from '../images/builtin.js';
+import { isBuiltinImage } from '../images/builtin-refs.js';
 import type { ImageConfig } from '../spec/types.js';
+import type { PolicySettings } from '../settings/accessors.js';
+import type { PullProgress } from '../images/pull-progress.js';
+import type { PruneResult } from '../images/prune.js';
+import { parseReference } from '../images/registry/reference.js';
 
 export class ImageMissingError extends Error {
   constructor(readonly ref: string) {
@@ -41,17 +44,31 @@ export class ImageService {
   /** Images known present and unpacked: starting a unit then costs no image RPC at all. */
   private readonly known = new Map<string, EnsuredImage>();
 
-  constructor(private readonly client: ContainerdClient, readonly namespace: string, private readonly cacheDir: string) {
+  /** Pulls, imports and prunes in flight: prune waits for them so it never deletes what a pull just wrote. */
+  private readonly busy = new Set<Promise<unknown>>();
+  private pruning: Promise<unknown> | undefined;
+
+  /**
+   * `policy` gives the registry settings and pull policy; without it (tests, tools) registries are reached
+   * with defaults and images are pulled only when missing.
+   */
+  constructor(private readonly client: ContainerdClient, readonly namespace: string, private readonly cacheDir: string, private readonly policy?: () => PolicySettings) {
     this.reader = new ImageReader(client);
   }
 
-  ensure(ref: string): Promise<EnsuredImage> {
-    const known = this.known.get(ref);
+  /**
+   * The image for a unit, pulled if needed. With pull policy `if-not-present` a present, unpacked image
+   * costs no network at all; with `always` the registry is asked on every call. `onProgress` gets one-line
+   * messages (`pulling REF: 1/3 layers, …`) while a pull runs.
+   */
+  ensure(ref: string, onProgress?: (message: string) => void): Promise<EnsuredImage> {
+    const always = this.pullPolicy() === 'always' && !isBuiltinImage(ref);
+    const known = always ? undefined : this.known.get(ref);
     if (known) return Promise.resolve(known);
-    // Many units starting from one image share one check/import.
+    // Many units starting from one image share one check/import/pull.
     const pending = this.inflight.get(ref);
     if (pending) return pending;
-    const p = this.ensureOnce(ref)
+    const p = this.ensureOnce(ref, always, onProgress)
       .then((r) => (this.known.set(ref, r), r))
       .finally(() => this.inflight.delete(ref));
     this.inflight.set(ref, p);
@@ -62,7 +79,29 @@ export class ImageService {
     this.known.delete(ref);
   }
 
+  private pullPolicy(): 'if-not-present' | 'always' {
+    return this.policy?.().images.pullPolicy ?? 'if-not-present';
+  }
+
+  /** Names an image may be recorded under: as written, and normalised (`busybox` → `docker.io/library/busybox:latest`). */
+  private static names(ref: string): string[] {
+    try {
+      const normal = parseReference(ref).name;
+      return normal === ref ? [ref] : [ref, normal];
+    } catch {
+      return [ref];
+    }
+  }
+
   private async present(ref: string): Promise<EnsuredImage | undefined> {
+    for (const name of ImageService.names(ref)) {
+      const found = await this.presentAs(name);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  private async presentAs(ref: string): Promise<EnsuredImage | undefined> {
     const call = { namespace: this.namespace };
     try {
       const image = await this.client.getImage(ref, call);
@@ -75,20 +114,69 @@ export class ImageService {
     return undefined;
   }
 
-  private async ensureOnce(ref: string): Promise<EnsuredImage> {
-    const found = await this.present(ref);
-    if (found) return found;
-    if (!isBuiltinImage(ref)) throw new ImageMissingError(ref);
-    const archive = await builtinArchive(ref, this.cacheDir);
-    await importArchive(this.client, archive!, { namespace: this.namespace, ref });
+  private async ensureOnce(ref: string, always: boolean, onProgress?: (message: string) => void): Promise<EnsuredImage> {
+    if (!always) {
+      const found = await this.present(ref);
+      if (found) return found;
+    }
+    if (isBuiltinImage(ref)) {
+      // Loaded only when needed: the archive builder and tar code are not part of an idle berthd.
+      const { builtinArchive } = await import('../images/builtin.js');
+      const { importArchive } = await import('../containerd/import.js');
+      const archive = await builtinArchive(ref, this.cacheDir);
+      await this.tracked(() => importArchive(this.client, archive!, { namespace: this.namespace, ref }));
+    } else {
+      const { progressLine } = await import('../images/pull-progress.js');
+      const pulled = await this.pull(ref, onProgress ? (p) => onProgress(progressLine(p)) : undefined);
+      return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
+    }
     const imported = await this.present(ref);
     if (!imported) throw new ImageMissingError(ref);
     return imported;
   }
 
+  /** Run `op` as one of the operations prune must not overlap with. */
+  private async tracked<T>(op: () => Promise<T>): Promise<T> {
+    if (this.pruning) await this.pruning.catch(() => undefined);
+    const p = op();
+    this.busy.add(p);
+    try {
+      return await p;
+    } finally {
+      this.busy.delete(p);
+    }
+  }
+
+  /** Pull `ref` from its registry (always asks the registry; present blobs are not downloaded again). */
+  async pull(ref: string, onProgress?: (p: PullProgress) => void, signal?: AbortSignal): Promise<{ name: string; digest: string; config: ImageConfigJson; chainId: string }> {
+    // Loaded on first pull: a host whose images are all present never loads the registry client.
+    const [{ pullImage }, { registryConfig }] = await Promise.all([import('../images/pull.js'), import('../images/registry/config.js')]);
+    const policy = this.policy?.();
+    const registry = registryConfig(policy?.containerRegistry ?? { mirrors: new Map(), credentials: new Map(), insecure: new Map() });
+    const pulled = await this.tracked(() => pullImage(this.client, ref, { namespace: this.namespace, registry, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }));
+    for (const name of [ref, pulled.name]) this.known.delete(name);
+    return { name: pulled.name, digest: pulled.target.digest, config: pulled.config, chainId: pulled.chainId };
+  }
+
+  /** Remove content and snapshots that no image or container uses; waits for pulls and imports in flight. */
+  async prune(): Promise<PruneResult> {
+    const run = (async (): Promise<PruneResult> => {
+      await Promise.allSettled([...this.busy]);
+      const { pruneUnused } = await import('../images/prune.js');
+      return pruneUnused(this.client, this.namespace);
+    })();
+    this.pruning = run;
+    try {
+      return await run;
+    } finally {
+      if (this.pruning === run) this.pruning = undefined;
+    }
+  }
+
   async import(file: string, ref?: string): Promise<{ name: string; digest: string }[]> {
     this.known.clear();
-    const imported = await importArchive(this.client, file, { namespace: this.namespace, ref });
+    const { importArchive } = await import('../containerd/import.js');
+    const imported = await this.tracked(() => importArchive(this.client, file, { namespace: this.namespace, ref }));
     return imported.map((i) => ({ name: i.name, digest: i.target.digest }));
   }
 
@@ -108,6 +196,15 @@ export class ImageService {
 
   async remove(ref: string): Promise<void> {
     this.known.delete(ref);
-    await this.client.deleteImage(ref, true, { namespace: this.namespace });
+    const names = ImageService.names(ref);
+    for (const name of names.slice(0, -1)) {
+      try {
+        await this.client.deleteImage(name, true, { namespace: this.namespace });
+        return;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    await this.client.deleteImage(names[names.length - 1]!, true, { namespace: this.namespace });
   }
 }

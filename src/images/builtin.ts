@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { writeOciArchive, type LayerEntry } from './oci-archive.js';
 import { busyboxRootfs, BUSYBOX_PATH } from './busybox-rootfs.js';
 
-export const ADMIN_IMAGE = 'localhost/berth/admin:latest';
-export const CONTROL_IMAGE = 'localhost/berth/control:latest';
+import { ADMIN_IMAGE, CONTROL_IMAGE } from './builtin-refs.js';
+
+export { ADMIN_IMAGE, CONTROL_IMAGE, isBuiltinImage } from './builtin-refs.js';
 
 /** PID 1 that idles until told to stop; `exec` is how people use these containers. */
 const IDLE_INIT = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; echo "$BERTH_ROLE container ready"; while :; do sleep 3600 & wait $!; done'];
@@ -36,10 +37,6 @@ const IMAGES: Record<string, BuiltinImage> = {
     env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'BERTH_ROLE=control', 'HOME=/root', 'BERTH_SOCKET=/run/berth/api.sock'],
   },
 };
-
-export function isBuiltinImage(ref: string): boolean {
-  return ref in IMAGES;
-}
 
 /**
  * The OCI archive of a built-in image, built from Debian's busybox-static into `cacheDir` the first time

@@ -55,8 +55,8 @@ export class WorkloadStore {
   async update(change: (records: Map<string, WorkloadRecord>) => void): Promise<void> {
     const run = async (): Promise<void> => {
       const before = new Map(this.records);
-      change(this.records);
       try {
+        change(this.records);
         const doc: FileShape = { version: VERSION, workloads: this.all() };
         await writeFileAtomic(this.file, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
       } catch (e) {

@@ -5,7 +5,6 @@ import path from 'node:path';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ContainerdClient } from '../containerd/client.js';
-import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
 import { DockerRuntime } from '../runtime/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { SettingsStore } from '../settings/index.js';
@@ -15,6 +14,7 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import type { UnitSpec } from '../units/types.js';
 import { normalizeCapability } from '../units/index.js';
 import { ImageService } from '../daemon/image-service.js';
+import { WorkloadContainerdRuntime } from './containerd-runtime.js';
 import { DockerImages } from './docker-images.js';
 import { WorkloadManager } from './manager.js';
 import type { WorkloadPolicy } from './policy.js';
@@ -56,7 +56,7 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
   }
   await w.containerd.createNamespace(WORKLOAD_NAMESPACE).catch(() => undefined);
   const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'));
-  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
+  const runtime = new WorkloadContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
   return { runtime, ensureImage: (ref) => images.ensure(ref), forgetImage: (ref) => images.forget(ref), close: () => undefined };
 }
 

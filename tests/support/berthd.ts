@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestContainerd } from './containerd.js';
 import { withDeadline } from './wait.js';
 
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/daemon/main.js');
+/** The real launcher (V8 flags included), so tests and benchmarks run berthd as a host does. */
+const BERTHD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berthd');
 const SETTINGS_DEFAULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../rootfs/usr/share/berth/settings.toml');
 const SHIPPED_UNITS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../rootfs/usr/share/berth/units');
 
@@ -53,6 +54,8 @@ export interface BerthdOptions {
   /** Include the shipped rootfs units (admin, control). */
   shippedUnits?: boolean;
   extraArgs?: string[];
+  /** Node flags for the berthd process (e.g. --cpu-prof for profiling). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -107,9 +110,9 @@ export class TestBerthd {
     this.notify = new NotifyListener(notifyPath);
     const unitDirs = [...(this.opts.shippedUnits ? [SHIPPED_UNITS] : []), this.unitsDir].flatMap((d) => ['--units-dir', d]);
     const log = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [MAIN, '--containerd-socket', this.opts.containerd.socket, '--state-dir', this.stateDir, '--run-dir', this.runDir, '--settings-defaults', this.settingsDefaults, ...unitDirs, ...(this.opts.extraArgs ?? [])], {
+    this.child = spawn(BERTHD, [ '--containerd-socket', this.opts.containerd.socket, '--state-dir', this.stateDir, '--run-dir', this.runDir, '--settings-defaults', this.settingsDefaults, ...unitDirs, ...(this.opts.extraArgs ?? [])], {
       stdio: ['ignore', log, log],
-      env: { ...process.env, NOTIFY_SOCKET: notifyPath },
+      env: { ...process.env, NOTIFY_SOCKET: notifyPath, BERTHD_NODE_FLAGS: (this.opts.nodeArgs ?? []).join(' ') },
     });
     closeSync(log);
     const child = this.child;

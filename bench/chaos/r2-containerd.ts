@@ -1,0 +1,5 @@
+import type { ChaosEnv } from './env.js';
+import type { Row } from './lib.js';
+export async function r2ContainerdRestarts(_env: ChaosEnv): Promise<Row[]> {
+  return [];
+}

@@ -1,0 +1,5 @@
+import type { ChaosEnv } from './env.js';
+import type { Row } from './lib.js';
+export async function r3CrashLoops(_env: ChaosEnv): Promise<Row[]> {
+  return [];
+}

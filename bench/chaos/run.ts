@@ -1,0 +1,102 @@
+// `npm run chaos`: the reliability suite. Starts its own containerd, runs each scenario against real
+// berthd processes, prints one table and writes it as JSON (bench/results/chaos.json in full mode).
+//
+//   node dist/bench/chaos/run.js [--short] [--only r1,r3] [--seed N] [--out FILE]
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { closeEnv, makeEnv, type ChaosEnv } from './env.js';
+import type { Mode, Row } from './lib.js';
+import { r1KillBerthd } from './r1-kill-berthd.js';
+import { r2ContainerdRestarts } from './r2-containerd.js';
+import { r3CrashLoops } from './r3-crash-loops.js';
+import { r4Fuzz } from './r4-fuzz.js';
+import { r5CrashConsistency } from './r5-crash-consistency.js';
+import { r6Abuse } from './r6-abuse.js';
+import { diskFull } from './disk-full.js';
+
+type Scenario = (env: ChaosEnv) => Promise<Row[]>;
+export const SCENARIOS: Record<string, Scenario> = {
+  r1: r1KillBerthd,
+  r2: r2ContainerdRestarts,
+  r3: r3CrashLoops,
+  r4: r4Fuzz,
+  r5: r5CrashConsistency,
+  r6: r6Abuse,
+  disk: diskFull,
+};
+
+export interface ChaosReport {
+  date: string;
+  mode: Mode;
+  seed: number;
+  durationMs: number;
+  rows: Row[];
+}
+
+export async function runChaos(opts: { mode: Mode; seed?: number; only?: string[]; log?: (s: string) => void }): Promise<ChaosReport> {
+  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const log = opts.log ?? ((s: string) => console.error(s));
+  const started = Date.now();
+  const env = await makeEnv(opts.mode, seed);
+  const rows: Row[] = [];
+  try {
+    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      if (opts.only && !opts.only.includes(name)) continue;
+      const t0 = Date.now();
+      log(`chaos: ${name} (${opts.mode}, seed ${seed})…`);
+      try {
+        rows.push(...(await scenario(env)));
+      } catch (e) {
+        rows.push({ scenario: name, runs: 1, failures: 1, failureDetails: [`scenario crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`] });
+      }
+      log(`chaos: ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await closeEnv(env);
+  }
+  return { date: new Date().toISOString(), mode: opts.mode, seed, durationMs: Date.now() - started, rows };
+}
+
+export function formatChaosTable(rows: Row[]): string {
+  const header = ['scenario', 'runs', 'failures', 'worst recovery'];
+  const lines = rows.map((r) => [r.scenario, String(r.runs), String(r.failures), r.worstRecoveryMs === undefined ? '-' : `${(r.worstRecoveryMs / 1000).toFixed(2)} s`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      short: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const mode: Mode = values.short ? 'short' : 'full';
+  const report = await runChaos({ mode, ...(values.seed ? { seed: Number(values.seed) } : {}), ...(values.only ? { only: values.only.split(',') } : {}) });
+  console.log(formatChaosTable(report.rows));
+  for (const r of report.rows) {
+    if (r.note) console.log(`  ${r.scenario}: ${r.note}`);
+    for (const d of r.failureDetails) console.log(`  FAIL ${r.scenario}: ${d}`);
+  }
+  console.log(`mode ${mode}, seed ${report.seed} (--seed to replay), ${(report.durationMs / 60_000).toFixed(1)} min`);
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const out = values.out ?? (mode === 'full' && !values.only ? path.resolve(here, '../../../bench/results/chaos.json') : undefined);
+  if (out) {
+    await mkdir(path.dirname(out), { recursive: true });
+    await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`written to ${path.relative(process.cwd(), out)}`);
+  }
+  process.exitCode = report.rows.some((r) => r.failures > 0) ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
