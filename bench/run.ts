@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeContext, type BenchOptions } from './context.js';
 import { formatTable, type Row } from './stats.js';
+import { latencyChart } from './chart.js';
 import { clientStart } from './scenarios/p1-start.js';
 import { berthdScenarios } from './scenarios/berthd.js';
 
@@ -46,7 +47,9 @@ async function main(): Promise<void> {
   if (!smoke) {
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, JSON.stringify({ date: new Date().toISOString(), options: opts, rows }, null, 2));
-    console.log(`figures written to ${path.relative(process.cwd(), out)}`);
+    const chart = path.join(path.dirname(out), 'latency.svg');
+    await writeFile(chart, latencyChart(rows));
+    console.log(`figures written to ${path.relative(process.cwd(), out)}, chart to ${path.relative(process.cwd(), chart)}`);
   }
 }
 
