@@ -115,7 +115,7 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\tberth\n::1\tlocalhost ip6-localhost ip6
 install -m 0644 "$REPO/image/files/fstab" "$ROOT/etc/fstab"
 install -m 0644 "$REPO/image/files/selinux-config" "$ROOT/etc/selinux/config"
 # Quiet, fast boot: no login prompt on the serial console, nothing waits for a network that is not there.
-chroot "$ROOT" systemctl mask serial-getty@ttyS0.service getty@tty1.service systemd-networkd-wait-online.service \
+chroot "$ROOT" systemctl mask containerd.service serial-getty@ttyS0.service getty@tty1.service systemd-networkd-wait-online.service \
   systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer </dev/null >/dev/null 2>&1 || true
 # Pre-create berth's state tree so it is labelled before the first boot (image layers must be readable
 # by containers: the snapshots dir is container_ro_file_t, and new layers inherit it).

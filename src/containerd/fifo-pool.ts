@@ -15,7 +15,7 @@ export class FifoPool {
   private refill: Promise<void> | undefined;
   private seq = 0;
 
-  constructor(private readonly dir: string, private readonly batch = 16) {}
+  constructor(private readonly dir: string, private readonly batch = 128) {}
 
   private async fill(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
