@@ -83,6 +83,13 @@ installed=$(chroot "$ROOT" dpkg-query -W -f '${Package} ${Status}\n' "${BUILD_ON
 rm -rf "$ROOT"/usr/share/{doc,man,info,locale,lintian,linda}/* "$ROOT"/var/cache/apt/* "$ROOT"/var/lib/apt/lists/* \
   "$ROOT"/usr/src/* "$ROOT"/var/log/*.log "$ROOT"/usr/share/selinux/devel
 
+# Kernel modules a container host never needs (graphics, sound, media, wireless, ...): ~250 MiB less.
+M="$ROOT/usr/lib/modules/$KVER/kernel"
+rm -rf "$M"/sound "$M"/drivers/{gpu,media,infiniband,staging,iio,bluetooth,isdn,hid,input,usb,net/wireless,net/ethernet,net/can,net/usb,video,mmc,scsi,ata,firewire,thunderbolt,platform,hwmon,mtd,misc,comedi,w1,leds,power,nfc,memstick,pcmcia,parport,rtc,spi,i2c,ssb,bcma,accessibility,atm,uwb,fpga,soundwire,edac,gnss,counter,siox,slimbus,mfd,regulator,pinctrl,gpio,extcon,mux,phy,pwm,ntb,nvme,target,md/bcache} \
+  "$M"/net/{wireless,mac80211,bluetooth,nfc,can,6lowpan,ieee802154,mac802154,atm,appletalk,rxrpc,sunrpc,ceph,9p,l2tp,batman-adv,tipc,rds,mpls,dccp,sctp,smc} \
+  "$M"/fs/{nfs,nfsd,ceph,cifs,smbfs,ocfs2,gfs2,xfs,btrfs,jfs,reiserfs,ntfs3,ntfs,udf,hfs,hfsplus,nilfs2,f2fs,ubifs,orangefs,afs,coda,9p,dlm,ufs,minix,omfs,befs,efs,qnx4,qnx6,sysv,romfs,cramfs,erofs,ecryptfs,exfat,fat,vfat,isofs,jffs2,nls}
+chroot "$ROOT" depmod "$KVER" </dev/null
+
 # Node 20 (the build host's; Debian bookworm's nodejs is 18) and berth.
 install -m 0755 /usr/bin/node "$ROOT/usr/bin/node"
 for lib in $(ldd /usr/bin/node | awk '/=> \//{print $3}'); do
@@ -113,6 +120,8 @@ echo berth > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tberth\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
 : > "$ROOT/etc/resolv.conf.berth"; rm -f "$ROOT/etc/resolv.conf"; mv "$ROOT/etc/resolv.conf.berth" "$ROOT/etc/resolv.conf"
 install -m 0644 "$REPO/image/files/fstab" "$ROOT/etc/fstab"
+# containerd's overlayfs snapshotter: load the module at boot (containerd itself may not request modules).
+echo overlay > "$ROOT/etc/modules-load.d/berth.conf"
 install -m 0644 "$REPO/image/files/selinux-config" "$ROOT/etc/selinux/config"
 # Quiet, fast boot: no login prompt on the serial console, nothing waits for a network that is not there.
 chroot "$ROOT" systemctl mask containerd.service serial-getty@ttyS0.service getty@tty1.service systemd-networkd-wait-online.service \

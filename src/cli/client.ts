@@ -156,7 +156,8 @@ export class BerthClient {
   constructor(options: ConnectOptions) {
     let target: string;
     let creds: grpc.ChannelCredentials;
-    const channelOptions: grpc.ChannelOptions = { 'grpc.enable_channelz': 0 };
+    // A restarted berthd is back within a second: do not let grpc-js back off for up to 2 minutes.
+    const channelOptions: grpc.ChannelOptions = { 'grpc.enable_channelz': 0, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 };
     if (options.tls) {
       const t = options.tls;
       target = t.address;
@@ -189,7 +190,19 @@ export class BerthClient {
     return this.stubs.get(name) as Stub;
   }
 
-  private call<Res>(service: BerthServiceName, method: string, req: object, opts?: CallOptions): Promise<Res> {
+  /**
+   * After berthd restarts, the channel sits in TRANSIENT_FAILURE until its next reconnect attempt and would
+   * fail calls at once; give it a moment to reconnect first. A berthd that is really gone still fails fast.
+   */
+  private async connected(): Promise<void> {
+    const state = this.channel.getConnectivityState(true);
+    if (state === grpc.connectivityState.READY || state === grpc.connectivityState.SHUTDOWN) return;
+    const stub = this.stubs.values().next().value as grpc.Client | undefined;
+    await new Promise<void>((resolve) => stub?.waitForReady(Date.now() + 1500, () => resolve()) ?? resolve());
+  }
+
+  private async call<Res>(service: BerthServiceName, method: string, req: object, opts?: CallOptions): Promise<Res> {
+    await this.connected();
     return new Promise((resolve, reject) => {
       const cb: Callback = (err, res) => (err ? reject(apiError(err)) : resolve(res as Res));
       const stub = this.stub(service);

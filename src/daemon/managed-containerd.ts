@@ -97,7 +97,9 @@ export class ManagedContainerd {
     await mkdir(this.paths.root, { recursive: true, mode: 0o711 });
     await writeFile(this.paths.config, managedConfig(this.paths));
     const log = openSync(this.paths.log, 'a');
-    const child = spawn('containerd', ['--config', this.paths.config], { stdio: ['ignore', log, log], detached: true });
+    // containerd speaks sd_notify too: it must not tell berthd's supervisor (systemd) that *it* is ready.
+    const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _w, WATCHDOG_PID: _p, ...env } = process.env;
+    const child = spawn('containerd', ['--config', this.paths.config], { stdio: ['ignore', log, log], detached: true, env });
     closeSync(log);
     child.unref();
     await writeFile(this.paths.pidFile, `${child.pid}\n`);

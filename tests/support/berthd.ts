@@ -6,7 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContainerd } from './containerd.js';
-import { withDeadline } from './wait.js';
+import { withDeadline, waitFor, processAlive } from './wait.js';
+import { ContainerdClient } from '../../src/containerd/client.js';
+import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 
 /** The real launcher (V8 flags included), so tests and benchmarks run berthd as a host does. */
 const BERTHD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berthd');
@@ -48,7 +50,8 @@ export class NotifyListener {
 }
 
 export interface BerthdOptions {
-  containerd: TestContainerd;
+  /** An external test containerd; without it berthd runs its own (--managed-containerd). */
+  containerd?: TestContainerd;
   /** Unit TOML files by name, written to a units dir of this instance. */
   units?: Record<string, string>;
   /** Include the shipped rootfs units (admin, control). */
@@ -110,7 +113,8 @@ export class TestBerthd {
     this.notify = new NotifyListener(notifyPath);
     const unitDirs = [...(this.opts.shippedUnits ? [SHIPPED_UNITS] : []), this.unitsDir].flatMap((d) => ['--units-dir', d]);
     const log = openSync(this.logFile, 'a');
-    this.child = spawn(BERTHD, [ '--containerd-socket', this.opts.containerd.socket, '--state-dir', this.stateDir, '--run-dir', this.runDir, '--settings-defaults', this.settingsDefaults, ...unitDirs, ...(this.opts.extraArgs ?? [])], {
+    const containerdArgs = this.opts.containerd ? ['--containerd-socket', this.opts.containerd.socket] : ['--managed-containerd'];
+    this.child = spawn(BERTHD, [...containerdArgs, '--state-dir', this.stateDir, '--run-dir', this.runDir, '--settings-defaults', this.settingsDefaults, ...unitDirs, ...(this.opts.extraArgs ?? [])], {
       stdio: ['ignore', log, log],
       env: { ...process.env, NOTIFY_SOCKET: notifyPath, BERTHD_NODE_FLAGS: (this.opts.nodeArgs ?? []).join(' ') },
     });
@@ -142,10 +146,60 @@ export class TestBerthd {
     return this.signal('SIGKILL');
   }
 
-  /** Kill berthd (by PID) and remove its dirs; the test containerd's stop() removes the containers. */
+  get managedSocket(): string {
+    return path.join(this.runDir, 'containerd', 'containerd.sock');
+  }
+
+  managedContainerdPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(path.join(this.runDir, 'containerd', 'containerd.pid'), 'utf8').trim());
+      return pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Kill berthd (by PID) and remove its dirs. With an external test containerd, its stop() removes the
+   * containers; with a managed one, this removes them, then stops that containerd and its shims by PID.
+   */
   async stop(): Promise<void> {
     await this.kill();
     this.notify?.close();
+    if (!this.opts.containerd) await stopManaged(this);
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+async function stopManaged(b: TestBerthd): Promise<void> {
+  const socket = b.managedSocket;
+  const pid = b.managedContainerdPid();
+  if (pid && processAlive(pid)) {
+    const client = ContainerdClient.connect(socket);
+    try {
+      for (const ns of await client.listNamespaces().catch(() => [])) {
+        const lc = new ContainerLifecycle(client, ns.name);
+        for (const c of await client.listContainers([], { namespace: ns.name }).catch(() => [])) await lc.remove(c.id).catch(() => undefined);
+      }
+    } finally {
+      client.close();
+    }
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => !processAlive(pid), 10_000, 'managed containerd to exit').catch(() => process.kill(pid, 'SIGKILL'));
+  }
+  const { readdir, readFile } = await import('node:fs/promises');
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('containerd-shim') && cmd.includes(socket)) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const mounts = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(b.dir)).sort((x, y) => y.length - x.length);
+  for (const m of mounts) await new Promise((r) => spawn('umount', ['-l', m], { stdio: 'ignore' }).once('exit', r));
 }
