@@ -85,7 +85,7 @@ rm -rf "$ROOT"/usr/share/{doc,man,info,locale,lintian,linda}/* "$ROOT"/var/cache
 
 # Kernel modules a container host never needs (graphics, sound, media, wireless, ...): ~250 MiB less.
 M="$ROOT/usr/lib/modules/$KVER/kernel"
-rm -rf "$M"/sound "$M"/drivers/{gpu,media,infiniband,staging,iio,bluetooth,isdn,hid,input,usb,net/wireless,net/ethernet,net/can,net/usb,video,mmc,scsi,ata,firewire,thunderbolt,platform,hwmon,mtd,misc,comedi,w1,leds,power,nfc,memstick,pcmcia,parport,rtc,spi,i2c,ssb,bcma,accessibility,atm,uwb,fpga,soundwire,edac,gnss,counter,siox,slimbus,mfd,regulator,pinctrl,gpio,extcon,mux,phy,pwm,ntb,nvme,target,md/bcache} \
+rm -rf "$M"/sound "$M"/drivers/{gpu,media,infiniband,staging,iio,bluetooth,isdn,hid,input,usb,net/wireless,net/ethernet,net/can,net/usb,video,mmc,firewire,thunderbolt,platform,hwmon,misc,comedi,w1,leds,power,nfc,memstick,pcmcia,parport,rtc,spi,i2c,ssb,bcma,accessibility,atm,uwb,fpga,soundwire,edac,gnss,counter,siox,slimbus,mfd,regulator,pinctrl,gpio,extcon,mux,phy,pwm,ntb,target,md/bcache} \
   "$M"/net/{wireless,mac80211,bluetooth,nfc,can,6lowpan,ieee802154,mac802154,atm,appletalk,rxrpc,sunrpc,ceph,9p,l2tp,batman-adv,tipc,rds,mpls,dccp,sctp,smc} \
   "$M"/fs/{nfs,nfsd,ceph,cifs,smbfs,ocfs2,gfs2,xfs,btrfs,jfs,reiserfs,ntfs3,ntfs,udf,hfs,hfsplus,nilfs2,f2fs,ubifs,orangefs,afs,coda,9p,dlm,ufs,minix,omfs,befs,efs,qnx4,qnx6,sysv,romfs,cramfs,erofs,ecryptfs,exfat,fat,vfat,isofs,jffs2,nls}
 chroot "$ROOT" depmod "$KVER" </dev/null

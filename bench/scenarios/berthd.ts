@@ -13,6 +13,14 @@ import { execFileP, type BenchContext } from '../context.js';
 
 const NS = 'berth';
 
+/** Every berthd a scenario starts, so a failing scenario still stops them all (by PID). */
+const started = new Set<TestBerthd>();
+async function newBerthd(opts: Parameters<typeof TestBerthd.create>[0]): Promise<TestBerthd> {
+  const b = await TestBerthd.create(opts);
+  started.add(b);
+  return b;
+}
+
 async function cleanNamespace(ctx: BenchContext, ns: string): Promise<void> {
   const client = ctx.containerd.client(ns);
   const lc = new ContainerLifecycle(client, ns);
@@ -54,6 +62,15 @@ async function prepare(ctx: BenchContext): Promise<void> {
 
 /** P1 (API call → RUNNING), P2 (50 units cold start), P4 (RSS), P5 (API throughput), P6 (recovery), P7 (idle CPU). */
 export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
+  try {
+    return await scenarios(ctx);
+  } finally {
+    for (const b of started) await b.stop().catch(() => undefined);
+    started.clear();
+  }
+}
+
+async function scenarios(ctx: BenchContext): Promise<Row[]> {
   await prepare(ctx);
   const rows: Row[] = [];
   const n50 = ctx.opts.smoke ? 5 : 50;
@@ -61,7 +78,7 @@ export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
 
   // ---- P1: one unit start through the API, vs ctr run -d --------------------------------------------
   {
-    const b = await TestBerthd.create({ containerd: ctx.containerd, units: { one: hostUnit('one', IDLE) } });
+    const b = await newBerthd({ containerd: ctx.containerd, units: { one: hostUnit('one', IDLE) } });
     await b.start();
     const client = BerthClient.connect({ socketPath: b.socket });
     const berth: number[] = [];
@@ -89,7 +106,7 @@ export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
 
   // ---- P3: `berthctl set host-containers.admin.enabled=true` → admin RUNNING (image cached) --------------
   {
-    const b = await TestBerthd.create({ containerd: ctx.containerd, shippedUnits: true });
+    const b = await newBerthd({ containerd: ctx.containerd, shippedUnits: true });
     await b.start(60_000);
     const client = BerthClient.connect({ socketPath: b.socket });
     const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -129,7 +146,7 @@ export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
     const ctr: number[] = [];
     let b50: TestBerthd | undefined;
     for (let i = 0; i < Math.max(1, Math.ceil(reps / 5)); i++) {
-      const b = await TestBerthd.create({ containerd: ctx.containerd, units: units(n50) });
+      const b = await newBerthd({ containerd: ctx.containerd, units: units(n50) });
       const t = nowMs();
       await b.start(120_000);
       berth.push(nowMs() - t);
@@ -159,7 +176,7 @@ export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
 
     const rssAt: Record<number, number> = {};
     for (const n of ctx.opts.smoke ? [0] : [0, 10]) {
-      const b = await TestBerthd.create({ containerd: ctx.containerd, units: units(n) });
+      const b = await newBerthd({ containerd: ctx.containerd, units: units(n) });
       await b.start(60_000);
       await new Promise((r) => setTimeout(r, 2000));
       rssAt[n] = (await rssKb(b.pid!)) / 1024;
@@ -173,7 +190,7 @@ export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
 
   // ---- P5: unary API throughput from 4 concurrent clients (each in its own thread) ---------------------
   {
-    const b = await TestBerthd.create({ containerd: ctx.containerd, units: { s: hostUnit('s', IDLE) } });
+    const b = await newBerthd({ containerd: ctx.containerd, units: { s: hostUnit('s', IDLE) } });
     await b.start();
     const durationMs = ctx.opts.smoke ? 500 : 5000;
     const started = nowMs();
@@ -195,7 +212,7 @@ export async function berthdScenarios(ctx: BenchContext): Promise<Row[]> {
 
   // ---- P6: recovery after containerd and berthd restarts ----------------------------------------------
   {
-    const b = await TestBerthd.create({ containerd: ctx.containerd, units: units(ctx.opts.smoke ? 3 : 20) });
+    const b = await newBerthd({ containerd: ctx.containerd, units: units(ctx.opts.smoke ? 3 : 20) });
     await b.start(60_000);
     const client = BerthClient.connect({ socketPath: b.socket });
     const ctrd: number[] = [];

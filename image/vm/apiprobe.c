@@ -10,8 +10,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static const char *self_label(void) {
+  static char buf[256];
+  FILE *f = fopen("/proc/self/attr/current", "r");
+  if (!f || !fgets(buf, sizeof buf, f)) { if (f) fclose(f); return "?"; }
+  fclose(f);
+  buf[strcspn(buf, "\n")] = 0;
+  return buf;
+}
+
 int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : "/run/berth/api.sock";
+  printf("[as %s] ", self_label());
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0) { printf("socket: %s\n", strerror(errno)); return 2; }
   struct sockaddr_un a = { .sun_family = AF_UNIX };

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { ContainerdClient } from './client.js';
-import { isNotFound } from './errors.js';
+import { isNotFound, isUnavailable } from './errors.js';
 import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
@@ -189,7 +189,18 @@ export class ContainerLifecycle {
 
   /** Task, then snapshot, then container record (API facts §8.2): nothing leaks, nothing is orphaned. */
   async remove(id: string): Promise<void> {
-    await this.deleteTask(id);
+    // Right after a containerd restart its shim connections may still be re-established ("ttrpc: closed"):
+    // a short bounded retry instead of leaving the task behind.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.deleteTask(id);
+        break;
+      } catch (e) {
+        const transient = isUnavailable(e) || (e instanceof Error && /ttrpc: closed/.test(e.message));
+        if (!transient || attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+      }
+    }
     let container: Container | undefined;
     try {
       container = await this.client.getContainer(id, this.call);
