@@ -38,6 +38,7 @@ cat > "$RUN/test/env" <<ENV
 ROOTHASH=$ROOTHASH
 HASH_OFFSET=$HASH_OFFSET
 CANARY_PATH=$CANARY_PATH
+CANARY_OFFSET=$CANARY_OFFSET
 ENV
 tar -C "$RUN/test" -cf "$RUN/test.tar" .
 truncate -s %1M "$RUN/test.tar"

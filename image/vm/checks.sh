@@ -1,16 +1,207 @@
 #!/bin/bash
-# Runs inside the VM (berth-vmtest.service, unconfined_t). Prints PASS/FAIL lines on the console.
+# berth VM self-test. Runs inside the booted image as berth-vmtest.service (unconfined_t, SELinux
+# enforcing) from a tar on a raw disk; prints one PASS/FAIL line per check on the serial console.
+# image/vm-test.sh counts them. Every check can fail: each compares what happened with what must happen.
 set -u
 exec 2>&1
 T=/run/vmtest
 . $T/env
-echo "BERTH-VMTEST START $(date +%s)"
-echo "INFO kernel $(uname -r); $(cat /proc/cmdline | tr ' ' '\n' | grep -E '^(enforcing|selinux)=' | tr '\n' ' ')"
-echo "INFO getenforce: $(getenforce)"
-systemctl is-active berthd; systemctl status berthd --no-pager | head -20
-berthctl units --output json | head -50
-ls -laZ /run/berth /var/lib/berth
-ps -eZ | grep -vE 'kernel_t|\[' | head -40
-journalctl -b -u berthd --no-pager | tail -40
-dmesg | grep -i avc | head -40
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CTR="ctr -a /run/berth/containerd/containerd.sock"
+START=$(date +%s)
+echo "BERTH-VMTEST START"
+
+FAILED=0
+pass() { echo "PASS $1: ${2:-}"; }
+fail() { echo "FAIL $1: ${2:-}"; FAILED=$((FAILED + 1)); }
+check() { # NAME DETAIL CONDITION...
+  local name=$1 detail=$2; shift 2
+  if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail"; fi
+}
+oneline() { tr '\n' ' ' | sed 's/  */ /g; s/ $//' | cut -c1-300; }
+label_of() { tr -d '\0' < "/proc/$1/attr/current" 2>/dev/null; }
+# PID of a running task by container id, in any containerd namespace of berth's containerd.
+task_pid() {
+  local ns
+  for ns in $($CTR namespaces ls -q 2>/dev/null); do
+    $CTR -n "$ns" task ls 2>/dev/null | awk -v n="$1" '$1 == n && $3 == "RUNNING" { print $2 }'
+  done | head -1
+}
+wait_task() { # NAME TIMEOUT
+  local i pid
+  for ((i = 0; i < $2; i++)); do pid=$(task_pid "$1"); [ -n "$pid" ] && { echo "$pid"; return 0; }; sleep 1; done
+  return 1
+}
+# Ask the kernel's loaded policy (selinuxfs access transaction) whether SCON may PERM on TCON:CLASS.
+policy_allows() { # SCON TCON CLASS PERM
+  local idx bit fd allowed rest
+  idx=$(cat /sys/fs/selinux/class/$3/index) || return 2
+  bit=$(cat /sys/fs/selinux/class/$3/perms/$4) || return 2
+  exec {fd}<>/sys/fs/selinux/access || return 2
+  printf '%s %s %s' "$1" "$2" "$idx" >&$fd
+  read -r allowed rest <&$fd
+  exec {fd}>&-
+  (( (16#$allowed >> (bit - 1)) & 1 ))
+}
+bexec() { timeout 60 berthctl exec "$@" 2>&1; }
+
+# ---------------------------------------------------------------------------------------------- host ---
+mode=$(getenforce)
+check selinux-enforcing "getenforce: $mode; policy $(awk -F= '/^SELINUXTYPE/{print $2}' /etc/selinux/config), berth module $(ls /etc/selinux/default/active/modules/400/ 2>/dev/null | grep -E '^(berth|container)$' | oneline)" \
+  test "$mode" = Enforcing
+
+for i in $(seq 1 180); do [ "$(systemctl is-active berthd)" = active ] && break; sleep 1; done
+bpid=$(systemctl show -p MainPID --value berthd)
+blabel=$(label_of "$bpid")
+check berthd-ready "systemd: $(systemctl show -p ActiveState,SubState,StatusText berthd | oneline); berthd PID $bpid runs as $blabel" \
+  eval '[ "$(systemctl is-active berthd)" = active ] && [[ $blabel == system_u:system_r:berthd_t:* ]]'
+cpid=$(cat /run/berth/containerd/containerd.pid 2>/dev/null)
+clabel=$(label_of "$cpid")
+check containerd-domain "berth's containerd PID $cpid runs as $clabel; API socket $(ls -Z /run/berth/api.sock | awk '{print $1}')" \
+  eval '[[ $clabel == system_u:system_r:container_engine_t:* ]] && ls -Z /run/berth/api.sock | grep -q berth_api_socket_t'
+
+# ------------------------------------------------------------------------------------------- control ---
+ctl=$(wait_task control 120)
+ctl_label=$(label_of "$ctl")
+check control-label "control PID ${ctl:-none} runs as ${ctl_label:-?}" test "$ctl_label" = "system_u:system_r:control_t:s0-s0:c0.c1023"
+
+cp $T/apiprobe /var/lib/berth/host-containers/control/apiprobe
+out=$(bexec control -- /.berth/host-containers/control/apiprobe /run/berth/api.sock); rc=$?
+check control-api "berthctl exec control -- apiprobe /run/berth/api.sock: rc=$rc: $(echo "$out" | oneline)" \
+  eval '[ $rc = 0 ] && [[ $out == *"control_t"*"answered"* ]]'
+
+# --------------------------------------------------------------------------------------------- admin ---
+out=$(timeout 60 berthctl set host-containers.admin.enabled=true 2>&1 | oneline)
+adm=$(wait_task admin 120)
+adm_label=$(label_of "$adm")
+check admin-label "berthctl set host-containers.admin.enabled=true ($out) -> admin PID ${adm:-none} runs as ${adm_label:-?}" \
+  test "$adm_label" = "system_u:system_r:super_t:s0-s0:c0.c1023"
+
+# ----------------------------------------------------------------------------------------- workloads ---
+# A shared volume both workloads mount, a plain host dir, berth's private settings dir: all in the
+# host-path allow-list, so berth's own checks let them through and only SELinux stands in the way.
+mkdir -p $T/shared $T/host $T/hostw
+chcon -t container_file_t -l s0 $T/shared
+cp $T/apiprobe $T/shared/apiprobe && chcon -t container_ro_file_t -l s0 $T/shared/apiprobe
+echo "host secret" > $T/host/secret.txt; chmod 0644 $T/host/secret.txt
+# The API socket, reachable under a path berth does not recognise (a hard link on the same tmpfs).
+ln /run/berth/api.sock $T/shared/api.sock
+out=$(timeout 60 berthctl set --json '{"workloads.host-path-allow-list":["/run/vmtest/shared","/run/vmtest/host","/var/lib/berth/settings"]}' 2>&1 | oneline)
+echo "INFO allow-list: $out"
+for w in wl-a wl-b; do
+  out=$(timeout 90 berthctl workloads run $w --image localhost/berth/control:latest \
+    --mount /run/vmtest/shared:/shared:rw --mount /run/vmtest/host:/host:ro --mount /var/lib/berth/settings:/berth-settings:ro \
+    -- /bin/sh -c "echo $w-data > /shared/$w.txt; exec sleep 1000000" 2>&1 | oneline)
+  echo "INFO workloads run $w: $out"
+done
+wa=$(wait_task wl-a 120); wb=$(wait_task wl-b 60)
+la=$(label_of "$wa"); lb=$(label_of "$wb")
+re='^system_u:system_r:container_t:s0:c[0-9]+,c[0-9]+$'
+check workload-labels "wl-a PID ${wa:-none} runs as ${la:-?}; wl-b PID ${wb:-none} runs as ${lb:-?}" \
+  eval '[[ $la =~ $re ]] && [[ $lb =~ $re ]] && [ "${la##*:s0:}" != "${lb##*:s0:}" ]'
+check workload-files-labelled "files the workloads wrote: $(ls -Z $T/shared/wl-a.txt $T/shared/wl-b.txt 2>&1 | oneline)" \
+  eval 'ls -Z $T/shared/wl-a.txt | grep -q "container_file_t:${la##*:s0:}" 2>/dev/null || ls -Z $T/shared/wl-a.txt | grep -q "container_file_t:s0:${la##*:s0:}"'
+
+own=$(bexec wl-a -- cat /shared/wl-a.txt); own_rc=$?
+other=$(bexec wl-b -- cat /shared/wl-a.txt); other_rc=$?
+check workload-denied-other-workload "wl-a reads its own file: rc=$own_rc '$(echo "$own" | oneline)'; wl-b reads wl-a's file: rc=$other_rc '$(echo "$other" | oneline)'" \
+  eval '[ $own_rc = 0 ] && [ "$own" = wl-a-data ] && [ $other_rc != 0 ] && [[ $other == *"Permission denied"* ]]'
+
+hostcat=$(cat $T/host/secret.txt)
+wcat=$(bexec wl-a -- cat /host/secret.txt); wcat_rc=$?
+wls=$(bexec wl-a -- ls /berth-settings); wls_rc=$?
+check workload-denied-host-paths "host reads $T/host/secret.txt ('$hostcat', $(stat -c %A $T/host/secret.txt)); wl-a: cat /host/secret.txt rc=$wcat_rc '$(echo "$wcat" | oneline)'; ls /berth-settings (berth's private state) rc=$wls_rc '$(echo "$wls" | oneline)'" \
+  eval '[ "$hostcat" = "host secret" ] && [ $wcat_rc != 0 ] && [[ $wcat == *"Permission denied"* ]] && [ $wls_rc != 0 ] && [[ $wls == *"Permission denied"* ]]'
+
+hostprobe=$($T/apiprobe $T/shared/api.sock); hostprobe_rc=$?
+wprobe=$(bexec wl-a -- /shared/apiprobe /shared/api.sock); wprobe_rc=$?
+check workload-denied-api-socket "same socket inode: from the host rc=$hostprobe_rc '$(echo "$hostprobe" | oneline)'; from wl-a rc=$wprobe_rc '$(echo "$wprobe" | oneline)'" \
+  eval '[ $hostprobe_rc = 0 ] && [ $wprobe_rc = 2 ] && [[ $wprobe == *"Permission denied"* ]]'
+
+# ----------------------------------------------------------------------- control vs super (policy) ---
+CT=system_u:system_r:control_t:s0-s0:c0.c1023; SU=system_u:system_r:super_t:s0-s0:c0.c1023
+WL=system_u:system_r:container_t:s0:c1,c2
+q() { if policy_allows "$@"; then echo allow; else echo deny; fi; }
+r1c=$(q $CT $CT capability sys_module); r1s=$(q $SU $SU capability sys_module)
+r2c=$(q $CT system_u:object_r:proc_kcore_t:s0 file read); r2s=$(q $SU system_u:object_r:proc_kcore_t:s0 file read)
+r3c=$(q $CT system_u:object_r:bin_t:s0 file write); r3s=$(q $SU system_u:object_r:bin_t:s0 file write)
+r4c=$(q $CT system_u:object_r:berth_api_socket_t:s0 sock_file write); r4w=$(q $WL system_u:object_r:berth_api_socket_t:s0 sock_file write)
+r5c=$(q $CT system_u:system_r:berthd_t:s0 unix_stream_socket connectto); r5w=$(q $WL system_u:system_r:berthd_t:s0 unix_stream_socket connectto)
+check policy-control-vs-super "kernel policy: sys_module control=$r1c super=$r1s; read /proc/kcore control=$r2c super=$r2s; write host binaries control=$r3c super=$r3s; API socket write control=$r4c workload=$r4w; connect berthd control=$r5c workload=$r5w" \
+  test "$r1c$r1s$r2c$r2s$r3c$r3s$r4c$r4w$r5c$r5w" = "denyallowdenyallowdenyallowallowdenyallowdeny"
+
+# -------------------------------------------------------------- control vs super (behaviour) ---
+# A host unit like control (so control_t), but given what DAC and capabilities need to load a kernel
+# module and to write a host directory: only SELinux can refuse it. The admin container (super_t) does
+# the same and succeeds.
+mod=$(find /lib/modules/$(uname -r) -name dummy.ko | head -1)
+cat > /etc/berth/units.d/ctlprobe.toml <<UNIT
+name = "ctlprobe"
+class = "host"
+description = "vm-test: control_t with CAP_SYS_MODULE and a writable host bind"
+image = "localhost/berth/control:latest"
+superpowered = false
+capabilities = { add = ["CAP_SYS_MODULE"] }
+mounts = [
+  { type = "bind", source = "/run/vmtest/hostw", destination = "/hostw", options = ["rw"] },
+  { type = "bind", source = "/lib/modules", destination = "/lib/modules", options = ["ro"] },
+]
+[restart]
+policy = "always"
+UNIT
+chmod 0777 $T/hostw
+timeout 60 berthctl set host-containers.admin.enabled=true >/dev/null 2>&1  # a commit reloads the unit dirs
+probe=$(wait_task ctlprobe 90)
+plabel=$(label_of "$probe")
+cw=$(bexec ctlprobe -- sh -c 'echo x > /hostw/from-control'); cw_rc=$?
+cm=$(bexec ctlprobe -- insmod "$mod"); cm_rc=$?
+loaded_c=$(grep -c '^dummy ' /proc/modules)
+aw=$(bexec admin -- sh -c 'echo x > /.berth/rootfs/run/vmtest/hostw/from-admin'); aw_rc=$?
+am=$(bexec admin -- insmod "/.berth/rootfs$mod"); am_rc=$?
+loaded_a=$(grep -c '^dummy ' /proc/modules)
+rmmod dummy 2>/dev/null
+check control-denied-super-only "ctlprobe runs as ${plabel:-?}: write host dir rc=$cw_rc '$(echo "$cw" | oneline)', insmod dummy rc=$cm_rc '$(echo "$cm" | oneline)' (loaded: $loaded_c); admin (super_t): write rc=$aw_rc, insmod rc=$am_rc '$(echo "$am" | oneline)' (loaded: $loaded_a)" \
+  eval '[ "$plabel" = "$CT" ] && [ $cw_rc != 0 ] && [ $cm_rc != 0 ] && [ $loaded_c = 0 ] && [ $aw_rc = 0 ] && [ $am_rc = 0 ] && [ $loaded_a = 1 ]'
+echo "INFO AVC denials seen: $(journalctl -k -b --no-pager 2>/dev/null | grep -c 'avc:  denied') — for berth's labels:"
+journalctl -k -b --no-pager 2>/dev/null | grep 'avc:  denied' | grep -E 'scontext=system_u:system_r:(container_t|control_t)' | sed -E 's/.*avc:  denied/INFO   avc: denied/; s/ (dev|ino|pid)=[^ ]+//g' | sort -u | head -15
+
+# ---------------------------------------------------------------------------------- read-only root ---
+t1=$(touch /usr/bin/x 2>&1); t1_rc=$?
+t2=$(touch /etc/x 2>&1); t2_rc=$?
+t3=$(touch /etc/berth/units.d/.w 2>&1 && rm -f /etc/berth/units.d/.w); t3_rc=$?
+rootopts=$(findmnt -no SOURCE,OPTIONS /)
+vstat=$(veritysetup status vroot 2>&1 | grep -E 'type|status|mode|data device' | oneline)
+check root-read-only "/ is $rootopts; touch /usr/bin/x: rc=$t1_rc '$t1'; touch /etc/x: rc=$t2_rc '$t2'; /etc/berth writable: rc=$t3_rc; verity: $vstat" \
+  eval '[ $t1_rc != 0 ] && [[ $t1 == *"Read-only file system"* ]] && [ $t2_rc != 0 ] && [ $t3_rc = 0 ] && [[ $rootopts == *ro,* || $rootopts == *" ro" ]] && [[ $vstat == *verity* ]] && [[ $vstat == *"status: verified"* || $vstat == *"is active"* ]]'
+
+# A copy of the root with one byte flipped inside $CANARY_PATH's data (done by vm-test.sh), opened with the
+# same root hash: the kernel must refuse that block, while the real root serves it.
+blk=$((CANARY_OFFSET / 4096))
+good=$(dd if=/dev/mapper/vroot bs=4096 skip=$blk count=1 status=none | head -c 40 | oneline); good_rc=${PIPESTATUS[0]}
+veritysetup open /dev/disk/by-id/virtio-berthtampered vtamper /dev/disk/by-id/virtio-berthtampered "$ROOTHASH" --hash-offset="$HASH_OFFSET" 2>&1 | oneline
+bad=$(dd if=/dev/mapper/vtamper of=/dev/null bs=4096 skip=$blk count=1 2>&1); bad_rc=$?
+kmsg=$(journalctl -k -b --no-pager 2>/dev/null | grep -i 'verity' | grep -i corrupt | tail -1 | sed 's/.*kernel: //')
+veritysetup close vtamper 2>/dev/null
+check verity-tamper-detected "block $blk ($CANARY_PATH) from the real root: rc=$good_rc '$good'; from the tampered copy: rc=$bad_rc '$(echo "$bad" | oneline)'; kernel: $kmsg" \
+  eval '[ $good_rc = 0 ] && [ $bad_rc != 0 ] && [[ $bad == *"Input/output error"* ]]'
+
+# ------------------------------------------------------------------------------- berthd restart ---
+before=""
+for n in control admin wl-a wl-b; do p=$(task_pid $n); before+="$n=$p:$(label_of "$p") "; done
+old_main=$(systemctl show -p MainPID --value berthd)
+systemctl restart berthd; rs_rc=$?
+for i in $(seq 1 180); do [ "$(systemctl is-active berthd)" = active ] && break; sleep 1; done
+new_main=$(systemctl show -p MainPID --value berthd)
+sleep 3
+after=""
+for n in control admin wl-a wl-b; do p=$(task_pid $n); after+="$n=$p:$(label_of "$p") "; done
+st=$(timeout 60 berthctl units --output json 2>/dev/null | grep -oE '"(name|state)": *"[^"]*"' | sed 's/"//g; s/: */=/' | paste -sd' ' | cut -c1-200)
+check restart-keeps-containers "systemctl restart berthd rc=$rs_rc, berthd PID $old_main -> $new_main ($(systemctl is-active berthd)); before: $before; after: $after; units: $st" \
+  eval '[ $rs_rc = 0 ] && [ "$old_main" != "$new_main" ] && [ "$(systemctl is-active berthd)" = active ] && [ "$before" = "$after" ] && [[ $before != *"=:"* ]]'
+
+if [ $FAILED -gt 0 ]; then # context for whoever reads the console log
+  journalctl -b -u berthd --no-pager | tail -40 | sed 's/^/DEBUG berthd: /'
+  journalctl -k -b --no-pager | grep 'avc:  denied' | sed 's/^/DEBUG /' | sort -u | tail -40
+fi
+echo "INFO checks took $(( $(date +%s) - START )) s inside the VM"
 echo "BERTH-VMTEST DONE"

@@ -8,7 +8,8 @@ const TRANSITIONS: Record<UnitState, readonly UnitState[]> = {
   waiting: ['preparing', 'stopped', 'failed', 'waiting'],
   preparing: ['starting', 'failed', 'backing-off', 'stopped', 'waiting', 'preparing'],
   starting: ['running', 'failed', 'backing-off', 'stopped', 'exited', 'stopping'],
-  running: ['stopping', 'exited', 'failed', 'backing-off', 'running'],
+  // running → stopped: the task ended on its own just as the unit was being stopped or disabled.
+  running: ['stopping', 'exited', 'failed', 'backing-off', 'running', 'stopped'],
   stopping: ['stopped', 'failed'],
   stopped: ['waiting', 'preparing', 'stopped', 'running', 'exited'],
   exited: ['waiting', 'preparing', 'stopped', 'exited'],

@@ -2,10 +2,8 @@
 // `berth-workloads`, or a Docker engine when workloads.runtime = "docker"), its own log store, and the
 // WorkloadManager in front of it. The runtime is chosen when berthd starts.
 import path from 'node:path';
-import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ContainerdClient } from '../containerd/client.js';
-import { DockerRuntime } from '../runtime/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { SettingsStore } from '../settings/index.js';
 import type { ImageConfig, SpecContext } from '../spec/types.js';
@@ -15,7 +13,6 @@ import type { UnitSpec } from '../units/types.js';
 import { normalizeCapability } from '../units/index.js';
 import { ImageService } from '../daemon/image-service.js';
 import { WorkloadContainerdRuntime } from './containerd-runtime.js';
-import { DockerImages } from './docker-images.js';
 import { WorkloadManager } from './manager.js';
 import type { WorkloadPolicy } from './policy.js';
 import { WorkloadStore } from './store.js';
@@ -49,6 +46,10 @@ interface Backend {
 
 async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> {
   if (w.settings.policy().workloads.runtime === 'docker') {
+    // dockerode (and the ssh2 stack under it, ~20 MB resident) is loaded only on hosts that use Docker.
+    const { default: Dockerode } = await import('dockerode');
+    const { DockerRuntime } = await import('../runtime/docker-runtime.js');
+    const { DockerImages } = await import('./docker-images.js');
     const docker = new Dockerode({ socketPath: w.dockerSocket ?? DEFAULT_DOCKER_SOCKET });
     const runtime = new DockerRuntime(docker, 'docker', logs);
     const images = new DockerImages(docker);

@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { LogStore } from '../../src/supervisor/log-store.js';
+import { validateUnit } from '../../src/units/index.js';
+import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
+
+/** A runtime whose tasks exit when the test says so (berth's own interface; containerd is not involved). */
+class ScriptedRuntime implements Runtime {
+  readonly name = 'scripted';
+  readonly namespace = 'test';
+  readonly exits = new Map<string, (e: ExitInfo) => void>();
+  private pid = 100;
+  async listManaged(): Promise<ManagedContainer[]> {
+    return [];
+  }
+  async create(): Promise<void> {}
+  async start(id: string): Promise<RunningTask> {
+    return { pid: ++this.pid, exited: new Promise<ExitInfo>((resolve) => this.exits.set(id, resolve)) };
+  }
+  async adopt(id: string): Promise<RunningTask> {
+    return this.start(id);
+  }
+  async rewait(id: string): Promise<RunningTask> {
+    return this.start(id);
+  }
+  async signal(id: string): Promise<void> {
+    this.exits.get(id)?.({ exitCode: 143, at: new Date() });
+  }
+  async remove(): Promise<void> {}
+  async exec(): Promise<never> {
+    throw new Error('no exec');
+  }
+  async taskState(): Promise<undefined> {
+    return undefined;
+  }
+  async *watch(signal: AbortSignal): AsyncGenerator<RuntimeEvent> {
+    await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+  }
+}
+
+test('a unit that exits on its own just as it is stopped ends stopped, and stop() succeeds', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-race-'));
+  const runtime = new ScriptedRuntime();
+  const sup = new Supervisor({
+    runtime,
+    logs: new LogStore(dir),
+    logger: pino({ level: 'silent' }),
+    ensureImage: async () => ({ config: { env: [], entrypoint: [], cmd: ['/bin/true'], workingDir: '/', user: '' }, snapshotParent: '' }),
+    specContext: (unit, image) => ({ containerId: unit.name, namespace: 'test', stateDir: dir, apiSocketPath: '/run/berth/api.sock', selinux: { mode: 'off', active: false }, hostPathAllowList: [], imageConfig: image }),
+    prepareHostDirs: async () => undefined,
+    bootstrapMarkers: { done: async () => false, mark: async () => undefined },
+  });
+  try {
+    const r = validateUnit({ name: 'racer', class: 'host', image: 'localhost/x:1', 'persistent-storage': false });
+    assert.ok(r.ok);
+    await sup.setDesired([r.unit], () => 'running');
+    await sup.run();
+    assert.equal(sup.get('racer')?.state, 'running');
+    runtime.exits.get('racer')!({ exitCode: 1, at: new Date() }); // exits by itself…
+    const stopped = await sup.stop('racer'); // …while the stop request arrives
+    assert.equal(stopped.state, 'stopped');
+    assert.equal(stopped.pid, 0);
+  } finally {
+    sup.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
