@@ -31,7 +31,11 @@ class ScriptedRuntime implements Runtime {
   async signal(id: string): Promise<void> {
     this.exits.get(id)?.({ exitCode: 143, at: new Date() });
   }
-  async remove(): Promise<void> {}
+  /** While set, remove() waits: the window in which an exit is being handled. */
+  removeGate: Promise<void> | undefined;
+  async remove(): Promise<void> {
+    await this.removeGate;
+  }
   async exec(): Promise<never> {
     throw new Error('no exec');
   }
@@ -61,8 +65,13 @@ test('a unit that exits on its own just as it is stopped ends stopped, and stop(
     await sup.setDesired([r.unit], () => 'running');
     await sup.run();
     assert.equal(sup.get('racer')?.state, 'running');
+    let open!: () => void;
+    runtime.removeGate = new Promise((r) => (open = r));
     runtime.exits.get('racer')!({ exitCode: 1, at: new Date() }); // exits by itself…
-    const stopped = await sup.stop('racer'); // …while the stop request arrives
+    await new Promise((r) => setImmediate(r)); // the supervisor is now handling that exit
+    const stopping = sup.stop('racer'); // …when the stop request arrives
+    open();
+    const stopped = await stopping;
     assert.equal(stopped.state, 'stopped');
     assert.equal(stopped.pid, 0);
   } finally {
