@@ -12,6 +12,7 @@ const SCENARIOS: Record<string, (ctx: Awaited<ReturnType<typeof makeContext>>) =
   'p1-client': clientStart,
   berthd: berthdScenarios,
   workloads: async (ctx) => (await import('./scenarios/workloads.js')).workloadScenarios(ctx),
+  pull: async (ctx) => (await import('./scenarios/pull.js')).pullScenario(ctx),
 };
 
 export async function runBench(opts: BenchOptions, only?: string[]): Promise<Row[]> {

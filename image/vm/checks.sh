@@ -61,7 +61,7 @@ check containerd-domain "berth's containerd PID $cpid runs as $clabel; API socke
   eval '[[ $clabel == system_u:system_r:container_engine_t:* ]] && ls -Z /run/berth/api.sock | grep -q berth_api_socket_t'
 
 # ------------------------------------------------------------------------------------------- control ---
-ctl=$(wait_task control 120)
+ctl=$(wait_task control 90)
 ctl_label=$(label_of "$ctl")
 check control-label "control PID ${ctl:-none} runs as ${ctl_label:-?}" test "$ctl_label" = "system_u:system_r:control_t:s0-s0:c0.c1023"
 
@@ -72,7 +72,7 @@ check control-api "berthctl exec control -- apiprobe /run/berth/api.sock: rc=$rc
 
 # --------------------------------------------------------------------------------------------- admin ---
 out=$(timeout 60 berthctl set host-containers.admin.enabled=true 2>&1 | oneline)
-adm=$(wait_task admin 120)
+adm=$(wait_task admin 60)
 adm_label=$(label_of "$adm")
 check admin-label "berthctl set host-containers.admin.enabled=true ($out) -> admin PID ${adm:-none} runs as ${adm_label:-?}" \
   test "$adm_label" = "system_u:system_r:super_t:s0-s0:c0.c1023"
@@ -94,7 +94,7 @@ for w in wl-a wl-b; do
     -- /bin/sh -c "echo $w-data > /shared/$w.txt; exec sleep 1000000" 2>&1 | oneline)
   echo "INFO workloads run $w: $out"
 done
-wa=$(wait_task wl-a 120); wb=$(wait_task wl-b 60)
+wa=$(wait_task wl-a 60); wb=$(wait_task wl-b 30)
 la=$(label_of "$wa"); lb=$(label_of "$wb")
 re='^system_u:system_r:container_t:s0:c[0-9]+,c[0-9]+$'
 check workload-labels "wl-a PID ${wa:-none} runs as ${la:-?}; wl-b PID ${wb:-none} runs as ${lb:-?}" \
@@ -151,7 +151,7 @@ policy = "always"
 UNIT
 chmod 0777 $T/hostw
 timeout 60 berthctl set host-containers.admin.enabled=true >/dev/null 2>&1  # a commit reloads the unit dirs
-probe=$(wait_task ctlprobe 90)
+probe=$(wait_task ctlprobe 60)
 plabel=$(label_of "$probe")
 cw=$(bexec ctlprobe -- sh -c 'echo x > /hostw/from-control'); cw_rc=$?
 cm=$(bexec ctlprobe -- insmod "$mod"); cm_rc=$?

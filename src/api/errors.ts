@@ -53,8 +53,31 @@ export function grpcCodeOf(err: unknown): status {
   return status.INTERNAL;
 }
 
+/** Longest status message sent; it travels as a percent-encoded HTTP/2 trailer. */
+export const MAX_DETAILS = 2048;
+
+/**
+ * Makes a message safe to send as grpc-message. Found by the chaos suite's API fuzzing (R4): (1) a lone
+ * UTF-16 surrogate (an error quoting part of a client's string) made grpc-js's encodeURI throw URIError
+ * outside any handler, which killed berthd; (2) an error quoting a 1 MiB name produced a trailer larger than
+ * the client accepts, so the call never completed (a hang until its deadline). Lone surrogates become
+ * U+FFFD and long messages are cut (the field name leads the message, so it survives the cut).
+ */
+export function safeDetails(message: string): string {
+  const wellFormed = message.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  if (wellFormed.length <= MAX_DETAILS) return wellFormed;
+  // Do not cut a surrogate pair in half.
+  const cut = /[\uD800-\uDBFF]/.test(wellFormed[MAX_DETAILS - 1]!) ? MAX_DETAILS - 1 : MAX_DETAILS;
+  return `${wellFormed.slice(0, cut)}… (${wellFormed.length - cut} more characters)`;
+}
+
 /** A status object for a grpc-js callback or `call.destroy`/`emit('error')`. */
 export function toStatus(err: unknown): Partial<StatusObject> {
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: grpcCodeOf(err), details: message, metadata: new Metadata() };
+  let message = err instanceof Error ? err.message : String(err);
+  const code = grpcCodeOf(err);
+  // Duck-typed validation errors from other modules carry the field in `path` but may not lead with it
+  // (an invalid image reference did not): the field leads every INVALID_ARGUMENT message (chaos suite R4).
+  const at = field(err, 'path');
+  if (code === status.INVALID_ARGUMENT && typeof at === 'string' && at !== '' && !message.startsWith(`${at}:`)) message = `${at}: ${message}`;
+  return { code, details: safeDetails(message), metadata: new Metadata() };
 }

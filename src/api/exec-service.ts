@@ -43,6 +43,8 @@ function checkStart(msg: WireExecInput | undefined): WireExecStart {
   }
   const start = msg.start;
   if (!start.args || start.args.length === 0) throw new ValidationError('args', 'a command to run is required');
+  // An empty program name reached containerd and came back as UNKNOWN (chaos suite R4).
+  if (start.args[0] === '') throw new ValidationError('args[0]', 'the program to run must not be empty');
   return start;
 }
 
@@ -79,7 +81,9 @@ export function execHandler(supervisor: SupervisorApi, streams: ActiveStreams): 
     const input = (call as AsyncIterable<WireExecInput>)[Symbol.asyncIterator]();
     void (async () => {
       const start = checkStart((await input.next()).value as WireExecInput | undefined);
-      requireUnit(supervisor, start.unit);
+      const unit = requireUnit(supervisor, start.unit);
+      // Not running is the caller's precondition, not an internal error (it was INTERNAL; chaos suite R4).
+      if (unit.state !== 'running') throw Object.assign(new Error(`unit ${start.unit} is not running (state ${unit.state})`), { code: 9 /* FAILED_PRECONDITION */ });
       const s = await supervisor.exec({
         unit: start.unit,
         args: start.args,
@@ -87,6 +91,10 @@ export function execHandler(supervisor: SupervisorApi, streams: ActiveStreams): 
         ...(start.cols > 0 ? { cols: start.cols } : {}),
         ...(start.rows > 0 ? { rows: start.rows } : {}),
         ...(start.env.length > 0 ? { env: start.env } : {}),
+      }).catch((err: unknown) => {
+        // runc's "program not found/not executable" arrives from containerd as UNKNOWN: it is a bad args[0].
+        if (err instanceof Error && /executable file not found|no such file or directory|permission denied/.test(err.message)) throw new ValidationError('args[0]', err.message);
+        throw err;
       });
       // A client that went away cannot send close_stdin any more; close it so an interactive shell ends.
       const onAbort = (): void => {

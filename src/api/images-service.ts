@@ -34,7 +34,7 @@ function pullHandler(images: ImagesApi): grpc.handleServerStreamingCall<{ ref: s
       let last: PullProgressReport | undefined;
       const pulled = await images.pull(ref, (p) => {
         last = p;
-        // Progress is advisory: a slow reader gets fewer updates instead of holding the pull back.
+        // Not awaited for drain: the pull must not wait on a slow reader, and updates are throttled (200 ms).
         if (!call.cancelled && p.phase !== 'done') call.write(progressToWire(p));
       }, controller.signal);
       const final = last ?? { phase: 'done', message: '', bytesDone: 0, bytesTotal: 0, layersDone: 0, layersTotal: 0 };
@@ -50,7 +50,17 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
     Import: unary<{ path: string; ref: string }, { images: { name: string; digest: string }[] }>(async (req) => {
       // The daemon's working directory is not the caller's; only absolute paths mean the same thing to both.
       if (!path.isAbsolute(req.path)) throw new ValidationError('path', `must be an absolute path on the host, got ${JSON.stringify(req.path)}`);
-      const imported = await images.import(req.path, req.ref === '' ? undefined : req.ref);
+      let imported;
+      try {
+        imported = await images.import(req.path, req.ref === '' ? undefined : req.ref);
+      } catch (err) {
+        // A missing/unreadable file or one that is not an OCI archive is a bad `path` (INVALID_ARGUMENT naming
+        // the field), not an INTERNAL error of berthd (found by the chaos suite's API fuzzing, R4).
+        const code = (err as NodeJS.ErrnoException | undefined)?.code;
+        const fileProblem = typeof code === 'string' && ['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG', 'EINVAL'].includes(code);
+        if (fileProblem || (err as Error | undefined)?.name === 'ImportError') throw new ValidationError('path', (err as Error).message);
+        throw err;
+      }
       return { images: imported.map((i) => ({ name: i.name, digest: i.digest })) };
     }),
     List: unary<unknown, { images: { name: string; digest: string; size: number }[] }>(async () => ({

@@ -47,7 +47,6 @@ async function writeArchiveBlobs(client: ContainerdClient, file: string, namespa
   let index: Buffer | undefined;
   let sawLayout = false;
   let entries = 0;
-  const source = createReadStream(file);
   // gzip-compressed archives are accepted too: sniff the magic bytes.
   const head = await new Promise<Buffer>((resolve, reject) => {
     const s = createReadStream(file, { start: 0, end: 1 });
@@ -56,6 +55,11 @@ async function writeArchiveBlobs(client: ContainerdClient, file: string, namespa
     s.on('end', () => resolve(Buffer.concat(parts)));
     s.on('error', reject);
   });
+  // Opened only after the sniff succeeded, and with an error listener of its own: a stream opened earlier
+  // emitted ENOENT/EISDIR with no listener and took berthd down (chaos suite R4: Images.Import of a missing
+  // path). With gzip, `pipe` does not forward the source's errors, hence the explicit handler.
+  const source = createReadStream(file);
+  source.on('error', (e: Error) => extract.destroy(e));
   const input = head[0] === 0x1f && head[1] === 0x8b ? source.pipe(createGunzip()) : source;
   input.on('error', (e: Error) => extract.destroy(e));
   // tar-stream reports a short archive on the extractor itself; entry streams only say "destroyed".

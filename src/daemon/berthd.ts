@@ -110,7 +110,7 @@ export class Berthd {
       runtime,
       logs,
       logger,
-      ensureImage: (ref) => images.ensure(ref),
+      ensureImage: (ref, onProgress) => images.ensure(ref, onProgress),
       forgetImage: (ref) => images.forget(ref),
       specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
         const policy = settings.policy();

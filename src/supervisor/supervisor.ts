@@ -17,7 +17,7 @@ export interface SupervisorDeps {
   logs: LogStore;
   logger: Logger;
   /** Makes sure an image is present (import/pull) and returns its config and top snapshot (chain id). */
-  ensureImage(ref: string): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  ensureImage(ref: string, onProgress?: (message: string) => void): Promise<{ config: ImageConfig; snapshotParent: string }>;
   /** Forget what ensureImage cached for `ref` (a create found the image gone). */
   forgetImage?(ref: string): void;
   /** Host facts for the spec builder (state dir, API socket, SELinux, …) for one unit. */
@@ -236,7 +236,16 @@ export class Supervisor implements SupervisorApi {
    */
   async run(): Promise<void> {
     void this.watchRuntime();
-    await this.adopt();
+    try {
+      await this.adopt();
+    } catch (e) {
+      // The engine is down at start-up (e.g. workloads.runtime = "docker" with no Docker running): berthd
+      // must not exit over it — that took host supervision and the API down with the workload engine
+      // (found by the chaos suite, R6). Units then fail to start and back off; the runtime's `resync` event
+      // retries them once the engine answers. (Tasks that were running are replaced, not adopted, then.)
+      if (!(e instanceof RuntimeUnavailableError)) throw e;
+      this.markRuntimeDown(e.message);
+    }
     try {
       await this.runBootstrapPhase();
     } catch (e) {
@@ -365,7 +374,13 @@ export class Supervisor implements SupervisorApi {
   private async launch(u: UnitRecord): Promise<RunningTask> {
     u.clearTimers();
     u.setState('preparing', `preparing image ${u.spec.image}`);
-    const image = await this.deps.ensureImage(u.spec.image);
+    // A pull reports progress ("pulling REF: 1/3 layers, …") in the unit's state, at most once a second.
+    let lastReport = 0;
+    const image = await this.deps.ensureImage(u.spec.image, (message) => {
+      if (Date.now() - lastReport < 1000 || u.state !== 'preparing') return;
+      lastReport = Date.now();
+      u.setState('preparing', message);
+    });
     const built = buildSpec(u.spec, this.deps.specContext(u.spec, image.config));
     if (!built.ok) throw new SpecError(built.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
     u.selinux = built.selinux;

@@ -39,7 +39,7 @@ export interface Workloads {
 
 interface Backend {
   runtime: Runtime;
-  ensureImage(ref: string): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  ensureImage(ref: string, onProgress?: (message: string) => void): Promise<{ config: ImageConfig; snapshotParent: string }>;
   forgetImage(ref: string): void;
   close(): void;
 }
@@ -58,7 +58,7 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
   await w.containerd.createNamespace(WORKLOAD_NAMESPACE).catch(() => undefined);
   const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'));
   const runtime = new WorkloadContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
-  return { runtime, ensureImage: (ref) => images.ensure(ref), forgetImage: (ref) => images.forget(ref), close: () => undefined };
+  return { runtime, ensureImage: (ref, onProgress) => images.ensure(ref, onProgress), forgetImage: (ref) => images.forget(ref), close: () => undefined };
 }
 
 function workloadPolicy(w: WorkloadsWiring): WorkloadPolicy {
@@ -86,7 +86,7 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
     runtime: backend.runtime,
     logs,
     logger,
-    ensureImage: (ref) => backend.ensureImage(ref),
+    ensureImage: (ref, onProgress) => backend.ensureImage(ref, onProgress),
     forgetImage: (ref) => backend.forgetImage(ref),
     specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
       const policy = w.settings.policy();

@@ -223,12 +223,16 @@ describe('mirrors, bearer tokens and faults', () => {
   });
 
   test('503 twice and a connection dropped mid-layer: retried, the layer resumed with a Range request', async () => {
-    const big = app.images[0]!.layerDigests[2]!;
+    // A layer no other namespace holds: with a blob another namespace had committed, the retried write was
+    // seen to restart at 0 (containerd shares committed blobs across namespaces), hiding the resume.
+    const fresh = await buildLayout(path.join(work, 'fresh'), [{ architecture: 'amd64', layers: busyboxLayers(2, 256 << 10) }]);
+    await reg.push(fresh.dir, 'test/fresh', 'v1');
+    const big = fresh.images[0]!.layerDigests[2]!;
     const front = await RegistryFront.start(reg.host, { fail503: 2, dropMidBlob: big });
     const retries: string[] = [];
     try {
-      const pulled = await pull(`${front.host}/test/app:v1`, freshNs(), settings({ insecure: [front.host] }), { onProgress: (p) => p.message.startsWith('retrying') && retries.push(p.message), concurrency: 1 });
-      assert.equal(pulled.target.digest, app.images[0]!.manifestDigest);
+      const pulled = await pull(`${front.host}/test/fresh:v1`, freshNs(), settings({ insecure: [front.host] }), { onProgress: (p) => p.message.startsWith('retrying') && retries.push(p.message), concurrency: 1 });
+      assert.equal(pulled.target.digest, fresh.images[0]!.manifestDigest);
       const gets = front.seen.filter((r) => r.url.endsWith(big) && r.method === 'GET');
       assert.ok(gets.some((r) => r.range && /^bytes=[1-9]\d*-$/.test(r.range)), `resumed with Range: ${JSON.stringify(gets)}`);
       assert.ok(retries.length >= 3, retries.join('\n'));

@@ -44,7 +44,11 @@ export class NotifyListener {
     if (seen) return Promise.resolve(seen);
     return withDeadline(new Promise<string>((resolve) => this.waiters.push({ match, resolve })), timeoutMs, what);
   }
+  private closed = false;
+  /** Idempotent: unix-dgram aborts the process on a second close of the same socket. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.socket.close();
   }
 }

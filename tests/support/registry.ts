@@ -68,6 +68,8 @@ ${tls}${auth}`);
   }
 
   async launch(): Promise<void> {
+    // A second process could not bind the port, and the first one would answer for it.
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
     const log = openSync(this.logFile, 'a');
     this.child = spawn('docker-registry', ['serve', path.join(this.dir, 'config.yml')], { stdio: ['ignore', log, log] });
     closeSync(log);

@@ -1,6 +1,7 @@
 // The OCI distribution API, read-only: resolve a reference to a descriptor, fetch manifests, open blobs
 // (optionally from an offset). Every request walks the endpoints (mirrors, then the registry), answers
 // auth challenges, and retries transient failures with backoff; permanent ones fail at once.
+import { createHash } from 'node:crypto';
 import type { JsonDescriptor } from '../../containerd/image-manifest.js';
 import { Authorizer } from './auth.js';
 import type { Endpoint, RegistryConfig } from './config.js';
@@ -56,7 +57,6 @@ export class RegistryClient {
     const size = Number(head.headers['content-length'] ?? NaN);
     if (digest && Number.isFinite(size) && size > 0 && mediaType) return { mediaType, digest, size };
     // Some registries answer HEAD without these headers: GET the manifest and hash it.
-    const { createHash } = await import('node:crypto');
     const res = await this.fetch(ref, path, { accept: MANIFEST_ACCEPT });
     const body = await readBody(res, MAX_MANIFEST);
     const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim() || (JSON.parse(body.toString('utf8')) as { mediaType?: string }).mediaType || '';

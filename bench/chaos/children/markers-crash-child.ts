@@ -1,0 +1,22 @@
+// Child process for R5 (bootstrap `once` markers): marks bootstrap units m1, m2, … one after another via
+// bootstrapMarkers().mark until SIGKILLed. Protocol: `ready <n>` (m1..mn were marked), then `<n>` per mark.
+// Usage: markers-crash-child.js <stateDir> <runDir> <maxRunMs>
+import { writeSync } from 'node:fs';
+import { bootstrapMarkers } from '../../../src/daemon/bootstrap-markers.js';
+import type { UnitSpec } from '../../../src/units/types.js';
+
+const [stateDir, runDir, maxRunMs] = process.argv.slice(2);
+if (!stateDir || !runDir) process.exit(2);
+setTimeout(() => process.exit(3), Number(maxRunMs ?? 30_000)).unref();
+
+const unit = (n: number): UnitSpec => ({ name: `m${n}`, class: 'bootstrap', bootstrap: { mode: 'once', essential: false, order: n } }) as unknown as UnitSpec;
+
+const markers = bootstrapMarkers(stateDir, runDir);
+let counter = 0;
+while (await markers.done(unit(counter + 1))) counter++;
+writeSync(1, `ready ${counter}\n`);
+for (;;) {
+  counter += 1;
+  await markers.mark(unit(counter));
+  writeSync(1, `${counter}\n`);
+}
