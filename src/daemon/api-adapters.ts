@@ -52,9 +52,17 @@ export function settingsApi(store: SettingsStore): SettingsApi {
   };
 }
 
-export function imagesApi(images: ImageService): ImagesApi {
+/**
+ * `images import` makes an image usable by host units and, on the containerd backend, by workloads too
+ * (a separate containerd namespace; the blobs are stored once on disk).
+ */
+export function imagesApi(images: ImageService, workloadImport?: (file: string, ref?: string) => Promise<unknown>): ImagesApi {
   return {
-    import: (file, ref) => images.import(file, ref),
+    import: async (file, ref) => {
+      const imported = await images.import(file, ref);
+      await workloadImport?.(file, ref);
+      return imported;
+    },
     list: () => images.list(),
     remove: async (ref) => {
       try {
