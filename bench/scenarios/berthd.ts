@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { unitStatusLoad } from '../api-load.js';
 import { TestBerthd } from '../../tests/support/berthd.js';
 import { busyboxArchive, BUSYBOX_REF } from '../../tests/support/images.js';
 import { hostUnit, IDLE } from '../../tests/support/units.js';
@@ -188,24 +188,16 @@ async function scenarios(ctx: BenchContext): Promise<Row[]> {
     rows.push({ scenario: `P7 berthd CPU idle over ${idleMs / 1000} s, ${n50} units`, berth: cpuPct, unit: '% core', target: '< 0.5 %', met: cpuPct < 0.5 });
   }
 
-  // ---- P5: unary API throughput from 4 concurrent clients (each in its own thread) ---------------------
+  // ---- P5: unary API throughput from 4 concurrent clients (4 connections) ------------------------------
   {
     const b = await newBerthd({ containerd: ctx.containerd, units: { s: hostUnit('s', IDLE) } });
     await b.start();
     const durationMs = ctx.opts.smoke ? 500 : 5000;
-    const started = nowMs();
-    const results = await Promise.all(Array.from({ length: 4 }, () => new Promise<number[]>((resolve, reject) => {
-      const w = new Worker(new URL('../api-load-worker.js', import.meta.url), { workerData: { socket: b.socket, unit: 's', durationMs, warmup: ctx.opts.smoke ? 10 : 500 } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    })));
-    const elapsed = (nowMs() - started) / 1000;
+    const latencies = await unitStatusLoad(b.socket, 's', 4, durationMs, ctx.opts.smoke ? 20 : 2000);
     await b.stop();
     await cleanNamespace(ctx, NS);
-    const latencies = results.flat();
     const rate = latencies.length / (durationMs / 1000);
     const p99 = percentile(latencies, 99);
-    void elapsed;
     rows.push({ scenario: 'P5 unit status calls/s, 4 clients (unix socket)', berth: rate, unit: '/s', target: '≥ 5,000/s', met: rate >= 5000 });
     rows.push({ scenario: 'P5 unit status p99 latency, 4 clients', berth: p99, unit: 'ms', target: '< 5 ms', met: p99 < 5, samples: { berth: latencies.filter((_, i) => i % Math.max(1, Math.floor(latencies.length / 2000)) === 0) } });
   }
