@@ -47,7 +47,7 @@ log "vm: booting (TCG, 2 vCPU, 2 GiB; SELinux enforcing; root on dm-verity)"
 BOOT0=$SECONDS
 timeout_s=${BERTH_VM_TIMEOUT:-420}
 qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
-  -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(cat "$OUT/cmdline") berth.vmtest${BERTH_VM_DEBUG:+ systemd.journald.forward_to_console=1 loglevel=6}" \
+  -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(sed "s/enforcing=1/enforcing=${BERTH_VM_ENFORCING:-1}/" "$OUT/cmdline") berth.vmtest${BERTH_VM_DEBUG:+ systemd.journald.forward_to_console=1 loglevel=6}" \
   -drive if=none,id=root,file="$OUT/root.img",format=raw,readonly=on -device virtio-blk-pci,drive=root,serial=berthroot \
   -drive if=none,id=state,file="$RUN/state.img",format=raw -device virtio-blk-pci,drive=state,serial=berthstate \
   -drive if=none,id=test,file="$RUN/test.tar",format=raw,readonly=on -device virtio-blk-pci,drive=test,serial=berthtest \

@@ -219,17 +219,20 @@ export async function fuzzGrpc(socket: string, numRuns: number, seed: number, c:
       const name = `${k.service}.${k.method}`;
       out.perMethod[name] = (out.perMethod[name] ?? 0) + 1;
       const def = byName.get(name)!;
+      const tb = performance.now();
       const before = await stored();
+      if (process.env['CHAOS_TRACE'] && performance.now() - tb > 1000) console.error(`stored() took ${(performance.now() - tb).toFixed(0)} ms`);
       const t0 = performance.now();
       let o: Outcome;
       try {
+        if (process.env['CHAOS_TRACE']) console.error(`sending ${name} ${k.raw ? 'raw' : JSON.stringify(k.message).slice(0, 150)}`);
         o = await send(ch, def, k);
       } catch (e) {
         // protobufjs refused to encode the typed message on our side: nothing was sent.
         return void e;
       }
       out.slowestMs = Math.max(out.slowestMs, performance.now() - t0);
-      if (process.env['CHAOS_TRACE']) console.error(`case ${out.cases} ${name} → ${grpc.status[o.code]} ${o.details.slice(0, 100)} ${k.raw ? 'raw' : JSON.stringify(k.message).slice(0, 150)}`);
+      if (process.env['CHAOS_TRACE']) console.error(`case ${out.cases} +${(performance.now() - t0).toFixed(0)}ms ${name} → ${grpc.status[o.code]} ${o.details.slice(0, 100)} ${k.raw ? 'raw' : JSON.stringify(k.message).slice(0, 150)}`);
       const why = o.code === grpc.status.UNAVAILABLE || o.code === grpc.status.CANCELLED ? await dead() : undefined;
       if (why) {
         crashed = true;

@@ -65,6 +65,13 @@ ctl=$(wait_task control 90)
 ctl_label=$(label_of "$ctl")
 check control-label "control PID ${ctl:-none} runs as ${ctl_label:-?}" test "$ctl_label" = "system_u:system_r:control_t:s0-s0:c0.c1023"
 
+if [ -z "$ctl" ]; then # nothing below can work; say why and stop early
+  for n in control-api admin-label workload-labels workload-files-labelled workload-denied-other-workload workload-denied-host-paths workload-denied-api-socket control-denied-super-only; do fail $n "not run: control never started"; done
+  timeout 60 berthctl status control 2>&1 | sed 's/^/DEBUG status: /'
+  journalctl -b -u berthd --no-pager | grep -v '"level":30' | tail -30 | sed 's/^/DEBUG berthd: /'
+  journalctl -k -b --no-pager | grep 'avc:  denied' | sed 's/^/DEBUG /' | sort -u | tail -40
+  echo "BERTH-VMTEST DONE"; exit 0
+fi
 cp $T/apiprobe /var/lib/berth/host-containers/control/apiprobe
 out=$(bexec control -- /.berth/host-containers/control/apiprobe /run/berth/api.sock); rc=$?
 check control-api "berthctl exec control -- apiprobe /run/berth/api.sock: rc=$rc: $(echo "$out" | oneline)" \

@@ -98,7 +98,12 @@ export class Supervisor implements SupervisorApi {
       return u.status();
     }
     if (u.state === 'backing-off') u.clearTimers();
-    await u.serialize(() => this.activate(u));
+    // Only an idle unit is started: start on a running one went running → preparing (an illegal
+    // transition), which was handled as a failed start — its container removed, the unit backing off
+    // (found by the chaos suite's API fuzzing, R4). Starting a running unit is now a no-op.
+    await u.serialize(async () => {
+      if (IDLE.has(u.state)) await this.activate(u);
+    });
     return u.status();
   }
 

@@ -121,3 +121,13 @@ test('workloads.runtime = "docker" with no Docker engine: berthd still starts an
     cc.close();
   }
 });
+
+test('start on a running unit is a no-op (was: illegal transition, container removed, unit backing off)', async () => {
+  const before = await waitUnit(c, 'idle', (u) => u.state === 'running', 30_000, 'idle running');
+  const after = await c.units.start('idle');
+  assert.equal(after.state, 'running');
+  assert.equal(after.pid, before.pid);
+  assert.equal(after.restarts, before.restarts);
+  assert.ok(!after.events.some((e) => /illegal/.test(e.message)), JSON.stringify(after.events));
+  assert.equal((await c.units.get('idle')).pid, before.pid);
+});

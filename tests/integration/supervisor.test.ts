@@ -115,6 +115,7 @@ test('berthd SIGKILLed: restarted, it adopts every task (same PIDs, no restart, 
 test('containerd killed and restarted: host containers keep PIDs, berthd reconverges, a unit that died meanwhile is restarted', async () => {
   const units = { keep: hostUnit('keep', IDLE), dies: hostUnit('dies', IDLE) };
   await withBerthd(units, async (b, client) => {
+    for (const name of ['keep', 'dies']) await waitUnit(client, name, (u) => u.state === 'running' && u.pid > 0, 10_000);
     const pids = await taskPids();
     assert.equal((await client.units.get('dies')).pid, pids.dies);
     await ctd.kill();
