@@ -6,9 +6,9 @@ const b = await TestBerthd.create({ containerd: ctd });
 try {
   await b.start();
   const c = BerthClient.connect({ socketPath: b.socket });
-  for (const ref of ['A', 'zzz']) {
+  for (const ref of ['A', 'A'.repeat(1 << 20), 'A', 'zzz']) {
     const t0 = Date.now();
-    console.log(ref, await c.images.remove(ref, { timeoutMs: 15000 }).catch((e) => e.message), Date.now() - t0, 'ms');
+    console.log(ref.length, await c.images.remove(ref, { timeoutMs: 15000 }).catch((e) => String(e.message).slice(0, 80)), Date.now() - t0, 'ms');
   }
   c.close();
 } finally {
