@@ -16,6 +16,16 @@ interface WirePullProgress {
   digest: string;
 }
 
+/**
+ * Longest image reference passed on to containerd. A 1 MiB reference sent to Images.Remove made the call hang
+ * and every later image call on berthd's containerd connection hang with it (chaos suite R4); real references
+ * are a few hundred characters at most (a repository name is limited to 255).
+ */
+const MAX_REF = 4096;
+function checkRef(ref: string): void {
+  if (ref.length > MAX_REF) throw new ValidationError('ref', `too long: ${ref.length} characters, at most ${MAX_REF}`);
+}
+
 const unimplemented = (what: string): Error => Object.assign(new Error(`${what} is not available in this daemon`), { code: 12 });
 
 const progressToWire = (p: PullProgressReport): WirePullProgress => ({
@@ -30,6 +40,7 @@ function pullHandler(images: ImagesApi): grpc.handleServerStreamingCall<{ ref: s
     void (async () => {
       const ref = call.request.ref;
       if (ref === '') throw new ValidationError('ref', 'an image reference is required');
+      checkRef(ref);
       if (!images.pull) throw unimplemented('image pull');
       let last: PullProgressReport | undefined;
       const pulled = await images.pull(ref, (p) => {
@@ -50,6 +61,7 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
     Import: unary<{ path: string; ref: string }, { images: { name: string; digest: string }[] }>(async (req) => {
       // The daemon's working directory is not the caller's; only absolute paths mean the same thing to both.
       if (!path.isAbsolute(req.path)) throw new ValidationError('path', `must be an absolute path on the host, got ${JSON.stringify(req.path)}`);
+      checkRef(req.ref);
       let imported;
       try {
         imported = await images.import(req.path, req.ref === '' ? undefined : req.ref);
@@ -68,6 +80,7 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
     })),
     Remove: unary<{ ref: string }, Record<string, never>>(async ({ ref }) => {
       if (ref === '') throw new ValidationError('ref', 'an image reference is required');
+      checkRef(ref);
       await images.remove(ref);
       return {};
     }),

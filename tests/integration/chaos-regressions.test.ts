@@ -131,3 +131,10 @@ test('start on a running unit is a no-op (was: illegal transition, container rem
   assert.ok(!after.events.some((e) => /illegal/.test(e.message)), JSON.stringify(after.events));
   assert.equal((await c.units.get('idle')).pid, before.pid);
 });
+
+test('a 1 MiB image reference is refused at once and later image calls still work (was: they all hung)', async () => {
+  const e = await refused(c.images.remove('A'.repeat(1 << 20), { timeoutMs: 10_000 }));
+  assert.equal(e.codeName, 'INVALID_ARGUMENT');
+  assert.match(e.message, /^ref: too long/);
+  assert.equal((await refused(c.images.remove('not-there', { timeoutMs: 10_000 }))).codeName, 'NOT_FOUND');
+});

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
-import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../../src/api/fakes.js';
+import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
 import { grpcCodeOf, ValidationError } from '../../src/api/errors.js';
 import { ApiError, BerthClient, type WatchEvent } from '../../src/cli/client.js';
 import { SettingsError } from '../../src/settings/index.js';

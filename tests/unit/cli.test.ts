@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
-import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../../src/api/fakes.js';
+import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

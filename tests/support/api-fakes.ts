@@ -4,9 +4,9 @@
 import { PassThrough } from 'node:stream';
 import type {
   ExecRequest, ExecSession, LogLine, SupervisorApi, SupervisorEvent, UnitState, UnitStatus,
-} from '../supervisor/types.js';
-import { NotFoundError, ValidationError } from './errors.js';
-import type { HostApi, ImagesApi, SettingsApi } from './services.js';
+} from '../../src/supervisor/types.js';
+import { NotFoundError, ValidationError } from '../../src/api/errors.js';
+import type { HostApi, ImagesApi, SettingsApi } from '../../src/api/services.js';
 
 /** An unbounded async queue: producers push, one consumer iterates until the signal fires. */
 class Feed<T> {
