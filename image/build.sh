@@ -107,6 +107,8 @@ grep -q '^mode = "enforce"' "$ROOT/usr/share/berth/settings.toml" || die "could 
 install -m 0644 "$REPO/systemd/berthd.service" "$ROOT/usr/lib/systemd/system/berthd.service"
 install -m 0644 "$REPO/systemd/berth.sysusers" "$ROOT/usr/lib/sysusers.d/berth.conf"
 install -m 0644 "$REPO/systemd/berth.tmpfiles" "$ROOT/usr/lib/tmpfiles.d/berth.conf"
+# /etc/berth is an empty tmpfs at boot: recreate the drop-in unit dir.
+echo 'd /etc/berth/units.d 0755 root root -' > "$ROOT/usr/lib/tmpfiles.d/berth-image.conf"
 install -m 0644 "$REPO/image/files/berth-vmtest.service" "$ROOT/usr/lib/systemd/system/berth-vmtest.service"
 mkdir -p "$ROOT/etc/berth/units.d" "$ROOT/etc/systemd/system/multi-user.target.wants"
 ln -sf /usr/lib/systemd/system/berthd.service "$ROOT/etc/systemd/system/multi-user.target.wants/berthd.service"

@@ -11,7 +11,7 @@ import { inventory, now, pause, prng, Tally, type Row } from './lib.js';
 export async function r2ContainerdRestarts(env: ChaosEnv): Promise<Row[]> {
   const full = env.mode === 'full';
   const ROUNDS = full ? 10 : 2;
-  const deadline = Date.now() + (full ? 6 : 2) * 60_000;
+  const deadline = Date.now() + (full ? 5 : 2) * 60_000;
   const t = new Tally('R2 containerd killed and restarted');
   const random = prng(env.seed ^ 0x2222);
   const keep = ['keep0', 'keep1', 'keep2', 'keep3', 'keep4'];
@@ -69,7 +69,11 @@ export async function r2ContainerdRestarts(env: ChaosEnv): Promise<Row[]> {
             if (crash.includes(u.name) && !['running', 'backing-off', 'preparing', 'starting'].includes(u.state)) return (last = `${u.name} ${u.state}`), false;
           }
           return true;
-        }, 60_000, 'reconverged').catch((e: Error) => problems.push(`${e.message} (last: ${last})`));
+        }, 30_000, 'reconverged').catch((e: Error) => {
+          const unit = /^(\S+)/.exec(last)?.[1] ?? '';
+          const trail = b.log().split('\n').filter((l) => l.includes(`"${unit}"`) || /containerd|resync|reconcil/.test(l)).slice(-8).join('\n');
+          problems.push(`${e.message} (last: ${last}); log:\n${trail}`);
+        });
         if (problems.length) return problems;
         t.recovery(now() - r0);
         const inv = await inventory(env.cc, env.ctd, NS);

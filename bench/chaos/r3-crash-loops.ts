@@ -12,7 +12,7 @@ const LOOPERS: Record<string, string> = {
   exiter2: hostUnit('exiter2', 'exit 2', '[restart]\npolicy = "always"'),
   oomer: hostUnit('oomer', 'head -c 100000000 /dev/zero | tail', '[restart]\npolicy = "always"\n[resources]\nmemory = "8Mi"'),
   noimage: hostUnit('noimage', IDLE, '[restart]\npolicy = "always"').replace(/^image = .*$/m, 'image = "localhost/berth-test/missing:latest"'),
-  unhealthy: hostUnit('unhealthy', IDLE, '[restart]\npolicy = "always"\n[health]\ncommand = ["/bin/false"]\ninterval = "200ms"\ntimeout = "1s"\nstart-period = "0s"\nretries = 1'),
+  unhealthy: hostUnit('unhealthy', IDLE, '[restart]\npolicy = "always"\n[health]\ncommand = ["/bin/false"]\ninterval = "200ms"\ntimeout = "150ms"\nstart-period = "0s"\nretries = 1'),
 };
 
 /** Announced delay vs the time until the next attempt began (next "preparing" event). */

@@ -181,10 +181,19 @@ function namesField(details: string, c: Case): boolean {
   const m = /^([^\s:][^:]{0,300}?): /.exec(details);
   if (m && !/\s/.test(m[1]!.replace(/"[^"]*"/g, ''))) return true;
   const keys = Object.keys((c.message?.['values'] as Record<string, string> | undefined) ?? {});
-  return keys.some((k) => k.length > 0 && details.includes(k));
+  if (keys.some((k) => k.length > 0 && details.includes(k))) return true;
+  // A settings key the request sent (in a JSON document, say) leading the message: "<key>: why".
+  const sent = JSON.stringify(c.message ?? {});
+  // Cut by the server (very long key): the message still starts with the key the request sent.
+  if (/… \(\d+ more characters\)$/.test(details) && sent.includes(details.slice(0, 200))) return true;
+  return details.split('; ').every((part) => {
+    const at = part.lastIndexOf(': ');
+    const key = at > 0 ? part.slice(0, at).replace(/…\s*\(\d+ more characters\)$/, '') : '';
+    return key.length > 0 && (sent.includes(key) || sent.includes(JSON.stringify(key).slice(1, -1)) || /^[\w.\-[\]"]+$/.test(key));
+  });
 }
 
-export async function fuzzGrpc(socket: string, numRuns: number, seed: number, c: BerthClient, dead: () => Promise<string | undefined>): Promise<FuzzOutcome & { perMethod: Record<string, number> }> {
+export async function fuzzGrpc(socket: string, numRuns: number, seed: number, c: BerthClient, dead: () => Promise<string | undefined>, deadlineMs: number): Promise<FuzzOutcome & { perMethod: Record<string, number> }> {
   const out = { kind: 'gRPC requests', cases: 0, failures: [] as string[], slowestMs: 0, perMethod: {} as Record<string, number> };
   const methods = methodsOf();
   const ch = new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 << 20 });
@@ -204,9 +213,16 @@ export async function fuzzGrpc(socket: string, numRuns: number, seed: number, c:
   const byName = new Map(methods.map((m) => [`${m.service}.${m.method}`, m.def]));
   const stored = async (): Promise<string> => JSON.stringify([await c.settings.get(undefined, { timeoutMs: 10_000 }), (await c.workloads.list({ timeoutMs: 10_000 })).map((w) => [w.request.name, w.status.desired])]);
   let crashed = false;
+  let consecutiveHangs = 0;
   try {
+    const until = Date.now() + deadlineMs;
     await fc.assert(fc.asyncProperty(arbCase, async (k) => {
       if (crashed) return;
+      if (Date.now() > until) {
+        if (!out.failures.some((f) => f.startsWith('deadline'))) out.failures.push(`deadline passed after ${out.cases} cases`);
+        return;
+      }
+      if (consecutiveHangs >= 5) return; // reported already: berthd stopped answering
       out.cases++;
       await oneCase(k).catch((e: unknown) => void out.failures.push(`harness error on ${k.service}.${k.method}: ${(e as Error).message}`));
     }), { numRuns, seed, endOnFailure: false });
@@ -241,6 +257,8 @@ export async function fuzzGrpc(socket: string, numRuns: number, seed: number, c:
       }
       const shown = `${name} ${k.raw ? `raw ${k.raw.subarray(0, 40).toString('hex')}` : JSON.stringify(k.message, (_k, v: unknown) => (typeof v === 'string' && v.length > 60 ? `${v.slice(0, 60)}…(${v.length})` : v)).slice(0, 300)}`;
       if (o.hung) out.failures.push(`hang: ${shown}`);
+      consecutiveHangs = o.hung ? consecutiveHangs + 1 : 0;
+      if (consecutiveHangs === 5) out.failures.push('5 calls in a row hung: stopped sending');
       const S = grpc.status;
       if (o.code === S.UNKNOWN || (o.code === S.INTERNAL && !(k.raw && /deserializ/i.test(o.details)))) out.failures.push(`${S[o.code]} "${o.details.slice(0, 200)}" for ${shown}`);
       if (o.code === S.INVALID_ARGUMENT && !namesField(o.details, k)) out.failures.push(`INVALID_ARGUMENT names no field: "${o.details.slice(0, 200)}" for ${shown}`);
@@ -290,7 +308,7 @@ export async function r4Fuzz(env: ChaosEnv): Promise<Row[]> {
       if (accepts && processAlive(pid!)) return undefined;
       return `socket accepts ${accepts}, pid ${pid} alive ${processAlive(pid!)}; log: ${b.log().split('\n').slice(-12).join('\n')}`;
     };
-    const o = await fuzzGrpc(b.socket, n.grpc, seed, c, dead);
+    const o = await fuzzGrpc(b.socket, n.grpc, seed, c, dead, (full ? 10 : 3) * 60_000);
     t.runs = o.cases;
     for (const f of o.failures) t.fail(f);
     const alive = await c.host.version({ timeoutMs: 10_000 }).then(() => true, () => false);

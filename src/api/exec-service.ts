@@ -45,6 +45,10 @@ function checkStart(msg: WireExecInput | undefined): WireExecStart {
   if (!start.args || start.args.length === 0) throw new ValidationError('args', 'a command to run is required');
   // An empty program name reached containerd and came back as UNKNOWN (chaos suite R4).
   if (start.args[0] === '') throw new ValidationError('args[0]', 'the program to run must not be empty');
+  // runc refuses malformed entries only after containerd started the exec, answering UNKNOWN (chaos suite R4).
+  (start.env ?? []).forEach((e, i) => {
+    if (!/^[^=\0]+=[^\0]*$/.test(e)) throw new ValidationError(`env[${i}]`, `expected NAME=value, got ${JSON.stringify(e.slice(0, 80))}`);
+  });
   return start;
 }
 

@@ -138,3 +138,11 @@ test('a 1 MiB image reference is refused at once and later image calls still wor
   assert.match(e.message, /^ref: too long/);
   assert.equal((await refused(c.images.remove('not-there', { timeoutMs: 10_000 }))).codeName, 'NOT_FOUND');
 });
+
+test('exec: a malformed env entry is INVALID_ARGUMENT naming env[i] (was: UNKNOWN from runc)', async () => {
+  const h = c.units.exec({ unit: 'idle', args: ['/bin/true'], tty: false, env: ['A=1', 'no-equals'] });
+  h.stdin.end();
+  const e = await refused(h.exitCode);
+  assert.equal(e.codeName, 'INVALID_ARGUMENT');
+  assert.match(e.message, /^env\[1\]: /);
+});
