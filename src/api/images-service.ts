@@ -4,17 +4,8 @@ import path from 'node:path';
 import { failStream, unary } from './calls.js';
 import { ValidationError } from './errors.js';
 import type { ImagesApi, PullProgressReport } from './services.js';
+import type { WirePullProgress } from './wire.js';
 
-interface WirePullProgress {
-  phase: string;
-  message: string;
-  bytes_done: number;
-  bytes_total: number;
-  layers_done: number;
-  layers_total: number;
-  name: string;
-  digest: string;
-}
 
 /**
  * Longest image reference passed on to containerd. A 1 MiB reference sent to Images.Remove made the call hang

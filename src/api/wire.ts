@@ -90,3 +90,15 @@ export interface WireVersion {
   containerd_version: string;
   daemon: WireDaemonStatus | null;
 }
+
+/** berth.v1.PullImageProgress. */
+export interface WirePullProgress {
+  phase: string;
+  message: string;
+  bytes_done: number;
+  bytes_total: number;
+  layers_done: number;
+  layers_total: number;
+  name: string;
+  digest: string;
+}

@@ -7,7 +7,7 @@ import {
   daemonFromWire, logLineFromWire, unitFromWire, watchEventFromWire, type DaemonStatus, type WatchEvent,
 } from '../api/convert.js';
 import { berthClientConstructor, type BerthServiceName } from '../api/proto.js';
-import type { WireEvent, WireExecInput, WireExecOutput, WireHostFacts, WireLogLine, WireUnit, WireVersion } from '../api/wire.js';
+import type { WireEvent, WireExecInput, WireExecOutput, WireHostFacts, WireLogLine, WirePullProgress, WireUnit, WireVersion } from '../api/wire.js';
 import type { ExecRequest, LogLine, UnitStatus } from '../supervisor/types.js';
 import { specToWire, workloadFromWire, type WireWorkload } from '../api/workloads-service.js';
 import type { WorkloadInfo } from '../workloads/manager.js';
@@ -132,16 +132,6 @@ export interface PullProgressMessage {
   layersDone: number;
   layersTotal: number;
   /** Set on the final (`done`) message. */
-  name: string;
-  digest: string;
-}
-interface WirePullProgress {
-  phase: string;
-  message: string;
-  bytes_done: number;
-  bytes_total: number;
-  layers_done: number;
-  layers_total: number;
   name: string;
   digest: string;
 }

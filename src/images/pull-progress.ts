@@ -1,5 +1,6 @@
 // Progress of one pull as bytes and layers, for the CLI's progress bar, the Pull RPC stream and the
 // supervisor's "preparing" message. Emissions are throttled: a layer arrives in many small chunks.
+import { humanBytes } from '../util/human-bytes.js';
 
 export type PullPhase = 'resolving' | 'fetching' | 'unpacking' | 'done';
 
@@ -14,22 +15,11 @@ export interface PullProgress {
   readonly message: string;
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB'];
-export function formatBytes(n: number): string {
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
-}
-
 /** `pulling docker.io/library/busybox:latest: 2/3 layers, 1.2 MiB/4.5 MiB`. */
 export function progressLine(p: PullProgress): string {
   if (p.phase === 'resolving') return `pulling ${p.ref}: resolving${p.message ? ` (${p.message})` : ''}`;
   if (p.phase === 'done') return `pulled ${p.ref}${p.message ? `: ${p.message}` : ''}`;
-  const counts = `${p.layersDone}/${p.layersTotal} layers, ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`;
+  const counts = `${p.layersDone}/${p.layersTotal} layers, ${humanBytes(p.bytesDone)}/${humanBytes(p.bytesTotal)}`;
   const what = p.phase === 'unpacking' ? 'unpacking' : 'pulling';
   return `${what} ${p.ref}: ${counts}${p.message ? ` (${p.message})` : ''}`;
 }
