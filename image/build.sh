@@ -166,7 +166,7 @@ log "root: labelling"
 chroot "$ROOT" setfiles -F -e /proc /etc/selinux/default/contexts/files/file_contexts / </dev/null >"$CACHE/setfiles.log" 2>&1 \
   || { chroot_proc_off "$ROOT"; tail "$CACHE/setfiles.log" >&2; die "setfiles failed"; }
 chroot_proc_off "$ROOT"
-getfattr -n security.selinux --only-values "$ROOT/usr/bin/berthd" | grep -q berthd_exec_t || die "berthd not labelled berthd_exec_t"
+getfattr --absolute-names -n security.selinux --only-values "$ROOT/usr/bin/berthd" | grep -q berthd_exec_t || die "berthd not labelled berthd_exec_t"
 
 # ---- 6. disks: state (/var) and the verity-protected root ----------------------------------------------
 log "disks: state.img"

@@ -3,7 +3,7 @@
 # runs image/vm/checks.sh inside (a oneshot service; results on the serial console), powers off, and exits
 # non-zero if any check failed. Non-interactive; every process it starts is stopped by PID.
 #   BERTH_VM_REBUILD=0   reuse .cache/image/out if present (default: run image/build.sh, itself cached)
-#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 420)
+#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 480)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -45,7 +45,7 @@ truncate -s %1M "$RUN/test.tar"
 
 log "vm: booting (TCG, 2 vCPU, 2 GiB; SELinux enforcing; root on dm-verity)"
 BOOT0=$SECONDS
-timeout_s=${BERTH_VM_TIMEOUT:-420}
+timeout_s=${BERTH_VM_TIMEOUT:-480}
 qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
   -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(sed "s/enforcing=1/enforcing=${BERTH_VM_ENFORCING:-1}/" "$OUT/cmdline") berth.vmtest${BERTH_VM_DEBUG:+ systemd.journald.forward_to_console=1 loglevel=6}" \
   -drive if=none,id=root,file="$OUT/root.img",format=raw,readonly=on -device virtio-blk-pci,drive=root,serial=berthroot \
@@ -56,25 +56,34 @@ qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -
   </dev/null >"$RUN/console.log" 2>&1 &
 QPID=$!
 # Follow the console: print the check lines as they come.
-tail -n +1 -F "$RUN/console.log" 2>/dev/null | grep --line-buffered -E '^(PASS|FAIL|INFO|BERTH-VMTEST)' &
-TPID=$!
+shown=0
+show_new() {
+  local n
+  [ -f "$RUN/console.log" ] || return 0
+  n=$(wc -l < "$RUN/console.log")
+  if [ "$n" -gt "$shown" ]; then
+    sed -n "$((shown + 1)),${n}p" "$RUN/console.log" | tr -d '\r' | grep -aE '^(PASS|FAIL|INFO|BERTH-VMTEST)' || true
+    shown=$n
+  fi
+}
 deadline=$((SECONDS + timeout_s))
 while kill -0 "$QPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+  show_new
   # A host that cannot boot never gets to the checks: stop waiting at once.
-  if grep -qE 'You are in emergency mode|Kernel panic|end Kernel panic' "$RUN/console.log" 2>/dev/null; then sleep 2; break; fi
+  if grep -qaE 'You are in emergency mode|Kernel panic|end Kernel panic' "$RUN/console.log" 2>/dev/null; then sleep 2; break; fi
   sleep 1
 done
 timed_out=0
 if kill -0 "$QPID" 2>/dev/null; then timed_out=1; kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
 wait "$QPID" 2>/dev/null || true
 QPID=""
-sleep 0.5; kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true
+show_new
 cp "$RUN/console.log" "$CACHE/last-console.log"
 BOOT_S=$((SECONDS - BOOT0))
 
-pass=$(grep -c '^PASS' "$RUN/console.log" || true)
-fail=$(grep -c '^FAIL' "$RUN/console.log" || true)
-if ! grep -q '^BERTH-VMTEST DONE' "$RUN/console.log"; then
+pass=$(tr -d '\r' < "$RUN/console.log" | grep -ac '^PASS' || true)
+fail=$(tr -d '\r' < "$RUN/console.log" | grep -ac '^FAIL' || true)
+if ! tr -d '\r' < "$RUN/console.log" | grep -aq '^BERTH-VMTEST DONE'; then
   log "vm: the checks did not finish ($([ $timed_out = 1 ] && echo "timed out after ${timeout_s}s" || echo "VM stopped early")); last console lines:"
   tail -40 "$RUN/console.log" | sed 's/^/  | /' >&2
   fail=$((fail + 1))

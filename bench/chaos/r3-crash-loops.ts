@@ -15,10 +15,16 @@ const LOOPERS: Record<string, string> = {
   unhealthy: hostUnit('unhealthy', IDLE, '[restart]\npolicy = "always"\n[health]\ncommand = ["/bin/false"]\ninterval = "200ms"\ntimeout = "150ms"\nstart-period = "0s"\nretries = 1'),
 };
 
+/** Events since the unit was last stopped (our start call began a fresh series). */
+function sinceStart(u: UnitStatus): UnitStatus['events'] {
+  const i = u.events.map((e) => e.state).lastIndexOf('stopped');
+  return u.events.slice(i + 1);
+}
+
 /** Announced delay vs the time until the next attempt began (next "preparing" event). */
 function actualDelayProblems(u: UnitStatus): string[] {
   const out: string[] = [];
-  const ev = u.events;
+  const ev = sinceStart(u);
   for (let i = 0; i < ev.length; i++) {
     if (ev[i]!.state !== 'backing-off') continue;
     const announced = Number(/restarting in ([\d.]+) s/.exec(ev[i]!.message)?.[1]) * 1000;
@@ -67,8 +73,8 @@ export async function r3CrashLoops(env: ChaosEnv): Promise<Row[]> {
     t.note = `start latency median ${median(quiet).toFixed(0)} ms quiet / ${median(loud).toFixed(0)} ms with 5 crash loops (${SAMPLES} samples each); ${DELAYS} backoff delays checked per unit`;
     const expectedWait = Array.from({ length: DELAYS }, (_, i) => Math.pow(2, i) * 1.2 + 3).reduce((a, x) => a + x, 0) * 1000 + 20_000;
     await Promise.all(names.map((n) => t.run(`${n} backoff`, async () => {
-      const u = await waitUnit(cl, n, (s) => announcedDelays(s.events).length >= DELAYS && s.restarts >= DELAYS, expectedWait, `${DELAYS} backoff delays`);
-      const problems = [...backoffProblems(announcedDelays(u.events), DELAYS), ...actualDelayProblems(u)];
+      const u = await waitUnit(cl, n, (s) => announcedDelays(sinceStart(s)).length >= DELAYS, expectedWait, `${DELAYS} backoff delays`);
+      const problems = [...backoffProblems(announcedDelays(sinceStart(u)), DELAYS), ...actualDelayProblems(u)];
       if (n === 'oomer' && !u.events.some((e) => /OOM/.test(e.message))) problems.push(`OOM not reported: ${u.events.filter((e) => e.state === 'backing-off').map((e) => e.message).join(' | ')}`);
       if (n === 'unhealthy' && !u.events.some((e) => /health/.test(e.message))) problems.push('health failure not reported');
       if (n === 'noimage' && !/missing|not found|image/i.test(u.lastError ?? '')) problems.push(`missing image not named: ${u.lastError}`);

@@ -12,7 +12,11 @@ import { berthService, BERTH_SERVICES } from '../../src/api/proto.js';
 import { BUSYBOX_REF } from '../../tests/support/images.js';
 import { hostUnit, IDLE } from '../../tests/support/units.js';
 import type { BerthClient } from '../../src/cli/client.js';
-import { client, dropBerthd, newBerthd, type ChaosEnv } from './env.js';
+import { client, dropBerthd, newBerthd, removeAll, type ChaosEnv } from './env.js';
+import { importArchive } from '../../src/containerd/import.js';
+import { busyboxArchive } from '../../tests/support/images.js';
+
+const FUZZ_NS = 'berth-fuzz';
 import { anyText, fuzzSetValues, fuzzSettingsDocuments, fuzzUnitToml, mutatedText, nastyName, settingKey, type FuzzOutcome } from './fuzz-props.js';
 import { Tally, type Row } from './lib.js';
 
@@ -186,11 +190,15 @@ function namesField(details: string, c: Case): boolean {
   const sent = JSON.stringify(c.message ?? {});
   // Cut by the server (very long key): the message still starts with the key the request sent.
   if (/… \(\d+ more characters\)$/.test(details) && sent.includes(details.slice(0, 200))) return true;
-  return details.split('; ').every((part) => {
-    const at = part.lastIndexOf(': ');
-    const key = at > 0 ? part.slice(0, at).replace(/…\s*\(\d+ more characters\)$/, '') : '';
-    return key.length > 0 && (sent.includes(key) || sent.includes(JSON.stringify(key).slice(1, -1)) || /^[\w.\-[\]"]+$/.test(key));
-  });
+  const esc = (x: string): string => JSON.stringify(x).slice(1, -1);
+  // The message leads with the field: a unit-file style path (`env."a: b"`, `mounts[0].source`), or a key
+  // the request sent (settings keys may hold any character, ': ' included).
+  if (/^[\w\-[\]]+(\.("(?:[^"\\]|\\.)*"|[\w\-[\]]+))*: /.test(details)) return true;
+  for (let at = details.indexOf(': '); at > 0; at = details.indexOf(': ', at + 1)) {
+    const key = details.slice(0, at);
+    if (sent.includes(key) || sent.includes(esc(key)) || sent.includes(esc(esc(key)))) return true;
+  }
+  return false;
 }
 
 export async function fuzzGrpc(socket: string, numRuns: number, seed: number, c: BerthClient, dead: () => Promise<string | undefined>, deadlineMs: number): Promise<FuzzOutcome & { perMethod: Record<string, number> }> {
@@ -291,7 +299,11 @@ export async function r4Fuzz(env: ChaosEnv): Promise<Row[]> {
   }
 
   const t = new Tally('R4 fuzz: gRPC requests to a live berthd');
-  const b = await newBerthd(env, { units: { keep: hostUnit('keep', IDLE) } });
+  // Its own containerd namespace: the fuzz may remove images (even the test image) and stop units; the
+  // scenarios after it must not see that.
+  await env.cc.createNamespace(FUZZ_NS).catch(() => undefined);
+  await importArchive(env.cc, await busyboxArchive(), { namespace: FUZZ_NS });
+  const b = await newBerthd(env, { units: { keep: hostUnit('keep', IDLE) }, extraArgs: ['--namespace', FUZZ_NS] });
   let c: BerthClient | undefined;
   try {
     await b.start(120_000);
@@ -319,6 +331,7 @@ export async function r4Fuzz(env: ChaosEnv): Promise<Row[]> {
   } finally {
     c?.close();
     await dropBerthd(env, b);
+    await removeAll(env, FUZZ_NS);
   }
   rows.push(t.row());
   return rows;

@@ -2,7 +2,7 @@
 // berthd processes, prints one table and writes it as JSON (bench/results/chaos.json in full mode).
 //
 //   node dist/bench/chaos/run.js [--short] [--only r1,r3] [--seed N] [--out FILE]
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -59,6 +59,9 @@ export async function runChaos(opts: { mode: Mode; seed?: number; only?: string[
   return { date: new Date().toISOString(), mode: opts.mode, seed, durationMs: Date.now() - started, rows };
 }
 
+const ORDER = ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'Disk'];
+const order = (scenario: string): number => ORDER.findIndex((p) => scenario.startsWith(p));
+
 export function formatChaosTable(rows: Row[]): string {
   const header = ['scenario', 'runs', 'failures', 'worst recovery'];
   const lines = rows.map((r) => [r.scenario, String(r.runs), String(r.failures), r.worstRecoveryMs === undefined ? '-' : `${(r.worstRecoveryMs / 1000).toFixed(2)} s`]);
@@ -74,6 +77,8 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
+      // With --only: replace those scenarios' rows in the existing full-mode JSON (a re-run after a fix).
+      merge: { type: 'boolean', default: false },
     },
   });
   const mode: Mode = values.short ? 'short' : 'full';
@@ -86,7 +91,16 @@ async function main(): Promise<void> {
   console.log(`mode ${mode}, seed ${report.seed} (--seed to replay), ${(report.durationMs / 60_000).toFixed(1)} min`);
   const here = path.dirname(fileURLToPath(import.meta.url));
   const out = values.out ?? (mode === 'full' && !values.only ? path.resolve(here, '../../../bench/results/chaos.json') : undefined);
-  if (out) {
+  const full = path.resolve(here, '../../../bench/results/chaos.json');
+  if (values.merge && values.only && mode === 'full') {
+    const old = JSON.parse(await readFile(full, 'utf8')) as ChaosReport & { reruns?: unknown[] };
+    const prefixes = report.rows.map((r) => r.scenario.split(':')[0]!);
+    const rows = old.rows.flatMap((r) => (prefixes.includes(r.scenario.split(':')[0]!) ? [] : [r]));
+    const merged = { ...old, rows: [...rows, ...report.rows].sort((a, b) => order(a.scenario) - order(b.scenario)), reruns: [...(old.reruns ?? []), { date: report.date, seed: report.seed, only: values.only, durationMs: report.durationMs }] };
+    await writeFile(full, `${JSON.stringify(merged, null, 2)}\n`);
+    console.log(formatChaosTable(merged.rows));
+    console.log(`merged into ${path.relative(process.cwd(), full)}`);
+  } else if (out) {
     await mkdir(path.dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`written to ${path.relative(process.cwd(), out)}`);

@@ -9,11 +9,12 @@ T=/run/vmtest
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 CTR="ctr -a /run/berth/containerd/containerd.sock"
 START=$(date +%s)
-echo "BERTH-VMTEST START"
+echo "BERTH-VMTEST START (uptime $(cut -d' ' -f1 /proc/uptime) s)"
 
 FAILED=0
-pass() { echo "PASS $1: ${2:-}"; }
-fail() { echo "FAIL $1: ${2:-}"; FAILED=$((FAILED + 1)); }
+up() { cut -d. -f1 /proc/uptime; }
+pass() { echo "PASS $1 [t=$(up)s]: ${2:-}"; }
+fail() { echo "FAIL $1 [t=$(up)s]: ${2:-}"; FAILED=$((FAILED + 1)); }
 check() { # NAME DETAIL CONDITION...
   local name=$1 detail=$2; shift 2
   if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail"; fi
@@ -43,6 +44,7 @@ policy_allows() { # SCON TCON CLASS PERM
   exec {fd}>&-
   (( (16#$allowed >> (bit - 1)) & 1 ))
 }
+why() { timeout 60 berthctl status "$1" 2>&1 | grep -E 'state:|last error' | sed "s/^/INFO $1 /" | cut -c1-600; }
 bexec() { timeout 60 berthctl exec "$@" 2>&1; }
 # Exec in a workload. `berthctl exec` only knows units, so this goes through containerd (ctr), which
 # runs the process with the container's spec, SELinux label included, exactly as berth's exec does.
@@ -58,7 +60,7 @@ wexec() {
 
 # ---------------------------------------------------------------------------------------------- host ---
 mode=$(getenforce)
-check selinux-enforcing "getenforce: $mode; policy $(awk -F= '/^SELINUXTYPE/{print $2}' /etc/selinux/config), berth module $(ls /etc/selinux/default/active/modules/400/ 2>/dev/null | grep -E '^(berth|container)$' | oneline)" \
+check selinux-enforcing "getenforce: $mode; policy $(awk -F= '/^SELINUXTYPE/{print $2}' /etc/selinux/config), modules: $(semodule -l 2>/dev/null | grep -E '^(berth|container)$' | oneline)" \
   test "$mode" = Enforcing
 
 for i in $(seq 1 180); do [ "$(systemctl is-active berthd)" = active ] && break; sleep 1; done
@@ -90,7 +92,7 @@ check control-api "berthctl exec control -- apiprobe /run/berth/api.sock: rc=$rc
 
 # --------------------------------------------------------------------------------------------- admin ---
 out=$(timeout 60 berthctl set host-containers.admin.enabled=true 2>&1 | oneline)
-adm=$(wait_task admin 60)
+adm=$(wait_task admin 45) || why admin
 adm_label=$(label_of "$adm")
 check admin-label "berthctl set host-containers.admin.enabled=true ($out) -> admin PID ${adm:-none} runs as ${adm_label:-?}" \
   test "$adm_label" = "system_u:system_r:super_t:s0-s0:c0.c1023"
@@ -130,7 +132,7 @@ for w in wl-a wl-b; do
     -- /bin/sh -c "echo $w-data > /shared/$w.txt; exec sleep 1000000" 2>&1 | oneline)
   echo "INFO workloads run $w: $out"
 done
-wa=$(wait_task wl-a 60); wb=$(wait_task wl-b 30)
+wa=$(wait_task wl-a 60) || why wl-a; wb=$(wait_task wl-b 30) || why wl-b
 la=$(label_of "$wa"); lb=$(label_of "$wb")
 re='^system_u:system_r:container_t:s0:c[0-9]+,c[0-9]+$'
 check workload-labels "wl-a PID ${wa:-none} runs as ${la:-?}; wl-b PID ${wb:-none} runs as ${lb:-?}" \
@@ -155,7 +157,7 @@ check workload-denied-api-socket "same socket inode: from the host rc=$hostprobe
   eval '[ $hostprobe_rc = 0 ] && [ $wprobe_rc = 2 ] && [[ $wprobe == *"Permission denied"* ]]'
 
 rw=$(wexec wl-a -- touch /rootfs-write-test); rw_rc=$?
-echo "INFO known issue: workload writes its own rootfs: rc=$rw_rc '$(echo "$rw" | oneline)'; rootfs files are labelled $(wexec wl-a -- ls -Z /bin/busybox | oneline) (berth does not mount the rootfs with context=<mount label>)"
+echo "INFO workload writes its own rootfs: rc=$rw_rc '$(echo "$rw" | oneline)'; its rootfs files are labelled $(ls -Z /proc/$wa/root/bin/busybox 2>&1 | awk '{print $1}'), not container_file_t:${la##*:s0:} (berth does not mount the rootfs with context=<mount label>)"
 
 # ----------------------------------------------------------------------- control vs super (policy) ---
 CT=system_u:system_r:control_t:s0-s0:c0.c1023; SU=system_u:system_r:super_t:s0-s0:c0.c1023
@@ -174,7 +176,7 @@ check policy-control-vs-super "kernel policy: sys_module control=$r1c super=$r1s
 # module and to write a host directory: only SELinux can refuse it. The admin container (super_t) does
 # the same and succeeds.
 mod=$(find /lib/modules/$(uname -r) -name dummy.ko | head -1)
-probe=$(wait_task ctlprobe 60)
+probe=$(wait_task ctlprobe 45) || why ctlprobe
 plabel=$(label_of "$probe")
 cw=$(bexec ctlprobe -- sh -c 'echo x > /hostw/from-control'); cw_rc=$?
 cm=$(bexec ctlprobe -- insmod "$mod"); cm_rc=$?
@@ -193,18 +195,20 @@ t1=$(touch /usr/bin/x 2>&1); t1_rc=$?
 t2=$(touch /etc/x 2>&1); t2_rc=$?
 t3=$(touch /etc/berth/units.d/.w 2>&1 && rm -f /etc/berth/units.d/.w); t3_rc=$?
 rootopts=$(findmnt -no SOURCE,OPTIONS /)
-vstat=$(veritysetup status vroot 2>&1 | grep -E 'type|status|mode|data device' | oneline)
+vstat=$(DM_DISABLE_UDEV=1 timeout 30 veritysetup status vroot 2>&1 | grep -E 'type|status|mode|data device' | oneline)
 check root-read-only "/ is $rootopts; touch /usr/bin/x: rc=$t1_rc '$t1'; touch /etc/x: rc=$t2_rc '$t2'; /etc/berth writable: rc=$t3_rc; verity: $vstat" \
-  eval '[ $t1_rc != 0 ] && [[ $t1 == *"Read-only file system"* ]] && [ $t2_rc != 0 ] && [ $t3_rc = 0 ] && [[ $rootopts == *ro,* || $rootopts == *" ro" ]] && [[ $vstat == *verity* ]] && [[ $vstat == *"status: verified"* || $vstat == *"is active"* ]]'
+  eval '[ $t1_rc != 0 ] && [[ $t1 == *"Read-only file system"* ]] && [ $t2_rc != 0 ] && [ $t3_rc = 0 ] && [[ $rootopts == *ro,* || $rootopts == *" ro" ]] && [[ $vstat == *"type: VERITY"* ]] && [[ $vstat == *"status: verified"* ]]'
 
 # A copy of the root with one byte flipped inside $CANARY_PATH's data (done by vm-test.sh), opened with the
 # same root hash: the kernel must refuse that block, while the real root serves it.
 blk=$((CANARY_OFFSET / 4096))
-good=$(dd if=/dev/mapper/vroot bs=4096 skip=$blk count=1 status=none | head -c 40 | oneline); good_rc=${PIPESTATUS[0]}
-veritysetup open /dev/disk/by-id/virtio-berthtampered vtamper /dev/disk/by-id/virtio-berthtampered "$ROOTHASH" --hash-offset="$HASH_OFFSET" 2>&1 | oneline
-bad=$(dd if=/dev/mapper/vtamper of=/dev/null bs=4096 skip=$blk count=1 2>&1); bad_rc=$?
+good=$(timeout 60 dd if=/dev/mapper/vroot bs=4096 skip=$blk count=1 status=none | head -c 40 | oneline); good_rc=${PIPESTATUS[0]}
+# No udev handshake (libdevmapper would wait for udev's confirmation): veritysetup makes the node itself.
+export DM_DISABLE_UDEV=1
+timeout 60 veritysetup open /dev/disk/by-id/virtio-berthtampered vtamper /dev/disk/by-id/virtio-berthtampered "$ROOTHASH" --hash-offset="$HASH_OFFSET" 2>&1 | oneline
+bad=$(timeout 60 dd if=/dev/mapper/vtamper of=/dev/null bs=4096 skip=$blk count=1 2>&1); bad_rc=$?
 kmsg=$(journalctl -k -b --no-pager 2>/dev/null | grep -i 'verity' | grep -i corrupt | tail -1 | sed 's/.*kernel: //')
-veritysetup close vtamper 2>/dev/null
+timeout 30 veritysetup close vtamper 2>/dev/null; unset DM_DISABLE_UDEV
 check verity-tamper-detected "block $blk ($CANARY_PATH) from the real root: rc=$good_rc '$good'; from the tampered copy: rc=$bad_rc '$(echo "$bad" | oneline)'; kernel: $kmsg" \
   eval '[ $good_rc = 0 ] && [ $bad_rc != 0 ] && [[ $bad == *"Input/output error"* ]]'
 
@@ -212,7 +216,7 @@ check verity-tamper-detected "block $blk ($CANARY_PATH) from the real root: rc=$
 before=""
 for n in control admin wl-a wl-b; do p=$(task_pid $n); before+="$n=$p:$(label_of "$p") "; done
 old_main=$(systemctl show -p MainPID --value berthd)
-systemctl restart berthd; rs_rc=$?
+timeout 120 systemctl restart berthd; rs_rc=$?
 for i in $(seq 1 180); do [ "$(systemctl is-active berthd)" = active ] && break; sleep 1; done
 new_main=$(systemctl show -p MainPID --value berthd)
 sleep 3
@@ -226,5 +230,5 @@ if [ $FAILED -gt 0 ]; then # context for whoever reads the console log
   journalctl -b -u berthd --no-pager | tail -40 | sed 's/^/DEBUG berthd: /'
   journalctl -k -b --no-pager | grep 'avc:  denied' | sed 's/^/DEBUG /' | sort -u | tail -40
 fi
-echo "INFO checks took $(( $(date +%s) - START )) s inside the VM"
+echo "INFO checks took $(( $(date +%s) - START )) s inside the VM (uptime $(cut -d' ' -f1 /proc/uptime) s)"
 echo "BERTH-VMTEST DONE"

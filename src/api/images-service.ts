@@ -52,6 +52,8 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
     Import: unary<{ path: string; ref: string }, { images: { name: string; digest: string }[] }>(async (req) => {
       // The daemon's working directory is not the caller's; only absolute paths mean the same thing to both.
       if (!path.isAbsolute(req.path)) throw new ValidationError('path', `must be an absolute path on the host, got ${JSON.stringify(req.path)}`);
+      // node refuses such a path with a TypeError that surfaced as INTERNAL (chaos suite R4).
+      if (req.path.includes('\0')) throw new ValidationError('path', 'must not contain NUL');
       checkRef(req.ref);
       let imported;
       try {

@@ -621,6 +621,10 @@ export class Supervisor implements SupervisorApi {
           }
         }
         this.onExit(u, generation, { exitCode: t?.exitStatus ?? 255, at: new Date() });
+      } else if (u.state === 'failed' && u.desired === 'stopped') {
+        // A stop that failed because the runtime was gone left its container (and maybe task) behind: finish
+        // it now, or the container leaks for good (found by the chaos suite, R2: containerd killed mid-stop).
+        await u.serialize(() => this.deactivate(u, 'stopped (retried after the runtime came back)'));
       } else if (u.state === 'backing-off' && u.desired === 'running') {
         // It was failing because the runtime was gone: try again now rather than after the backoff.
         u.clearTimers();

@@ -50,6 +50,9 @@ test('Images.Import of a missing file: INVALID_ARGUMENT naming path, and berthd 
   assert.match(e.message, /^path: .*ENOENT/);
   const dir = await refused(c.images.import('/', undefined, { timeoutMs: 20_000 }));
   assert.match(dir.message, /^path: /);
+  const nul = await refused(c.images.import('/etc/passwd\0x', undefined, { timeoutMs: 20_000 }));
+  assert.equal(nul.codeName, 'INVALID_ARGUMENT');
+  assert.match(nul.message, /^path: /);
   await stillServing();
 });
 
