@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestContainerd } from './containerd.js';
 import { withDeadline, waitFor, processAlive } from './wait.js';
 import { ContainerdClient } from '../../src/containerd/client.js';
-import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
+import { removeAllContainers, shimPidsOf, unmountUnder } from './cleanup.js';
 
 /** The real launcher (V8 flags included), so tests and benchmarks run berthd as a host does. */
 const BERTHD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berthd');
@@ -181,29 +181,19 @@ async function stopManaged(b: TestBerthd): Promise<void> {
   if (pid && processAlive(pid)) {
     const client = ContainerdClient.connect(socket);
     try {
-      for (const ns of await client.listNamespaces().catch(() => [])) {
-        const lc = new ContainerLifecycle(client, ns.name);
-        for (const c of await client.listContainers([], { namespace: ns.name }).catch(() => [])) await lc.remove(c.id).catch(() => undefined);
-      }
+      await removeAllContainers(client);
     } finally {
       client.close();
     }
     process.kill(pid, 'SIGTERM');
     await waitFor(() => !processAlive(pid), 10_000, 'managed containerd to exit').catch(() => process.kill(pid, 'SIGKILL'));
   }
-  const { readdir, readFile } = await import('node:fs/promises');
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('containerd-shim') && cmd.includes(socket)) {
-      try {
-        process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
+  for (const shim of await shimPidsOf(socket)) {
+    try {
+      process.kill(shim, 'SIGKILL');
+    } catch {
+      /* gone */
     }
   }
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  const mounts = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(b.dir)).sort((x, y) => y.length - x.length);
-  for (const m of mounts) await new Promise((r) => spawn('umount', ['-l', m], { stdio: 'ignore' }).once('exit', r));
+  await unmountUnder(b.dir);
 }

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile, rm, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, writeFile, rm, readFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ContainerdClient } from '../../src/containerd/client.js';
-import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { waitFor, processAlive } from './wait.js';
+import { removeAllContainers, shimPidsOf, unmountUnder } from './cleanup.js';
 
 /**
  * A private containerd for tests: own root, state and socket under one temp dir, CRI disabled. `stop()`
@@ -81,30 +81,15 @@ export class TestContainerd {
   }
 
   /** Shim PIDs whose command line names our socket. */
-  async shimPids(): Promise<number[]> {
-    const pids: number[] = [];
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-      if (cmd.includes('containerd-shim') && cmd.includes(this.socket)) pids.push(Number(entry));
-    }
-    return pids;
-  }
-
-  /** Mount points under our dir (overlay rootfs of tasks that did not get deleted). */
-  async mountsUnder(): Promise<string[]> {
-    const info = await readFile('/proc/self/mountinfo', 'utf8');
-    return info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(this.dir)).sort((a, b) => b.length - a.length);
+  shimPids(): Promise<number[]> {
+    return shimPidsOf(this.socket);
   }
 
   async stop(): Promise<void> {
     if (this.child && this.child.exitCode === null) {
       const client = this.client();
       try {
-        for (const ns of await client.listNamespaces().catch(() => [])) {
-          const lc = new ContainerLifecycle(client, ns.name);
-          for (const c of await client.listContainers([], { namespace: ns.name }).catch(() => [])) await lc.remove(c.id).catch(() => undefined);
-        }
+        await removeAllContainers(client);
       } finally {
         client.close();
       }
@@ -125,9 +110,7 @@ export class TestContainerd {
       }
       await waitFor(() => !processAlive(pid), 5000, `shim ${pid} to exit`).catch(() => undefined);
     }
-    for (const m of await this.mountsUnder()) {
-      await new Promise((r) => spawn('umount', ['-l', m], { stdio: 'ignore' }).once('exit', r));
-    }
+    await unmountUnder(this.dir);
     await rm(this.dir, { recursive: true, force: true });
   }
 }
