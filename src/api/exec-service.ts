@@ -68,7 +68,9 @@ async function forwardInput(input: AsyncIterator<WireExecInput>, session: ExecSe
       if (stdinClosed) continue; // late bytes after close_stdin have nowhere to go
       if (!session.stdin.write(msg.stdin)) await once(session.stdin, 'drain', { signal }).catch(() => undefined);
     } else if ('resize' in msg && msg.resize) {
-      await session.resize(msg.resize.cols, msg.resize.rows);
+      // A resize is advisory: one racing the process's exit ("cannot resize a stopped container") must not
+      // turn a finished exec into an error (chaos suite R4).
+      await session.resize(msg.resize.cols, msg.resize.rows).catch(() => undefined);
     } else if ('close_stdin' in msg && msg.close_stdin) {
       await closeStdin();
     } else if ('start' in msg && msg.start) {
