@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { ContainerdClient } from './client.js';
-import { isNotFound, isUnavailable } from './errors.js';
+import { isAlreadyExists, isNotFound, isUnavailable } from './errors.js';
 import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
@@ -92,13 +92,29 @@ export class ContainerLifecycle {
     }
     const paths = await prepareStdio(stdio, id);
     const attached = stdio.kind === 'fifo' ? attachStdio(paths) : undefined;
+    const request = { container_id: id, rootfs: rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), ...paths };
     try {
-      const pid = await this.client.createTask({ container_id: id, rootfs: rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), ...paths }, this.call);
-      return { pid, stdio: attached };
+      try {
+        return { pid: await this.client.createTask(request, this.call), stdio: attached };
+      } catch (e) {
+        // containerd killed inside Tasks.Create leaves a shim with no container behind; the relaunched
+        // containerd re-adopts it, so Create says "already exists" while Get says "not found". Delete that
+        // husk and create again, once (chaos suite R2).
+        if (!isAlreadyExists(e) || (await this.task(id))) throw e;
+        await this.deleteTaskHusk(id);
+        return { pid: await this.client.createTask(request, this.call), stdio: attached };
+      }
     } catch (e) {
       attached?.close();
       throw e;
     }
+  }
+
+  /** Tasks.Delete for a task Tasks.Get cannot see (a shim whose create never finished); not found is fine. */
+  private async deleteTaskHusk(id: string): Promise<void> {
+    await this.client.deleteTask(id, this.call).catch((e: unknown) => {
+      if (!isNotFound(e)) throw e;
+    });
   }
 
   /** Wait is issued before Start (API facts §8.3) so a fast exit is never missed; await the returned promise. */
@@ -171,7 +187,10 @@ export class ContainerLifecycle {
   /** Delete the task, killing it first if it still runs; returns its exit status when there was one. */
   async deleteTask(id: string, killTimeoutMs = 10_000): Promise<number | undefined> {
     const task = await this.task(id);
-    if (!task) return undefined;
+    if (!task) {
+      await this.deleteTaskHusk(id);
+      return undefined;
+    }
     if (task.status === 'RUNNING' || task.status === 'PAUSED' || task.status === 'CREATED' || task.status === 'UNKNOWN') {
       const exited = this.wait(id);
       await this.kill(id, 9, { all: true }).catch((e: unknown) => {

@@ -11,11 +11,6 @@ test('chaos suite, short mode: every scenario runs and none fails', { timeout: 2
   for (const line of formatChaosTable(report.rows).split('\n')) t.diagnostic(line);
   t.diagnostic(`seed ${seed} (CHAOS_SEED to replay), ${(report.durationMs / 1000).toFixed(0)} s`);
   for (const r of report.rows) assert.ok(r.runs > 0, `${r.scenario} ran nothing`);
-  // R2 is a known, explained failure (containerd 1.6.20 reports "task already exists" for a task it also says
-  // does not exist after being killed mid-create; see README "Reliability"). It still runs and is reported
-  // above; every other scenario must be clean.
-  const known = /^R2 /;
-  for (const r of report.rows.filter((x) => known.test(x.scenario) && x.failures > 0)) t.diagnostic(`known failure: ${r.scenario}: ${r.failureDetails.join(' | ')}`);
-  const failing = report.rows.filter((r) => r.failures > 0 && !known.test(r.scenario)).map((r) => `${r.scenario}: ${r.failureDetails.join(' | ')}`);
+  const failing = report.rows.filter((r) => r.failures > 0).map((r) => `${r.scenario}: ${r.failureDetails.join(' | ')}`);
   assert.deepEqual(failing, [], `seed ${seed}`);
 });

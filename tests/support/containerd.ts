@@ -14,7 +14,7 @@ import { removeAllContainers, shimPidsOf, unmountUnder } from './cleanup.js';
  */
 export class TestContainerd {
   private child: ChildProcess | undefined;
-  private constructor(readonly dir: string) {}
+  private constructor(readonly dir: string, private readonly pathPrefix?: string) {}
 
   get socket(): string {
     return path.join(this.dir, 'c.sock');
@@ -32,10 +32,11 @@ export class TestContainerd {
     return path.join(this.dir, 'containerd.log');
   }
 
-  static async start(): Promise<TestContainerd> {
+  /** `pathPrefix` goes in front of containerd's PATH, which its shims inherit (e.g. a wrapping `runc`). */
+  static async start(opts: { pathPrefix?: string } = {}): Promise<TestContainerd> {
     // Short path: unix socket paths are limited to 108 bytes.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'bctd-'));
-    const t = new TestContainerd(dir);
+    const t = new TestContainerd(dir, opts.pathPrefix);
     await writeFile(path.join(dir, 'config.toml'), configToml(t));
     await t.launch();
     return t;
@@ -44,7 +45,8 @@ export class TestContainerd {
   /** Starts containerd on the same dirs (used after `kill()` to simulate a restart). */
   async launch(): Promise<void> {
     const log = openSync(this.logFile, 'a');
-    this.child = spawn('containerd', ['--config', path.join(this.dir, 'config.toml')], { stdio: ['ignore', log, log] });
+    const env = this.pathPrefix ? { ...process.env, PATH: `${this.pathPrefix}:${process.env.PATH ?? ''}` } : process.env;
+    this.child = spawn('containerd', ['--config', path.join(this.dir, 'config.toml')], { stdio: ['ignore', log, log], env });
     closeSync(log);
     const client = ContainerdClient.connect(this.socket);
     try {
