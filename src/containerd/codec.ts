@@ -1,28 +1,9 @@
-import protobuf from 'protobufjs';
-import path from 'node:path';
-import { protoRoot } from './proto.js';
+import type protobuf from 'protobufjs';
+import { CONTAINERD_BUNDLE, loadBundle } from '../protobuf/bundle.js';
 
-/**
- * A protobufjs root for Any payloads (event bodies, runc options). Only the payload files are loaded — not
- * the services, which grpc's own loader already holds — to keep berthd's memory small.
- */
-const PAYLOAD_FILES = ['containerd_events.proto', 'containerd_runc_v1.proto', 'containerd_types.proto', 'containerd_v1_types.proto'];
-let root: protobuf.Root | undefined;
+/** Any payloads (event bodies, runc options) are types of the same root as the services. */
 function codecRoot(): protobuf.Root {
-  if (root) return root;
-  const dir = path.join(protoRoot(), 'containerd');
-  const r = new protobuf.Root();
-  // Imports of the other generated files are skipped: payloads never reference service messages.
-  const wanted = new Set(PAYLOAD_FILES.map((f) => path.join(dir, f)));
-  r.resolvePath = (_origin, target) => {
-    if (target.startsWith('google/')) return target;
-    const full = path.isAbsolute(target) ? target : path.join(dir, target);
-    return wanted.has(full) ? full : null;
-  };
-  r.loadSync([...wanted], { keepCase: true });
-  r.resolveAll();
-  root = r;
-  return r;
+  return loadBundle(CONTAINERD_BUNDLE);
 }
 
 export interface AnyMessage {

@@ -6,6 +6,7 @@ import { parse as parseToml } from 'smol-toml';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { Berthd, berthVersion, defaultSettingsFile, defaultUnitDirs, type BerthdOptions } from './berthd.js';
 import { SdNotify } from './sd-notify.js';
+import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
 
 interface CliOptions {
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
   await notify.ready(status.message);
   notify.startWatchdog(() => true);
   logger.info({ status: status.message }, 'ready');
+  compactAfterStartup();
   let last = status.message;
   const report = (): void => {
     const now = daemon.supervisor.status().message;

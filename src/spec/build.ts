@@ -9,7 +9,10 @@ import { withDevices, withResources } from './opts/resources.js';
 import { withCapabilities, withPrivileged, withSeccomp, withSelinuxLabels } from './opts/security.js';
 import type { BuildResult, SpecContext, SpecOpt } from './types.js';
 
-/** The ordered SpecOpts for a unit. Order matters where noted (seccomp reads capabilities). */
+/**
+ * The ordered SpecOpts for a unit. Seccomp reads the capabilities, so it comes after them; it comes last
+ * because every opt copies the spec it is given, and the profile is most of a spec's size.
+ */
 export function specOptsFor(unit: UnitSpec): SpecOpt[] {
   const privileged = unit.class === 'host' && unit.superpowered;
   const berthManaged = unit.class !== 'workload';
@@ -18,7 +21,7 @@ export function specOptsFor(unit: UnitSpec): SpecOpt[] {
     withProcessArgs, withEnv, withCwd, withUser, withNoNewPrivileges,
     withNamespaces,
     withCapabilities,
-    ...(privileged ? [withPrivileged] : [withSeccomp]),
+    ...(privileged ? [withPrivileged] : []),
     withResources, withDevices,
     ...(unit.namespaces.hostNetwork ? [withHostNetworkFiles] : []),
     // Workloads never see the API socket: container_t must not reach the control plane.
@@ -27,6 +30,7 @@ export function specOptsFor(unit: UnitSpec): SpecOpt[] {
     ...(privileged ? [withSuperpoweredMounts] : []),
     withUnitMounts,
     withSelinuxLabels,
+    ...(privileged ? [] : [withSeccomp]),
   ];
 }
 
