@@ -11,7 +11,9 @@ export const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enum
 function serializer(type: protobuf.Type): (value: object) => Buffer {
   return (value) => {
     if (Array.isArray(value)) throw new Error(`cannot serialize an array as ${type.fullName.slice(1)}`);
-    return Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish());
+    const bytes = type.encode(type.fromObject(value as Record<string, unknown>)).finish();
+    // protobufjs writes into a Buffer on Node: hand it over without a copy.
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }
 
