@@ -25,7 +25,7 @@ interface UnitLog {
 
 /**
  * Per-unit logs on disk: one JSON object per line (`{"t","s","l"}`), timestamped when berthd reads it,
- * rotated by size. Followers get lines from memory as they are written. A write error (disk full) drops
+ * rotated by size, written one line after another per unit. Followers get lines from memory as they are written. A write error (disk full) drops
  * lines but never stops supervision.
  */
 export class LogStore {
@@ -92,9 +92,13 @@ export class LogStore {
       log.failed = false;
       log.stream = this.newStream(unit);
     }
-    log.stream.write(text);
+    // Resolve once the line is in the file (not just in the stream's buffer): a read right after an append
+    // sees it, and a berthd killed after a line was taken from the container's pipe has not lost it. A failed
+    // write is reported by the stream's 'error' listener; the callback still comes, with the error.
     log.size += text.length;
+    const written = new Promise<void>((resolve) => log.stream.write(text, () => resolve()));
     this.bus.emit(unit, entry);
+    await written;
   }
 
   /** Read lines from a container stream until it ends, splitting on newlines (long lines are cut). */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -51,6 +52,22 @@ test('event ring keeps the last N', () => {
   const r = new EventRing<number>(3);
   for (let i = 0; i < 5; i++) r.push(i);
   assert.deepEqual(r.toArray(), [2, 3, 4]);
+});
+
+test('log store: an append has resolved only once its line is in the file', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-logs-'));
+  try {
+    const store = new LogStore(dir, { maxBytes: 300, keep: 1 });
+    for (let i = 0; i < 20; i++) {
+      await store.append('u', 'stdout', `line-${i}`);
+      // Read synchronously, with no turn of the event loop in between (rotation happens every few lines).
+      const last = readFileSync(store.file('u'), 'utf8').trimEnd().split('\n').at(-1)!;
+      assert.equal(JSON.parse(last).l, `line-${i}`);
+    }
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('log store: timestamped lines, tail, follow, rotation', async () => {
