@@ -92,9 +92,8 @@ export class LogStore {
       log.failed = false;
       log.stream = this.newStream(unit);
     }
-    // Resolve once the line is in the file (not just in the stream's buffer): a read right after an append
-    // sees it, and a berthd killed after a line was taken from the container's pipe has not lost it. A failed
-    // write is reported by the stream's 'error' listener; the callback still comes, with the error.
+    // Resolve once the line is in the file, not just in the stream's buffer, so a read right after an append
+    // sees it. A failed write is reported by the stream's 'error' listener; the callback still comes.
     log.size += text.length;
     const written = new Promise<void>((resolve) => log.stream.write(text, () => resolve()));
     this.bus.emit(unit, entry);
