@@ -47,16 +47,15 @@ export function compiledPath(bundle: ProtoBundle): string {
   return path.join(HERE, `${bundle.name}.proto.json`);
 }
 
-function sourceFiles(bundle: ProtoBundle): string[] {
-  const dir = path.join(protoRoot(), bundle.dir);
+function sourceFiles(dir: string, bundle: ProtoBundle): string[] {
   const names = bundle.files ?? readdirSync(dir).filter((f) => f.endsWith('.proto')).sort();
   return names.map((f) => path.join(dir, f));
 }
 
 /** Parse a bundle's .proto files (field names as written; well-known google/ imports are built in). */
 export function parseBundle(bundle: ProtoBundle): protobuf.Root {
-  const files = sourceFiles(bundle);
   const dir = path.join(protoRoot(), bundle.dir);
+  const files = sourceFiles(dir, bundle);
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (target.startsWith('google/') ? target : path.isAbsolute(target) ? target : path.join(dir, target));
   root.loadSync(files, { keepCase: true });
@@ -70,7 +69,7 @@ function compiledIsFresh(bundle: ProtoBundle): boolean {
   } catch {
     return false;
   }
-  return sourceFiles(bundle).every((f) => statSync(f).mtimeMs <= built);
+  return sourceFiles(path.join(protoRoot(), bundle.dir), bundle).every((f) => statSync(f).mtimeMs <= built);
 }
 
 const loaded = new Map<ProtoBundle['name'], protobuf.Root>();
