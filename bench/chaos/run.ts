@@ -59,7 +59,7 @@ export async function runChaos(opts: { mode: Mode; seed?: number; only?: string[
   return { date: new Date().toISOString(), mode: opts.mode, seed, durationMs: Date.now() - started, rows };
 }
 
-const ORDER = ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'Disk'];
+const ORDER = ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7', 'Disk'];
 const order = (scenario: string): number => ORDER.findIndex((p) => scenario.startsWith(p));
 
 export function formatChaosTable(rows: Row[]): string {
