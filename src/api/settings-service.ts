@@ -1,6 +1,8 @@
 // berth.v1.Settings: a thin translation to SettingsApi. Values stay text/JSON on the wire; the settings
-// module decides types, so this file never needs to change when a setting is added.
+// module decides types, so this file never needs to change when a setting is added. Whatever implements
+// SettingsApi, values of secret keys (registry passwords, tokens, user-data) leave only as "<redacted>".
 import type * as grpc from '@grpc/grpc-js';
+import { redactSettings } from '../settings/redact.js';
 import { unary } from './calls.js';
 import { ValidationError } from './errors.js';
 import type { SettingsApi } from './services.js';
@@ -32,7 +34,7 @@ const changed = (r: { changed: readonly string[] }): Changed => ({ changed: [...
 export function settingsService(settings: SettingsApi): grpc.UntypedServiceImplementation {
   return {
     Get: unary<{ prefix: string }, { json: string }>(async ({ prefix }) => ({
-      json: JSON.stringify((await settings.get(prefix === '' ? undefined : prefix)) ?? {}),
+      json: JSON.stringify(redactSettings((await settings.get(prefix === '' ? undefined : prefix)) ?? {})),
     })),
     Set: unary<{ values: Values }, Changed>(async (req) => changed(await settings.set(values(req.values)))),
     SetJson: unary<{ json: string }, Changed>(async ({ json }) => changed(await settings.setJson(json))),
@@ -49,7 +51,7 @@ export function settingsService(settings: SettingsApi): grpc.UntypedServiceImple
       return {};
     }),
     Pending: unary<{ tx: string }, { json: string }>(async ({ tx }) => ({
-      json: JSON.stringify(await settings.pending(txName(tx))),
+      json: JSON.stringify(redactSettings(await settings.pending(txName(tx)))),
     })),
     Keys: unary<Record<string, never>, { keys: { pattern: string; description: string }[] }>(() => ({
       keys: settings.keys().map((k) => ({ pattern: k.pattern, description: k.description })),

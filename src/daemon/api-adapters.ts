@@ -1,4 +1,5 @@
 import { SettingsError, SETTINGS, formatIssue, type SettingsStore, type CommitResult } from '../settings/index.js';
+import { parseErrorMessage } from '../settings/document.js';
 import { ValidationError, NotFoundError } from '../api/errors.js';
 import type { HostApi, ImagesApi, SettingsApi } from '../api/services.js';
 import type { ContainerdClient } from '../containerd/client.js';
@@ -35,7 +36,7 @@ export function settingsApi(store: SettingsStore): SettingsApi {
       try {
         parsed = JSON.parse(json);
       } catch (e) {
-        throw new ValidationError('json', `invalid JSON: ${(e as Error).message}`);
+        throw new ValidationError('json', `invalid JSON: ${parseErrorMessage(e)}`);
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ValidationError('json', 'expected a JSON object of settings');
       const body = (parsed as Record<string, unknown>).settings ?? parsed;

@@ -12,13 +12,24 @@ export type DocumentFormat = 'toml' | 'json';
 /** Generous for a settings document, small enough that a stray multi-megabyte upload is refused cheaply. */
 export const DOCUMENT_SIZE_LIMIT = 1024 * 1024;
 
+/**
+ * The first line of a parser's error, without V8's excerpt of the input (`Unexpected token 'h', ..."assword":
+ * hunter2}" is not valid JSON`): the excerpt may be a secret, and this message goes back over the API.
+ */
+export function parseErrorMessage(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  // On the whole message: the excerpt may span lines. Anything after a V8 `, "` or `, ..."` is the excerpt.
+  const cut = text.replace(/, (?:\.\.\.)?"[\s\S]*$/, ' (input excerpt left out)');
+  return cut.split('\n')[0] ?? '';
+}
+
 function parseText(text: string, format: DocumentFormat): unknown {
   try {
     // 'throw' so a `__proto__` key can never reach object handling further down.
     return format === 'toml' ? parseToml(text, { unsafeKeyBehaviour: 'throw' }) : (JSON.parse(text) as unknown);
   } catch (err) {
     const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
-    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    const reason = parseErrorMessage(err);
     throw new SettingsError('document', [{ key: '', message: `invalid ${format.toUpperCase()}${where}: ${reason}` }]);
   }
 }

@@ -20,6 +20,7 @@ export {
 } from './registry.js';
 export type { SettingDefinition, Wildcard } from './registry.js';
 export { resolveKey, resolvePrefix } from './keys.js';
+export { REDACTED, isSecretKey, redactSettings } from './redact.js';
 export type { ResolvedKey, ResolvedPrefix, Resolution } from './keys.js';
 export { parseAssignments } from './assignments.js';
 export type {

@@ -47,7 +47,10 @@ export interface SettingDefinition {
   readonly fallback?: SettingValue;
   /** Every instance of the placeholder that has any setting must also have this key (checked at commit). */
   readonly required?: boolean;
-  /** Never echoed in error messages. */
+  /**
+   * A secret: never shown. `get`/`tx pending` (API and berthctl) show "<redacted>" instead of the value
+   * (src/settings/redact.ts), error messages say "(hidden)", and nothing logs it. Stored and used as usual.
+   */
   readonly sensitive?: boolean;
 }
 
@@ -87,6 +90,9 @@ export const SETTINGS: readonly SettingDefinition[] = [
   {
     pattern: 'host-containers.<name>.user-data',
     type: userData,
+    // Secret: Bottlerocket-style user-data carries credentials (the control container's SSM activation
+    // code, bootstrap scripts' join tokens), and the API socket is open to the `berth` group, not just root.
+    sensitive: true,
     description: 'Opaque data written to the container\'s persistent directory as user-data.',
     service: 'host-containers.<name>',
   },
@@ -115,6 +121,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   {
     pattern: 'bootstrap-containers.<name>.user-data',
     type: userData,
+    sensitive: true,
     description: 'Opaque data written to the container\'s persistent directory as user-data.',
     service: 'bootstrap-containers.<name>',
   },

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { createWriteStream, fchmod, type WriteStream } from 'node:fs';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,13 @@ export interface LogStoreOptions {
 }
 
 const DEFAULTS: LogStoreOptions = { maxBytes: 10 << 20, keep: 2 };
+/**
+ * A unit's output may carry secrets (a workload printing its token): log files are root's, readable by
+ * root's group only, in a dir others cannot list. Other users read logs through the API, which the socket's
+ * permissions guard. berthd runs as root, so owner and group are root's without a chown.
+ */
+export const LOG_FILE_MODE = 0o640;
+export const LOG_DIR_MODE = 0o750;
 const MAX_LINE = 64 << 10;
 
 interface UnitLog {
@@ -34,6 +41,9 @@ export class LogStore {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly bus = new EventEmitter();
   private readonly opts: LogStoreOptions;
+  /** Bumped by remove(): lines still coming from a removed container's streams are dropped, not re-logged. */
+  private readonly epochs = new Map<string, number>();
+  private dirReady: Promise<void> | undefined;
 
   constructor(readonly dir: string, opts: Partial<LogStoreOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
@@ -47,15 +57,33 @@ export class LogStore {
   private async open(unit: string): Promise<UnitLog> {
     const existing = this.files.get(unit);
     if (existing) return existing;
-    await mkdir(this.dir, { recursive: true });
+    await this.prepareDir();
+    // A file from an older berthd may have been created with a looser mode.
+    await chmod(this.file(unit), LOG_FILE_MODE).catch(() => undefined);
     const size = await stat(this.file(unit)).then((s) => s.size, () => 0);
     const log: UnitLog = { stream: this.newStream(unit), size, failed: false };
     this.files.set(unit, log);
     return log;
   }
 
+  /** Once per berthd: mkdir's mode applies to a new dir only (and is masked by the umask), so chmod too. */
+  private prepareDir(): Promise<void> {
+    this.dirReady ??= (async () => {
+      await mkdir(this.dir, { recursive: true, mode: LOG_DIR_MODE });
+      await chmod(this.dir, LOG_DIR_MODE);
+    })();
+    const ready = this.dirReady;
+    // A failure (disk full, …) is retried at the next open rather than remembered forever.
+    ready.catch(() => {
+      if (this.dirReady === ready) this.dirReady = undefined;
+    });
+    return ready;
+  }
+
   private newStream(unit: string): WriteStream {
-    const stream = createWriteStream(this.file(unit), { flags: 'a' });
+    const stream = createWriteStream(this.file(unit), { flags: 'a', mode: LOG_FILE_MODE });
+    // The create mode is masked by the umask; set it exactly, on the descriptor (no window, no path race).
+    stream.once('open', (fd: number) => fchmod(fd, LOG_FILE_MODE, () => undefined));
     stream.on('error', (err) => {
       const log = this.files.get(unit);
       if (log && !log.failed) {
@@ -103,20 +131,24 @@ export class LogStore {
   /** Read lines from a container stream until it ends, splitting on newlines (long lines are cut). */
   attach(unit: string, stream: LogLine['stream'], source: Readable): void {
     const decoder = new StringDecoder('utf8');
+    const epoch = this.epochs.get(unit) ?? 0;
     let pending = '';
+    const emit = (line: string): void => {
+      if ((this.epochs.get(unit) ?? 0) === epoch) void this.append(unit, stream, line);
+    };
     const flush = (text: string): void => {
       pending += text;
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0 || pending.length > MAX_LINE) {
         const cut = nl >= 0 ? nl : MAX_LINE;
-        void this.append(unit, stream, pending.slice(0, cut));
+        emit(pending.slice(0, cut));
         pending = pending.slice(nl >= 0 ? cut + 1 : cut);
       }
     };
     source.on('data', (chunk: Buffer) => flush(decoder.write(chunk)));
     source.on('end', () => {
       flush(decoder.end());
-      if (pending) void this.append(unit, stream, pending);
+      if (pending) emit(pending);
       pending = '';
     });
     source.on('error', () => undefined);
@@ -175,6 +207,32 @@ export class LogStore {
     } finally {
       this.bus.off(unit, onLine);
     }
+  }
+
+  /**
+   * Deletes a unit's log and its rotated files (a removed workload's output must not outlive it, nor show up
+   * in a later workload of the same name). Runs after the unit's pending appends; lines its old streams still
+   * deliver afterwards are dropped.
+   */
+  remove(unit: string): Promise<void> {
+    this.epochs.set(unit, (this.epochs.get(unit) ?? 0) + 1);
+    const next = (this.chains.get(unit) ?? Promise.resolve()).then(async () => {
+      const log = this.files.get(unit);
+      this.files.delete(unit);
+      // 'close' rather than end's callback: it also comes for a stream that failed (disk full).
+      if (log && !log.stream.closed) {
+        await new Promise<void>((resolve) => {
+          log.stream.once('close', () => resolve());
+          log.stream.end();
+        });
+      }
+      const base = this.file(unit);
+      const files = [base, ...Array.from({ length: this.opts.keep }, (_, i) => `${base}.${i + 1}`)];
+      await Promise.all(files.map((f) => rm(f, { force: true })));
+    });
+    // The chain keeps going after a failed removal; the caller still sees the failure.
+    this.chains.set(unit, next.catch(() => undefined));
+    return next;
   }
 
   async close(): Promise<void> {

@@ -93,6 +93,7 @@ export class Supervisor implements SupervisorApi {
     const u = this.require(name);
     u.desired = 'running';
     u.attempt = 0;
+    u.ended = false;
     if (u.spec.class === 'bootstrap') {
       await u.serialize(() => this.runBootstrapUnit(u));
       return u.status();
@@ -210,6 +211,7 @@ export class Supervisor implements SupervisorApi {
       }
       const changed = u.hash !== hash;
       const record = u;
+      const wasDesired = record.desired;
       if (changed) {
         ops.push(record.serialize(async () => {
           const wasActive = !IDLE.has(record.state) || record.state === 'backing-off';
@@ -219,7 +221,10 @@ export class Supervisor implements SupervisorApi {
         }));
       }
       record.desired = want;
-      if (spec.class === 'bootstrap' || !this.bootstrapPhaseDone) continue;
+      // Re-applying the same desired state (another workload run or removed, any settings commit) is not a
+      // request to run again a unit whose run ended for good (`restart never`): that restarted it.
+      if (changed || want !== wasDesired) record.ended = false;
+      if (spec.class === 'bootstrap' || !this.bootstrapPhaseDone || record.ended) continue;
       if (want === 'running') ops.push(this.startRecord(record));
       else ops.push(record.serialize(() => this.deactivate(record, 'disabled')));
     }
@@ -473,6 +478,8 @@ export class Supervisor implements SupervisorApi {
       return;
     }
     if (!shouldRestart(u.spec.restart.policy, exitCode, false)) {
+      // A start failure (exitCode -1) is not an ended run: a later reconcile may still start it, as before.
+      u.ended = exitCode >= 0;
       u.setState(exitCode === 0 ? 'exited' : 'failed', why);
       return;
     }

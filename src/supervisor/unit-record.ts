@@ -24,6 +24,12 @@ export class UnitRecord {
   /** Bumped whenever a run ends or is superseded, so late exit reports of an old run are ignored. */
   generation = 0;
   oomKilled = false;
+  /**
+   * The last run exited and its restart policy does not run it again (`never`, or `on-failure` after exit 0).
+   * It then stays down when the same desired state is applied again; start(), a changed spec or a changed
+   * desired state run it. Reported as desired "stopped": nothing will start it by itself.
+   */
+  ended = false;
   restartTimer: NodeJS.Timeout | undefined;
   healthTimer: NodeJS.Timeout | undefined;
   /** Operations on one unit run one after another. */
@@ -82,7 +88,7 @@ export class UnitRecord {
       name: this.name,
       class: this.spec.class,
       state: this.state,
-      desired: this.desired,
+      desired: this.ended ? 'stopped' : this.desired,
       image: this.spec.image,
       superpowered: this.spec.superpowered,
       containerId: this.containerId,

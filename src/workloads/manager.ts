@@ -35,6 +35,8 @@ export interface WorkloadManagerDeps {
   runtime: WorkloadBackendName;
   namespace: string;
   logger: Logger;
+  /** The workloads' log store: a removed workload's logs go with it. */
+  logs?: { remove(name: string): Promise<void> };
   random?: () => number;
 }
 
@@ -88,6 +90,8 @@ export class WorkloadManager {
       const mcs = allocateMcs(this.deps.store.usedMcs(), this.deps.random ?? Math.random);
       records.set(request.name, { request, mcs, desired: 'running', createdAt: new Date().toISOString() });
     });
+    // A new workload starts with an empty log, even if a crash kept an earlier same-name workload's files.
+    await this.deps.logs?.remove(request.name);
     await this.apply();
     return this.info(this.record(request.name));
   }
@@ -143,6 +147,8 @@ export class WorkloadManager {
     this.record(name);
     await this.deps.store.update((records) => void records.delete(name));
     await this.apply();
+    // After apply: the container is gone, so no more of its output can arrive.
+    await this.deps.logs?.remove(name);
   }
 
   logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine> {

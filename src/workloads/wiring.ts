@@ -114,7 +114,7 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
     prepareHostDirs: async () => undefined,
     bootstrapMarkers: { done: async () => false, mark: async () => undefined },
   });
-  manager = new WorkloadManager({ store, supervisor, policy: () => workloadPolicy(w), runtime: backend.runtime.name === 'docker' ? 'docker' : 'containerd', namespace: backend.runtime.namespace, logger });
+  manager = new WorkloadManager({ store, supervisor, policy: () => workloadPolicy(w), runtime: backend.runtime.name === 'docker' ? 'docker' : 'containerd', namespace: backend.runtime.namespace, logger, logs });
   const m = manager;
   return {
     manager: m,

@@ -137,7 +137,7 @@ const KEY_CASES: Record<string, KeyCase> = {
   'host-containers.<name>.enabled': { key: 'host-containers.t.enabled', companion: hc, good: bools(), bad: badBools },
   'host-containers.<name>.source': { key: 'host-containers.t.source', good: imageGood, bad: imageBad },
   'host-containers.<name>.superpowered': { key: 'host-containers.t.superpowered', companion: hc, good: bools(), bad: badBools },
-  'host-containers.<name>.user-data': { key: 'host-containers.t.user-data', companion: hc, good: userDataGood, bad: userDataBad },
+  'host-containers.<name>.user-data': { key: 'host-containers.t.user-data', companion: hc, good: userDataGood, bad: userDataBad, sensitive: true },
   'bootstrap-containers.<name>.source': { key: 'bootstrap-containers.t.source', good: imageGood, bad: imageBad },
   'bootstrap-containers.<name>.mode': {
     key: 'bootstrap-containers.t.mode',
@@ -146,7 +146,7 @@ const KEY_CASES: Record<string, KeyCase> = {
     bad: ['sometimes', 'OFF', '', true],
   },
   'bootstrap-containers.<name>.essential': { key: 'bootstrap-containers.t.essential', companion: bc, good: bools(), bad: badBools },
-  'bootstrap-containers.<name>.user-data': { key: 'bootstrap-containers.t.user-data', companion: bc, good: userDataGood, bad: userDataBad },
+  'bootstrap-containers.<name>.user-data': { key: 'bootstrap-containers.t.user-data', companion: bc, good: userDataGood, bad: userDataBad, sensitive: true },
   'selinux.mode': {
     key: 'selinux.mode',
     good: ['auto', 'enforce', 'off'].map((v) => ({ input: v, stored: v })),
@@ -313,12 +313,12 @@ describe('rejections leave everything unchanged', () => {
     await assertRejectedUnchanged(store, () => store.set({ 'a\nb': 'x' }), rejectsNaming('invalid', '"a\\nb"'));
   });
 
-  test('bad base64 user-data', async () => {
+  test('bad base64 user-data (a secret: the value is not echoed)', async () => {
     const { store } = await openStore();
     await assertRejectedUnchanged(
       store,
       () => store.set({ 'host-containers.admin.user-data': 'not base64!' }),
-      rejectsNaming('invalid', 'host-containers.admin.user-data', /expected base64.*got "not base64!"/),
+      rejectsNaming('invalid', 'host-containers.admin.user-data', /expected base64.*got \(hidden\)/),
     );
   });
 

@@ -6,6 +6,15 @@ import { UsageError } from '../errors.js';
 import { documentFormat } from '../document-format.js';
 import { printJson, printTable, type OutputFormat } from '../output.js';
 
+/**
+ * berthd already redacts secrets; berthctl does it again so an older berthd's answer cannot print one either.
+ * Loaded on use: the settings registry (zod schemas) would otherwise slow every berthctl start.
+ */
+async function redacted(value: unknown): Promise<unknown> {
+  const { redactSettings } = await import('../../settings/redact.js');
+  return redactSettings(value);
+}
+
 /** `KEY=VALUE` arguments → a map; the server parses each value by its key's type. */
 export function parseAssignments(args: readonly string[]): Record<string, string> {
   const values: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -38,7 +47,7 @@ export function registerSettings(program: Command): void {
     .argument('[prefix]', 'dotted prefix, e.g. host-containers.admin')
     .action(async (prefix: string | undefined, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
-      printJson(await client.settings.get(prefix));
+      printJson(await redacted(await client.settings.get(prefix)));
     });
 
   program
@@ -89,7 +98,7 @@ export function registerSettings(program: Command): void {
     .argument('<name>', 'transaction name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
-      printJson(await client.settings.pending(name));
+      printJson(await redacted(await client.settings.pending(name)));
     });
   tx.command('commit')
     .description('apply transaction NAME atomically')
