@@ -222,8 +222,9 @@ export class Supervisor implements SupervisorApi {
       }
       record.desired = want;
       // Re-applying the same desired state (another workload run or removed, any settings commit) is not a
-      // request to run again a unit whose run ended for good (`restart never`): that restarted it.
-      if (changed || want !== wasDesired) record.ended = false;
+      // request to run again a unit whose run ended for good (`restart never`): that restarted it. Nor is
+      // "stopped" for it (the workload manager persists that it ended) a reason to touch it: it stays exited.
+      if (changed || (want !== wasDesired && !(want === 'stopped' && record.ended))) record.ended = false;
       if (spec.class === 'bootstrap' || !this.bootstrapPhaseDone || record.ended) continue;
       if (want === 'running') ops.push(this.startRecord(record));
       else ops.push(record.serialize(() => this.deactivate(record, 'disabled')));

@@ -44,6 +44,12 @@ export class WorkloadManager {
   /** Persisted workloads the current policy refuses: not run, reported with the reason. */
   private readonly refused = new Map<string, string>();
   private started = false;
+  private readonly watch = new AbortController();
+  /**
+   * Bumped, synchronously, by every run/start of a workload: an "it ended" report that predates the bump must
+   * not persist "stopped" over a start that came after it.
+   */
+  private readonly startEpochs = new Map<string, number>();
 
   constructor(private readonly deps: WorkloadManagerDeps) {}
 
@@ -75,16 +81,46 @@ export class WorkloadManager {
     await this.apply();
     await this.deps.supervisor.run();
     this.started = true;
+    void this.persistEnded();
   }
 
   close(): void {
+    this.watch.abort();
     this.deps.supervisor.close();
+  }
+
+  private bumpStartEpoch(name: string): void {
+    this.startEpochs.set(name, (this.startEpochs.get(name) ?? 0) + 1);
+  }
+
+  /**
+   * A workload whose run ended for good (restart never; on-failure after exit 0) is persisted as desired
+   * "stopped", so a berthd restart does not run it again either; `workloads start` runs it again.
+   */
+  private async persistEnded(): Promise<void> {
+    const ended = (name: string): boolean => this.deps.supervisor.get(name)?.desired === 'stopped';
+    try {
+      for await (const e of this.deps.supervisor.events(this.watch.signal)) {
+        if (e.kind !== 'unit' || (e.state !== 'exited' && e.state !== 'failed') || !ended(e.unit)) continue;
+        const name = e.unit;
+        const epoch = this.startEpochs.get(name) ?? 0;
+        await this.deps.store.update((records) => {
+          const r = records.get(name);
+          // Checked again when the write's turn comes: a start or a new same-name workload may have come first.
+          if (!r || r.desired !== 'running' || (this.startEpochs.get(name) ?? 0) !== epoch || !ended(name)) return;
+          records.set(name, { ...r, desired: 'stopped' });
+        }).catch((err: unknown) => this.deps.logger.warn({ workload: name, err: String(err) }, 'could not persist that the workload ended'));
+      }
+    } catch (err) {
+      if (!this.watch.signal.aborted) this.deps.logger.error({ err: String(err) }, 'workload event watch ended');
+    }
   }
 
   async run(request: WorkloadRequest): Promise<WorkloadInfo> {
     const checked = checkWorkload(request, this.deps.policy());
     if (!checked.ok) throw new ValidationError(checked.violations[0]?.field ?? '', formatViolations(checked.violations));
     if (this.deps.store.get(request.name)) throw new WorkloadExistsError(request.name);
+    this.bumpStartEpoch(request.name);
     await this.deps.store.update((records) => {
       if (records.has(request.name)) throw new WorkloadExistsError(request.name);
       const mcs = allocateMcs(this.deps.store.usedMcs(), this.deps.random ?? Math.random);
@@ -138,6 +174,7 @@ export class WorkloadManager {
   }
 
   async startWorkload(name: string): Promise<WorkloadInfo> {
+    this.bumpStartEpoch(name);
     await this.setDesired(name, 'running');
     if (this.deps.supervisor.get(name)) await this.deps.supervisor.start(name);
     return this.get(name);

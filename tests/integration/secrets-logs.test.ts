@@ -1,7 +1,8 @@
 // Issue 14, items 5 and 9b, end to end against a private containerd and a real berthd (child process):
 // registry credentials set through berthctl are used for pulls but never printed (get, apply, set, berthd's
 // log); unit and workload logs are 0640 in a 0750 dir, removed with their workload, not inherited by a
-// same-name successor; a `--restart never` workload that exited stays exited while others come and go.
+// same-name successor; a `--restart never` workload that exited stays exited while others come and go, and
+// across a berthd restart.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -181,6 +182,21 @@ test('restart never: an exited workload stays exited when another workload is ru
   assert.deepEqual((await logLines('oneshot')).filter((l) => l === 'oneshot-ran'), ['oneshot-ran'], 'ran once');
   const ls = await berthctl(['workloads', 'ls']);
   assert.match(ls.stdout, /^oneshot\s+exited\s+stopped\s/m, ls.stdout);
+
+  // Persisted: a berthd restart does not run it again either.
+  const persisted = async (): Promise<string | undefined> => {
+    const doc = JSON.parse(await readFile(path.join(b.stateDir, 'workloads.json'), 'utf8')) as { workloads: { request: { name: string }; desired: string }[] };
+    return doc.workloads.find((w) => w.request.name === 'oneshot')?.desired;
+  };
+  await waitFor(async () => (await persisted()) === 'stopped', 10_000, 'oneshot persisted as stopped');
+  client.close();
+  await b.kill();
+  await b.start(60_000);
+  client = BerthClient.connect({ socketPath: b.socket });
+  const restarted = await client.workloads.get('oneshot');
+  assert.notEqual(restarted.status.state, 'running');
+  assert.equal(restarted.status.desired, 'stopped');
+  assert.deepEqual((await logLines('oneshot')).filter((l) => l === 'oneshot-ran'), ['oneshot-ran'], 'not run by the berthd restart');
 
   // An explicit start still runs it again.
   await client.workloads.start('oneshot');

@@ -351,6 +351,7 @@ describe('restart never: an exited unit stays exited', () => {
       // And disabling then enabling again (a settings toggle) does too.
       await sup.setDesired([once, clean], () => 'running');
       await sup.setDesired([once, clean], (s) => (s.name === 'clean' ? 'stopped' : 'running'));
+      assert.equal(sup.get('clean')?.state, 'exited', 'desired stopped for an ended unit (persisted by the workload manager) leaves it as it is');
       await sup.setDesired([once, clean], () => 'running');
       assert.equal(runtime.starts.get('clean'), 2);
     } finally {
