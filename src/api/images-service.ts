@@ -62,7 +62,7 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
         // A missing/unreadable file or one that is not an OCI archive is a bad `path` (INVALID_ARGUMENT naming
         // the field), not an INTERNAL error of berthd (found by the chaos suite's API fuzzing, R4).
         const code = (err as NodeJS.ErrnoException | undefined)?.code;
-        const fileProblem = typeof code === 'string' && ['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG', 'EINVAL'].includes(code);
+        const fileProblem = typeof code === 'string' && ['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'ENXIO'].includes(code);
         if (fileProblem || (err as Error | undefined)?.name === 'ImportError') throw new ValidationError('path', (err as Error).message);
         throw err;
       }
