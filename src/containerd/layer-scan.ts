@@ -259,6 +259,12 @@ export class BlobScanner {
 
   private checkLimit(): void {
     if (this.failure) return;
+    if (this.tar.problem) {
+      // Not a well-formed tar: never unpacked (the importer refuses such a layer), so its size does not
+      // matter and decompressing the rest would only burn CPU (a bomb of non-tar bytes).
+      this.gunzip?.destroy();
+      return;
+    }
     if (this.tar.declaredBytes > this.limit) {
       this.failure = new UnpackedSizeError(this.blob, this.limit, this.tar.declaredBytes, `its tar headers declare ${this.tar.declaredBytes} bytes of files`);
     } else if (this.tar.streamBytes > this.limit) {

@@ -8,7 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { decideSpace, reserveFor } from '../../src/images/disk-space.js';
+import { decideSpace, reserveFor, DiskSpaceError } from '../../src/images/disk-space.js';
+import { grpcCodeOf } from '../../src/api/errors.js';
 import { openArchive, ImportError } from '../../src/containerd/archive-file.js';
 import { BlobScanner, UnpackedSizeError, type ScanResult } from '../../src/containerd/layer-scan.js';
 import { SETTINGS } from '../../src/settings/index.js';
@@ -34,6 +35,8 @@ test('free-space decision: fits with the reserve left, or a refusal naming sizes
   // A full disk refuses even a byte; an empty import always fits.
   assert.equal(decideSpace(1, { bsize: 4096, blocks: 1000, bavail: 0 }, 'x', '/r').ok, false);
   assert.equal(decideSpace(0, { bsize: 4096, blocks: 100_000, bavail: 50_000 }, 'x', '/r').ok, true);
+  // Out of disk is RESOURCE_EXHAUSTED on the API, not the caller's INVALID_ARGUMENT nor INTERNAL.
+  assert.equal(grpcCodeOf(new DiskSpaceError('images import: no room')), 8);
 });
 
 test('openArchive refuses a FIFO, a device, a directory and a socket at once, naming the kind', async () => {
@@ -137,6 +140,13 @@ test('scanner: sizes of a normal layer, and problems named for bad ones', async 
   assert.match((await scan(Buffer.concat([tarEntry('h', Buffer.alloc(0), '1', '../../etc/shadow'), END]), MiB * 50)).problem ?? '', /hard link/);
   assert.match((await scan(tarEntry('a', Buffer.alloc(5000)).subarray(0, 1500), MiB * 50)).problem ?? '', /truncated/);
   assert.equal((await scan(Buffer.from('{"json": true}'), MiB * 50)).kind, 'other');
+  // A big blob that is no tar (a non-layer artifact) is not refused for its size; a gzip of non-tar bytes
+  // stops being decompressed as soon as it is known not to be a tar.
+  const notTar = await scan(Buffer.alloc(3 * MiB, 0x41), 1 * MiB);
+  assert.equal(notTar.kind, 'other');
+  const gzNotTar = await scan((await gzipChunks([Buffer.alloc(64 * MiB, 0x41)])).gz, 1 * MiB);
+  assert.equal(gzNotTar.problem, 'not a tar stream');
+  assert.ok(gzNotTar.streamBytes < 8 * MiB, `decompressed ${gzNotTar.streamBytes} bytes of a non-tar`);
   assert.equal((await scan(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]), MiB * 50)).kind, 'zstd');
   assert.match((await scan(Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7]), MiB * 50)).problem ?? '', /gzip|truncated|tar/);
 });
