@@ -15,6 +15,7 @@ import { r4Fuzz } from './r4-fuzz.js';
 import { r5CrashConsistency } from './r5-crash-consistency.js';
 import { r6Abuse } from './r6-abuse.js';
 import { r7Secrets } from './r7-secrets.js';
+import { r7Archives } from './r7-archives.js';
 import { diskFull } from './disk-full.js';
 
 type Scenario = (env: ChaosEnv) => Promise<Row[]>;
@@ -26,6 +27,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   r5: r5CrashConsistency,
   r6: r6Abuse,
   r7secrets: r7Secrets,
+  r7archives: r7Archives,
   disk: diskFull,
 };
 

@@ -62,8 +62,10 @@ export function imagesService(images: ImagesApi): grpc.UntypedServiceImplementat
         // A missing/unreadable file or one that is not an OCI archive is a bad `path` (INVALID_ARGUMENT naming
         // the field), not an INTERNAL error of berthd (found by the chaos suite's API fuzzing, R4).
         const code = (err as NodeJS.ErrnoException | undefined)?.code;
-        const fileProblem = typeof code === 'string' && ['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG', 'EINVAL'].includes(code);
-        if (fileProblem || (err as Error | undefined)?.name === 'ImportError') throw new ValidationError('path', (err as Error).message);
+        const fileProblem = typeof code === 'string' && ['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'ENXIO'].includes(code);
+        // A blob whose bytes do not hash to its name is the archive's fault too (chaos suite R7).
+        const archiveProblem = ['ImportError', 'DigestMismatchError'].includes((err as Error | undefined)?.name ?? '');
+        if (fileProblem || archiveProblem) throw new ValidationError('path', (err as Error).message);
         throw err;
       }
       return { images: imported.map((i) => ({ name: i.name, digest: i.digest })) };

@@ -19,13 +19,27 @@ export async function snapshotExists(client: ContainerdClient, snapshotter: stri
  * Unpack an image's layers into the snapshotter (Prepare → Diff.Apply → Commit per layer, API facts §7.3),
  * skipping layers whose chain id is already committed, then label the config so GC keeps the chain.
  */
-export async function unpackImage(client: ContainerdClient, image: ResolvedImage, opts: { namespace: string; lease: string; snapshotter?: string }): Promise<{ chainId: string; applied: number }> {
+export async function unpackImage(
+  client: ContainerdClient,
+  image: ResolvedImage,
+  opts: {
+    namespace: string;
+    lease: string;
+    snapshotter?: string;
+    /** Called with the indexes of the layers still to unpack, before any is: may refuse (disk space). */
+    beforeApply?: (pending: number[]) => Promise<void>;
+  },
+): Promise<{ chainId: string; applied: number }> {
   const snapshotter = opts.snapshotter ?? DEFAULT_SNAPSHOTTER;
   const call = { namespace: opts.namespace, lease: opts.lease };
   let applied = 0;
+  const pending: number[] = [];
   for (let i = 0; i < image.chainIds.length; i++) {
+    if (!(await snapshotExists(client, snapshotter, image.chainIds[i]!, opts.namespace))) pending.push(i);
+  }
+  if (pending.length > 0) await opts.beforeApply?.(pending);
+  for (const i of pending) {
     const chainId = image.chainIds[i]!;
-    if (await snapshotExists(client, snapshotter, chainId, opts.namespace)) continue;
     const parent = i === 0 ? '' : image.chainIds[i - 1]!;
     const key = `extract-${Date.now()}-${randomBytes(3).toString('base64url')} ${chainId}`;
     const mounts = await client.prepareSnapshot(snapshotter, key, parent, {}, call);

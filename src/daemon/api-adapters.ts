@@ -54,30 +54,50 @@ export function settingsApi(store: SettingsStore): SettingsApi {
 }
 
 /**
- * `images import` makes an image usable by host units and, on the containerd backend, by workloads too
- * (a separate containerd namespace; the blobs are stored once on disk).
+ * The images berth keeps, in every namespace it uses: the host containers' namespace (`images`) and, on
+ * the containerd backend, the workloads namespace (`workloadImages`).
+ * - `import` reads the archive once, into the host namespace, and unpacks it there (host containers are its
+ *   first users, and unpacking checks every layer's diff id, so a bad archive is refused at import). The
+ *   workloads namespace gets the same blobs linked (shared on disk, no copy) and the image record; it
+ *   unpacks only when a workload runs the image. One read, one unpack per import.
+ * - `rm` removes the name in every namespace (not found only if none had it) and `prune` prunes each: a blob
+ *   is on disk once, and its space comes back only when no namespace references it any more.
  */
-export function imagesApi(images: ImageService, workloadImport?: (file: string, ref?: string) => Promise<unknown>): ImagesApi {
+export function imagesApi(images: ImageService, workloadImages?: ImageService): ImagesApi {
+  const all = workloadImages ? [images, workloadImages] : [images];
   return {
     import: async (file, ref) => {
       const imported = await images.import(file, ref);
-      await workloadImport?.(file, ref);
+      await workloadImages?.adopt(images.namespace, imported.map((i) => i.name));
       return imported;
     },
     list: () => images.list(),
     remove: async (ref) => {
-      try {
-        await images.remove(ref);
-      } catch (e) {
-        if (isNotFound(e)) throw new NotFoundError(`image ${ref} not found`);
-        throw e;
+      let removed = 0;
+      for (const service of all) {
+        try {
+          await service.remove(ref);
+          removed++;
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+        }
       }
+      if (removed === 0) throw new NotFoundError(`image ${ref} not found`);
     },
     pull: async (ref, onProgress, signal) => {
       const pulled = await images.pull(ref, onProgress, signal);
       return { name: pulled.name, digest: pulled.digest };
     },
-    prune: () => images.prune(),
+    prune: async () => {
+      const total = { contentRemoved: 0, snapshotsRemoved: 0, bytesReclaimed: 0 };
+      for (const service of all) {
+        const r = await service.prune();
+        total.contentRemoved += r.contentRemoved;
+        total.snapshotsRemoved += r.snapshotsRemoved;
+        total.bytesReclaimed += r.bytesReclaimed;
+      }
+      return total;
+    },
   };
 }
 

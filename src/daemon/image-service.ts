@@ -126,6 +126,10 @@ export class ImageService {
       const archive = await builtinArchive(ref, this.cacheDir);
       await this.tracked(() => importArchive(this.client, archive!, { namespace: this.namespace, ref }));
     } else {
+      // Present but not unpacked here (linked from the host namespace by an import, or its snapshots
+      // pruned): unpack from local content rather than ask a registry that may not even have it.
+      const local = always ? undefined : await this.unpackLocal(ref);
+      if (local) return local;
       const { progressLine } = await import('../images/pull-progress.js');
       const pulled = await this.pull(ref, onProgress ? (p) => onProgress(progressLine(p)) : undefined);
       return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
@@ -133,6 +137,30 @@ export class ImageService {
     const imported = await this.present(ref);
     if (!imported) throw new ImageMissingError(ref);
     return imported;
+  }
+
+  /** Unpack an image whose record and content are in this namespace; undefined if they are not. */
+  private async unpackLocal(ref: string): Promise<EnsuredImage | undefined> {
+    const [{ unpackSpaceCheck }, { unpackImage }, { withLease }] = await Promise.all([import('../containerd/import.js'), import('../containerd/unpack.js'), import('../containerd/lease.js')]);
+    for (const name of ImageService.names(ref)) {
+      const call = { namespace: this.namespace };
+      let resolved;
+      try {
+        const image = await this.client.getImage(name, call);
+        resolved = await this.reader.resolve(image.target, call);
+        for (const layer of resolved.manifest.layers) await this.client.contentInfo(layer.digest, call);
+      } catch (e) {
+        if (isNotFound(e)) continue;
+        throw e;
+      }
+      const image = resolved;
+      return this.tracked(() => withLease(this.client, this.namespace, async (lease) => {
+        const leased = { namespace: this.namespace, lease };
+        const { chainId } = await unpackImage(this.client, image, { ...leased, snapshotter: DEFAULT_SNAPSHOTTER, beforeApply: unpackSpaceCheck(this.client, image, DEFAULT_SNAPSHOTTER, leased) });
+        return { config: toImageConfig(image.config), snapshotParent: chainId };
+      }));
+    }
+    return undefined;
   }
 
   /** Run `op` as one of the operations prune must not overlap with. */
@@ -176,8 +204,19 @@ export class ImageService {
   async import(file: string, ref?: string): Promise<{ name: string; digest: string }[]> {
     this.known.clear();
     const { importArchive } = await import('../containerd/import.js');
-    const imported = await this.tracked(() => importArchive(this.client, file, { namespace: this.namespace, ref }));
+    const maxUnpackedSize = this.policy?.().images.maxUnpackedSize;
+    const imported = await this.tracked(() => importArchive(this.client, file, { namespace: this.namespace, ref, ...(maxUnpackedSize ? { maxUnpackedSize } : {}) }));
     return imported.map((i) => ({ name: i.name, digest: i.target.digest }));
+  }
+
+  /**
+   * Make images another namespace holds usable here without reading their archive again: content is
+   * linked (stored once on disk), nothing is unpacked until a container here needs it (ensure).
+   */
+  async adopt(from: string, names: string[]): Promise<void> {
+    for (const n of names) this.known.delete(n);
+    const { linkImages } = await import('../containerd/import.js');
+    await this.tracked(() => linkImages(this.client, from, this.namespace, names));
   }
 
   async list(): Promise<{ name: string; digest: string; size: number }[]> {

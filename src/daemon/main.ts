@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     socketPath: daemon.apiSocket,
     supervisor: daemon.supervisor,
     settings: settingsApi(daemon.settings),
-    images: imagesApi(daemon.images, daemon.workloads.importImage),
+    images: imagesApi(daemon.images, daemon.workloads.images),
     host: hostApi(daemon.client, daemon.selinux, berthVersion()),
     workloads: daemon.workloads.manager,
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,

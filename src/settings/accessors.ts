@@ -12,6 +12,7 @@ import {
 } from './registry.js';
 import type { SettingsMap } from './state.js';
 import type { SettingValue } from './values.js';
+import { parseSize } from '../units/quantities.js';
 
 export type SelinuxMode = (typeof SELINUX_MODES)[number];
 export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
@@ -54,7 +55,11 @@ export interface PolicySettings {
     readonly allowedCapabilities: readonly string[];
     readonly requireMemoryLimit: boolean;
   };
-  readonly images: { readonly pullPolicy: PullPolicy };
+  readonly images: {
+    readonly pullPolicy: PullPolicy;
+    /** Bytes; `images.max-unpacked-size`. */
+    readonly maxUnpackedSize: number;
+  };
 }
 
 // ---- narrowing: values were validated on the way in, so a mismatch is a programming error --------------
@@ -79,6 +84,12 @@ function list(value: SettingValue | undefined, pattern: string): readonly string
   const v = value ?? fallback(pattern) ?? [];
   if (!Array.isArray(v)) throw new Error(`settings: ${pattern} is not a list`);
   return [...(v as readonly string[])];
+}
+
+function size(value: SettingValue | undefined, pattern: string): number {
+  const parsed = parseSize(str(value, pattern) ?? '');
+  if (!parsed.ok) throw new Error(`settings: ${pattern} is not a size`);
+  return parsed.value;
 }
 
 function oneOf<T extends string>(choices: readonly T[], value: SettingValue | undefined, pattern: string): T {
@@ -174,6 +185,9 @@ export function policyOf(effective: SettingsMap): PolicySettings {
       allowedCapabilities: list(effective.get('workloads.allowed-capabilities'), 'workloads.allowed-capabilities'),
       requireMemoryLimit: bool(effective.get('workloads.require-memory-limit'), 'workloads.require-memory-limit'),
     },
-    images: { pullPolicy: oneOf(PULL_POLICIES, effective.get('images.pull-policy'), 'images.pull-policy') },
+    images: {
+      pullPolicy: oneOf(PULL_POLICIES, effective.get('images.pull-policy'), 'images.pull-policy'),
+      maxUnpackedSize: size(effective.get('images.max-unpacked-size'), 'images.max-unpacked-size'),
+    },
   };
 }

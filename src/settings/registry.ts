@@ -14,6 +14,7 @@ import {
   imageReferenceProblem,
   listType,
   nonEmptyProblem,
+  sizeProblem,
   stringType,
   userDataProblem,
   type SettingValue,
@@ -212,6 +213,13 @@ export const SETTINGS: readonly SettingDefinition[] = [
     type: enumType(PULL_POLICIES),
     fallback: 'if-not-present',
     description: 'if-not-present: use a cached image when there is one (works offline); always: pull on every start.',
+    service: 'images',
+  },
+  {
+    pattern: 'images.max-unpacked-size',
+    type: stringType('size like 8Gi, 500Mi, 1G', sizeProblem),
+    fallback: '8Gi',
+    description: 'Largest size one layer of an imported image may unpack to; a larger one is refused before it is unpacked.',
     service: 'images',
   },
 ];

@@ -5,6 +5,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { registryHostProblem } from './names.js';
+import { parseSize } from '../units/quantities.js';
 
 export type SettingValue = boolean | string | readonly string[];
 export type ValueKind = 'boolean' | 'string' | 'enum' | 'string-list';
@@ -194,4 +195,12 @@ export function capabilityProblem(name: string): string | undefined {
 export function nonEmptyProblem(text: string): string | undefined {
   if (text.length === 0) return 'must not be empty';
   return text.includes('\0') ? 'must not contain NUL' : undefined;
+}
+
+/** A size in the unit files' notation ("8Gi", "500Mi", "1G", a byte count); at least 1 MiB. */
+export function sizeProblem(text: string): string | undefined {
+  const parsed = parseSize(text);
+  if (!parsed.ok) return parsed.message;
+  if (parsed.value < 1024 * 1024) return `must be at least 1Mi (got ${JSON.stringify(text)})`;
+  return undefined;
 }

@@ -34,14 +34,14 @@ export interface WorkloadsWiring {
 
 export interface Workloads {
   manager: WorkloadManager;
-  /** Imports an OCI archive for workloads (containerd backend); undefined on Docker (use `docker load`). */
-  importImage?: (file: string, ref?: string) => Promise<unknown>;
+  /** Images of the workloads namespace (containerd backend); undefined on Docker (use `docker load`). */
+  images?: ImageService;
   close(): Promise<void>;
 }
 
 interface Backend {
   runtime: Runtime;
-  importImage?: (file: string, ref?: string) => Promise<unknown>;
+  images?: ImageService;
   ensureImage(ref: string, onProgress?: (message: string) => void): Promise<{ config: ImageConfig; snapshotParent: string }>;
   forgetImage(ref: string): void;
   close(): void;
@@ -61,7 +61,7 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
   await w.containerd.createNamespace(WORKLOAD_NAMESPACE).catch(() => undefined);
   const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'));
   const runtime = new WorkloadContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
-  return { runtime, importImage: (file, ref) => images.import(file, ref), ensureImage: (ref, onProgress) => images.ensure(ref, onProgress), forgetImage: (ref) => images.forget(ref), close: () => undefined };
+  return { runtime, images, ensureImage: (ref, onProgress) => images.ensure(ref, onProgress), forgetImage: (ref) => images.forget(ref), close: () => undefined };
 }
 
 function workloadPolicy(w: WorkloadsWiring): WorkloadPolicy {
@@ -118,7 +118,7 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
   const m = manager;
   return {
     manager: m,
-    importImage: backend.importImage,
+    ...(backend.images ? { images: backend.images } : {}),
     close: async () => {
       m.close();
       backend.close();

@@ -50,7 +50,7 @@ function policy(pullPolicy: 'if-not-present' | 'always', insecure: string[]): ()
     selinuxMode: 'auto',
     containerRegistry: { mirrors: new Map(), credentials: new Map(), insecure: new Map(insecure.map((h) => [h, true])) },
     workloads: { runtime: 'containerd', hostPathAllowList: [], allowedCapabilities: [], requireMemoryLimit: false },
-    images: { pullPolicy },
+    images: { pullPolicy, maxUnpackedSize: 8 * 1024 ** 3 },
   };
   return () => p;
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile, rm, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,13 +32,31 @@ export class TestContainerd {
     return path.join(this.dir, 'containerd.log');
   }
 
-  /** `pathPrefix` goes in front of containerd's PATH, which its shims inherit (e.g. a wrapping `runc`). */
-  static async start(opts: { pathPrefix?: string } = {}): Promise<TestContainerd> {
+  /**
+   * `pathPrefix` goes in front of containerd's PATH, which its shims inherit (e.g. a wrapping `runc`).
+   * `rootTmpfs` (e.g. "64m") puts containerd's root on a tmpfs of that size, mounted here and unmounted by
+   * stop() (everything mounted under the dir is).
+   */
+  static async start(opts: { pathPrefix?: string; rootTmpfs?: string } = {}): Promise<TestContainerd> {
     // Short path: unix socket paths are limited to 108 bytes.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'bctd-'));
     const t = new TestContainerd(dir, opts.pathPrefix);
     await writeFile(path.join(dir, 'config.toml'), configToml(t));
-    await t.launch();
+    if (opts.rootTmpfs) {
+      await mkdir(t.root, { recursive: true });
+      const rc = await new Promise<number | null>((r) => spawn('mount', ['-t', 'tmpfs', '-o', `size=${opts.rootTmpfs}`, 'tmpfs', t.root], { stdio: 'ignore' }).once('exit', r));
+      if (rc !== 0) {
+        await rm(dir, { recursive: true, force: true });
+        throw new Error(`mount -t tmpfs on ${t.root} failed (${rc})`);
+      }
+    }
+    try {
+      await t.launch();
+    } catch (e) {
+      await unmountUnder(dir);
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
     return t;
   }
 

@@ -220,6 +220,11 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['always', 'if-not-present'].map((v) => ({ input: v, stored: v })),
     bad: ['never', 'IfNotPresent', false],
   },
+  'images.max-unpacked-size': {
+    key: 'images.max-unpacked-size',
+    good: ['8Gi', '50Mi', '1G', '1048576'].map((v) => ({ input: v, stored: v })),
+    bad: ['lots', '8GB', '-1Gi', '1Ki', '', 8, true],
+  },
 };
 
 describe('every key', () => {

@@ -27,7 +27,7 @@ export function registerImages(program: Command): void {
   images
     .command('import')
     .description('import an OCI image archive that is on this host')
-    .argument('<file>', 'path of the archive (read by berthd, so it must be on this host)')
+    .argument('<file>', 'path of the archive, a regular file (read by berthd, so it must be on this host)')
     .option('--ref <ref>', 'name to give the image')
     .action(async (file: string, opts: { ref?: string }, cmd: Command) => {
       const { client, options } = await connect(cmd);
