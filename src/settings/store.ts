@@ -32,6 +32,7 @@ import {
   overlay,
   pathOf,
   servicesOf,
+  sizeIssues,
   type SettingsMap,
 } from './state.js';
 import { nestEntries, type SettingsTree } from './tree.js';
@@ -236,7 +237,7 @@ export class SettingsStore {
   private async commitChanges(changes: readonly StagedChange[]): Promise<CommitResult> {
     const operator = applyChanges(this.operator, changes);
     const effective = overlay(this.defaults, operator);
-    const issues = completenessIssues(effective);
+    const issues = [...sizeIssues(operator), ...completenessIssues(effective)];
     if (issues.length > 0) throw new SettingsError('invalid', issues);
 
     const generation = this.committedGeneration + 1;
