@@ -100,6 +100,9 @@ export async function r7Requests(env: ChaosEnv): Promise<Row[]> {
     let polling = true;
     let polls = 0;
     let worstPollMs = 0;
+    // Which request was in flight when the slowest status call was made, for the note.
+    let phase = 'start';
+    let worstPhase = '';
     const pollProblems: string[] = [];
     const p = poller;
     // Bounded like every loop of the suite: a count and a deadline besides the flag.
@@ -113,13 +116,19 @@ export async function r7Requests(env: ChaosEnv): Promise<Row[]> {
         } catch (e) {
           if (pollProblems.length < 3) pollProblems.push(e instanceof Error ? e.message : String(e));
         }
-        worstPollMs = Math.max(worstPollMs, now() - start);
+        const took = now() - start;
+        if (took > worstPollMs) {
+          worstPollMs = took;
+          worstPhase = phase;
+        }
       }
     })();
 
     for (const [what, send, expected] of kinds(c)) {
+      phase = what;
       await t.run(what, () => refusedWith(send(), expected));
     }
+    phase = 'huge list';
 
     // A >5 MB list: 7 workloads of ~960 KB (each within every limit; `/bin/true`, restart never).
     const big = Array.from({ length: 7 }, (_, i) => `r7-big-${i}`);
@@ -155,7 +164,7 @@ export async function r7Requests(env: ChaosEnv): Promise<Row[]> {
       if (after !== before) out.push(`state changed: ${after.slice(0, 200)} (was ${before.slice(0, 200)})`);
       return out;
     });
-    t.note = `${polls} status calls answered meanwhile, slowest ${Math.round(worstPollMs)} ms`;
+    t.note = `${polls} status calls answered meanwhile, slowest ${Math.round(worstPollMs)} ms (during: ${worstPhase})`;
     t.recovery(worstPollMs);
   } catch (e) {
     t.fail(`setup: ${e instanceof Error ? e.message : String(e)}`);
