@@ -44,7 +44,7 @@ export interface PolicyViolation {
 }
 
 /**
- * The order of `all()` (and so of `workloads ls` and of list pages). A total order: names that collate
+ * The order of WorkloadStore.all() (and so of `workloads ls` and of list pages). A total order: names that collate
  * equal are ordered by code unit, so a page token (the last name of a page) never skips or repeats one.
  */
 export function compareWorkloadNames(a: string, b: string): number {

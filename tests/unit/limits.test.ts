@@ -3,7 +3,7 @@
 // No timings here: the oversized cases are asserted on their error, the big-but-allowed ones on their result.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -190,7 +190,7 @@ describe('deep documents', () => {
   it('berthctl validate: deep unit files and settings documents get the depth error', async () => {
     const dir = await tempDir();
     const unitsDir = path.join(dir, 'units');
-    await import('node:fs/promises').then((fs) => fs.mkdir(unitsDir));
+    await mkdir(unitsDir);
     const unitFile = path.join(unitsDir, 'demo.toml');
     await writeFile(unitFile, `name = "demo"\nclass = "host"\nimage = "a:1"\n${deepTomlDocs('')['inline tables']}`);
     const settingsFile = path.join(dir, 'user-data.toml');
