@@ -41,6 +41,8 @@ function kinds(c: BerthClient): Array<[string, () => Promise<unknown>, RegExp]> 
   const deepJson = `{"settings":${'{"a":'.repeat(N)}1${'}'.repeat(N)}}`;
   const tooMany: Record<string, boolean> = {};
   for (let i = 0; i < 5000; i++) tooMany[`container-registry.insecure.r${i}.example`] = true;
+  const tooManyContainers: Record<string, string> = {};
+  for (let i = 0; i < 129; i++) tooManyContainers[`host-containers.r7-${i}.source`] = BUSYBOX_REF;
   const tooBig: Record<string, string[]> = {};
   for (let i = 0; i < 20; i++) tooBig[`container-registry.mirrors.m${i}.example`] = [`https://m.example/${'x'.repeat(60_000)}`];
   return [
@@ -62,6 +64,7 @@ function kinds(c: BerthClient): Array<[string, () => Promise<unknown>, RegExp]> 
     ['deep JSON: a set value', () => c.settings.set({ 'workloads.host-path-allow-list': `${'['.repeat(N)}${']'.repeat(N)}` }), /^workloads\.host-path-allow-list: document nests deeper/],
     ['settings: 5,000 keys in one change', () => c.settings.setJson(JSON.stringify(tooMany)), /^settings: at most 4096 settings in one change/],
     ['settings: over 1 MiB in total', () => c.settings.setJson(JSON.stringify(tooBig)), /^settings: at most 1048576 bytes/],
+    ['settings: 129 host containers', () => c.settings.setJson(JSON.stringify(tooManyContainers)), /^host-containers: at most 128 may be defined/],
   ];
 }
 

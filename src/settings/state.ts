@@ -75,11 +75,8 @@ function familyOf(pattern: string): string | undefined {
 
 const REQUIRED = SETTINGS.filter((d) => d.required === true);
 
-/**
- * Whole-state rules: for every instance that has any setting (`host-containers.foo.enabled`), every
- * required key of its family (`host-containers.foo.source`) must be present after the overlay.
- */
-export function completenessIssues(effective: SettingsMap): SettingIssue[] {
+/** Instances per family (`host-containers.<name>`, `bootstrap-containers.<name>`, registries…). */
+function instancesByFamily(effective: SettingsMap): Map<string, Set<string>> {
   const instances = new Map<string, Set<string>>(); // family → instance names
   for (const key of effective.keys()) {
     const resolution = resolveKey(key);
@@ -90,6 +87,34 @@ export function completenessIssues(effective: SettingsMap): SettingIssue[] {
     if (!names) instances.set(family, (names = new Set()));
     names.add(resolution.value.instance);
   }
+  return instances;
+}
+
+/**
+ * Containers one host may define through settings, per kind. Each becomes a unit whose status (with its
+ * recent events) travels in every units list and event-stream snapshot; this keeps those under one API
+ * message, with room to spare next to Bottlerocket's usual two or three.
+ */
+export const MAX_CONTAINERS_PER_KIND = 128;
+const CONTAINER_FAMILIES = ['host-containers.<name>', 'bootstrap-containers.<name>'];
+
+export function instanceIssues(effective: SettingsMap): SettingIssue[] {
+  const instances = instancesByFamily(effective);
+  const issues: SettingIssue[] = [];
+  for (const family of CONTAINER_FAMILIES) {
+    const count = instances.get(family)?.size ?? 0;
+    const kind = family.split('.')[0]!;
+    if (count > MAX_CONTAINERS_PER_KIND) issues.push({ key: kind, message: `at most ${MAX_CONTAINERS_PER_KIND} may be defined, this change would make it ${count}` });
+  }
+  return issues;
+}
+
+/**
+ * Whole-state rules: for every instance that has any setting (`host-containers.foo.enabled`), every
+ * required key of its family (`host-containers.foo.source`) must be present after the overlay.
+ */
+export function completenessIssues(effective: SettingsMap): SettingIssue[] {
+  const instances = instancesByFamily(effective);
   const issues: SettingIssue[] = [];
   for (const definition of REQUIRED) {
     const family = familyOf(definition.pattern);

@@ -31,6 +31,7 @@ import {
   completenessIssues,
   overlay,
   pathOf,
+  instanceIssues,
   servicesOf,
   sizeIssues,
   type SettingsMap,
@@ -253,7 +254,7 @@ export class SettingsStore {
   private async commitChanges(changes: readonly StagedChange[]): Promise<CommitResult> {
     const operator = applyChanges(this.operator, changes);
     const effective = overlay(this.defaults, operator);
-    const issues = [...sizeIssues(operator), ...completenessIssues(effective)];
+    const issues = [...sizeIssues(operator), ...instanceIssues(effective), ...completenessIssues(effective)];
     if (issues.length > 0) throw new SettingsError('invalid', issues);
 
     const generation = this.committedGeneration + 1;

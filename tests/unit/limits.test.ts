@@ -228,6 +228,18 @@ describe('settings limits', () => {
     }
   });
 
+  it('at most 128 host containers (each one is a unit in every units list)', async () => {
+    const store = await SettingsStore.open({ stateDir: await tempDir(), defaultsFile: SHIPPED_DEFAULTS });
+    const defined = Object.keys(store.get()['host-containers'] as Record<string, unknown>).length;
+    const more = (n: number): Record<string, unknown> => {
+      const changes: Record<string, unknown> = {};
+      for (let i = 0; i < n; i++) changes[`host-containers.extra-${i}.source`] = 'localhost/x:1';
+      return changes;
+    };
+    await store.set(more(128 - defined));
+    await assert.rejects(store.set(more(129 - defined)), (e: unknown) => e instanceof SettingsError && e.issues[0]?.key === 'host-containers' && /at most 128 may be defined, this change would make it 129/.test(e.message));
+  });
+
   it('applies removals and sets in order (set after a removal wins, removal after a set wins)', async () => {
     const store = await SettingsStore.open({ stateDir: await tempDir(), defaultsFile: SHIPPED_DEFAULTS });
     await store.set({ 'container-registry.insecure.a.example': true, 'container-registry.insecure.b.example': true });
