@@ -16,6 +16,7 @@ import { r5CrashConsistency } from './r5-crash-consistency.js';
 import { r6Abuse } from './r6-abuse.js';
 import { r7Secrets } from './r7-secrets.js';
 import { r7Archives } from './r7-archives.js';
+import { r7Requests } from './r7-requests.js';
 import { diskFull } from './disk-full.js';
 
 type Scenario = (env: ChaosEnv) => Promise<Row[]>;
@@ -28,6 +29,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   r6: r6Abuse,
   r7secrets: r7Secrets,
   r7archives: r7Archives,
+  r7requests: r7Requests,
   disk: diskFull,
 };
 

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { ExecSession, SupervisorApi } from '../supervisor/types.js';
 import { ActiveStreams, failStream } from './calls.js';
 import { ValidationError } from './errors.js';
+import { ARGS_MAX_ITEMS, ARGS_TOTAL_MAX_BYTES, ENV_MAX_VARS, ENV_TOTAL_MAX_BYTES, totalBytes } from '../units/limits.js';
 import { requireUnit } from './unit-lookup.js';
 import type { WireExecInput, WireExecOutput, WireExecStart } from './wire.js';
 
@@ -45,6 +46,14 @@ function checkStart(msg: WireExecInput | undefined): WireExecStart {
   if (!start.args || start.args.length === 0) throw new ValidationError('args', 'a command to run is required');
   // An empty program name reached containerd and came back as UNKNOWN (chaos suite R4).
   if (start.args[0] === '') throw new ValidationError('args[0]', 'the program to run must not be empty');
+  // The same limits as a unit's command and env (src/units/limits.ts).
+  if (start.args.length > ARGS_MAX_ITEMS) throw new ValidationError('args', `at most ${ARGS_MAX_ITEMS} items, got ${start.args.length}`);
+  const argBytes = totalBytes(start.args);
+  if (argBytes > ARGS_TOTAL_MAX_BYTES) throw new ValidationError('args', `items total ${argBytes} bytes, at most ${ARGS_TOTAL_MAX_BYTES}`);
+  const env = start.env ?? [];
+  if (env.length > ENV_MAX_VARS) throw new ValidationError('env', `at most ${ENV_MAX_VARS} variables, got ${env.length}`);
+  const envBytes = totalBytes(env);
+  if (envBytes > ENV_TOTAL_MAX_BYTES) throw new ValidationError('env', `NAME=value strings total ${envBytes} bytes, at most ${ENV_TOTAL_MAX_BYTES}`);
   // runc refuses malformed entries only after containerd started the exec, answering UNKNOWN (chaos suite R4).
   (start.env ?? []).forEach((e, i) => {
     if (!/^[^=\0]+=[^\0]*$/.test(e)) throw new ValidationError(`env[${i}]`, `expected NAME=value, got ${JSON.stringify(e.slice(0, 80))}`);

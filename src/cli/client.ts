@@ -9,7 +9,10 @@ import {
 import { berthClientConstructor, type BerthServiceName } from '../api/proto.js';
 import type { WireEvent, WireExecInput, WireExecOutput, WireHostFacts, WireLogLine, WirePullProgress, WireUnit, WireVersion } from '../api/wire.js';
 import type { ExecRequest, LogLine, UnitStatus } from '../supervisor/types.js';
-import { specToWire, workloadFromWire, type WireWorkload } from '../api/workloads-service.js';
+import { specToWire, workloadFromWire, type WireListResponse, type WireWorkload } from '../api/workloads-service.js';
+
+/** Workloads per list page; the server also closes a page at 1 MiB. */
+const LIST_PAGE_SIZE = 100;
 import type { WorkloadInfo } from '../workloads/manager.js';
 import type { WorkloadRequest } from '../workloads/types.js';
 
@@ -259,8 +262,19 @@ export class BerthClient {
   readonly workloads = {
     run: async (request: WorkloadRequest, opts?: CallOptions): Promise<WorkloadInfo> =>
       workloadFromWire(await this.call<WireWorkload>('Workloads', 'Run', { spec: specToWire(request) }, opts)),
-    list: async (opts?: CallOptions): Promise<WorkloadInfo[]> =>
-      (await this.call<{ workloads: WireWorkload[] }>('Workloads', 'List', {}, opts)).workloads.map(workloadFromWire),
+    /** Every workload, fetched in pages so a list of any total size arrives (each response < 4 MiB). */
+    list: async (opts?: CallOptions): Promise<WorkloadInfo[]> => {
+      const out: WorkloadInfo[] = [];
+      let token = '';
+      do {
+        const page = await this.call<WireListResponse>('Workloads', 'List', { page_size: LIST_PAGE_SIZE, page_token: token }, opts);
+        // A server that pages always makes progress; an empty page with a token would loop forever.
+        if (page.workloads.length === 0 && page.next_page_token) throw new ApiError('workload list: empty page with a next page token', grpc.status.INTERNAL);
+        for (const w of page.workloads) out.push(workloadFromWire(w));
+        token = page.next_page_token ?? '';
+      } while (token !== '');
+      return out;
+    },
     get: async (name: string, opts?: CallOptions): Promise<WorkloadInfo> =>
       workloadFromWire(await this.call<WireWorkload>('Workloads', 'Get', { name }, opts)),
     start: async (name: string, opts?: CallOptions): Promise<WorkloadInfo> =>

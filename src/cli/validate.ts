@@ -27,9 +27,10 @@ export async function isUnitSpec(file: string, text: string): Promise<boolean> {
   if (!/\.toml$/i.test(file)) return false;
   const dirs = path.resolve(file).split(path.sep).slice(0, -1);
   if (dirs.some((d) => UNIT_DIRS.has(d))) return true;
-  const { parse } = await import('smol-toml');
+  const { parseTomlBounded } = await import('../util/depth.js');
   try {
-    const doc = parse(text);
+    // Bounded like every other parse of user input; a too-deep document is then reported by the settings check.
+    const doc = parseTomlBounded(text);
     return Object.hasOwn(doc, 'class');
   } catch {
     // Unparseable and not in a units directory: a settings document with a syntax error, as far as we know.

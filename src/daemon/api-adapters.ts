@@ -6,6 +6,7 @@ import type { ContainerdClient } from '../containerd/client.js';
 import { isNotFound } from '../containerd/errors.js';
 import type { ImageService } from './image-service.js';
 import type { SelinuxState } from './selinux.js';
+import { DocumentDepthError, parseJsonBounded } from '../util/depth.js';
 
 /**
  * Settings errors become validation errors naming the key, so the API answers INVALID_ARGUMENT. An error
@@ -34,8 +35,10 @@ export function settingsApi(store: SettingsStore): SettingsApi {
     setJson: (json) => translate(async () => {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(json);
+        // Depth-checked first: flattening and validation recurse once per level.
+        parsed = parseJsonBounded(json);
       } catch (e) {
+        if (e instanceof DocumentDepthError) throw new ValidationError('json', e.message);
         throw new ValidationError('json', `invalid JSON: ${parseErrorMessage(e)}`);
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ValidationError('json', 'expected a JSON object of settings');

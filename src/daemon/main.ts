@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
-import { parse as parseToml } from 'smol-toml';
+import { parseTomlBounded } from '../util/depth.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { Berthd, berthVersion, defaultSettingsFile, defaultUnitDirs, type BerthdOptions } from './berthd.js';
 import { SdNotify } from './sd-notify.js';
@@ -28,7 +28,7 @@ interface CliOptions {
 
 /** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
 async function fromConfigFile(file: string): Promise<CliOptions> {
-  const doc = parseToml(await readFile(file, 'utf8')) as Record<string, unknown>;
+  const doc = parseTomlBounded(await readFile(file, 'utf8')) as Record<string, unknown>;
   const known: Record<string, keyof CliOptions> = {
     'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
     'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',

@@ -2,7 +2,8 @@
 // `{"settings": {...}}` in JSON) into a change map. Only the shape is checked here; the values go through
 // the same validation as `set`.
 
-import { parse as parseToml, TomlError } from 'smol-toml';
+import { TomlError } from 'smol-toml';
+import { DocumentDepthError, parseJsonBounded, parseTomlBounded } from '../util/depth.js';
 import { SettingsError } from './errors.js';
 import { isPlainObject } from './tree.js';
 import type { ChangeMap } from './validate.js';
@@ -26,8 +27,10 @@ export function parseErrorMessage(err: unknown): string {
 function parseText(text: string, format: DocumentFormat): unknown {
   try {
     // 'throw' so a `__proto__` key can never reach object handling further down.
-    return format === 'toml' ? parseToml(text, { unsafeKeyBehaviour: 'throw' }) : (JSON.parse(text) as unknown);
+    // Depth-bounded: flattening and validation walk the document recursively.
+    return format === 'toml' ? parseTomlBounded(text, { unsafeKeyBehaviour: 'throw' }) : parseJsonBounded(text);
   } catch (err) {
+    if (err instanceof DocumentDepthError) throw new SettingsError('document', [{ key: '', message: err.message }]);
     const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
     const reason = parseErrorMessage(err);
     throw new SettingsError('document', [{ key: '', message: `invalid ${format.toUpperCase()}${where}: ${reason}` }]);

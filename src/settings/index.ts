@@ -3,7 +3,7 @@
 export { SettingsStore } from './store.js';
 export type { CommitListener, CommitResult, SettingsStoreOptions } from './store.js';
 export type { ChangeMap, StagedChange } from './validate.js';
-export { VALUE_SIZE_LIMIT } from './validate.js';
+export { VALUE_SIZE_LIMIT, SETTINGS_MAX_BYTES, SETTINGS_MAX_KEYS } from './validate.js';
 export { SettingsError, formatIssue } from './errors.js';
 export type { SettingIssue, SettingsErrorCode } from './errors.js';
 export type { DocumentFormat } from './document.js';

@@ -31,11 +31,13 @@ import {
   completenessIssues,
   overlay,
   pathOf,
+  instanceIssues,
   servicesOf,
+  sizeIssues,
   type SettingsMap,
 } from './state.js';
 import { nestEntries, type SettingsTree } from './tree.js';
-import { checkChanges, type ChangeMap, type StagedChange } from './validate.js';
+import { checkChanges, SETTINGS_MAX_BYTES, SETTINGS_MAX_KEYS, type ChangeMap, type StagedChange } from './validate.js';
 import type { SettingValue } from './values.js';
 
 export interface SettingsStoreOptions {
@@ -61,6 +63,8 @@ export interface CommitResult {
 export type CommitListener = (result: CommitResult) => void;
 
 const TRANSACTION_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** Named transactions open at once (each is memory a client fills). */
+export const MAX_TRANSACTIONS = 64;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -111,7 +115,21 @@ export class SettingsStore {
   stage(tx: string, changes: ChangeMap): readonly StagedChange[] {
     this.checkTransactionName(tx);
     const staged = this.validate(changes);
-    if (staged.length > 0) this.transactions.set(tx, [...(this.transactions.get(tx) ?? []), ...staged]);
+    const before = this.transactions.get(tx);
+    // Staging is memory a client fills and `pending` returns in one message: bounded like the state itself.
+    if (before === undefined && staged.length > 0 && this.transactions.size >= MAX_TRANSACTIONS) {
+      throw new SettingsError('invalid', [{ key: 'tx', message: `at most ${MAX_TRANSACTIONS} open transactions; commit or discard one first` }]);
+    }
+    const next = [...(before ?? []), ...staged];
+    let bytes = 0;
+    for (const c of next) bytes += c.key.length + (c.op === 'set' ? Buffer.byteLength(JSON.stringify(c.value), 'utf8') : 0);
+    if (next.length > SETTINGS_MAX_KEYS || bytes > SETTINGS_MAX_BYTES) {
+      throw new SettingsError('invalid', [{
+        key: 'tx',
+        message: `a transaction holds at most ${SETTINGS_MAX_KEYS} changes and ${SETTINGS_MAX_BYTES} bytes; this would make it ${next.length} changes, ${bytes} bytes`,
+      }]);
+    }
+    if (staged.length > 0) this.transactions.set(tx, next);
     return this.pending(tx);
   }
 
@@ -236,7 +254,7 @@ export class SettingsStore {
   private async commitChanges(changes: readonly StagedChange[]): Promise<CommitResult> {
     const operator = applyChanges(this.operator, changes);
     const effective = overlay(this.defaults, operator);
-    const issues = completenessIssues(effective);
+    const issues = [...sizeIssues(operator), ...instanceIssues(effective), ...completenessIssues(effective)];
     if (issues.length > 0) throw new SettingsError('invalid', issues);
 
     const generation = this.committedGeneration + 1;

@@ -22,10 +22,24 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * both spellings reach the same key. An empty object yields nothing.
  */
 export function flattenTree(tree: Readonly<Record<string, unknown>>, base = ''): Array<[string, unknown]> {
+  // Iterative with an explicit stack (depth-first, document order) and no spread of child results: a
+  // document's depth and width come from the client, and neither may turn into a stack overflow.
   const out: Array<[string, unknown]> = [];
-  for (const [segment, value] of Object.entries(tree)) {
-    const key = base === '' ? segment : `${base}.${segment}`;
-    if (isPlainObject(value)) out.push(...flattenTree(value, key));
+  const stack: Array<Iterator<[string, unknown]> & { base: string }> = [];
+  const push = (node: Readonly<Record<string, unknown>>, prefix: string): void => {
+    stack.push(Object.assign(Object.entries(node)[Symbol.iterator](), { base: prefix }));
+  };
+  push(tree, base);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const next = top.next();
+    if (next.done === true) {
+      stack.pop();
+      continue;
+    }
+    const [segment, value] = next.value;
+    const key = top.base === '' ? segment : `${top.base}.${segment}`;
+    if (isPlainObject(value)) push(value, key);
     else out.push([key, value]);
   }
   return out;

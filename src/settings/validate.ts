@@ -20,6 +20,13 @@ export type StagedChange =
 
 export const VALUE_SIZE_LIMIT = 64 * 1024;
 
+/**
+ * Whole-state limits (checked at commit, state.ts): what `get` returns and what is persisted stays far inside
+ * one API message. One change map may not hold more entries than the whole state may.
+ */
+export const SETTINGS_MAX_KEYS = 4096;
+export const SETTINGS_MAX_BYTES = 1024 * 1024;
+
 export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly issues: SettingIssue[] };
 
 function fail<T>(key: string, message: string): Checked<T> {
@@ -101,7 +108,10 @@ export function checkChanges(changes: ChangeMap, defaults: DefaultPaths): Checke
   const issues: SettingIssue[] = [];
   const seen = new Set<string>();
   const defaultList = [...defaults];
-  for (const [rawKey, input] of flattenTree(changes)) {
+  const entries = flattenTree(changes);
+  // One request changes at most as many keys as the whole state may hold; refused before any is checked.
+  if (entries.length > SETTINGS_MAX_KEYS) return fail('settings', `at most ${SETTINGS_MAX_KEYS} settings in one change, got ${entries.length}`);
+  for (const [rawKey, input] of entries) {
     const checked = input === null ? checkUnset(rawKey, defaultList) : checkSet(rawKey, input);
     if (!checked.ok) {
       issues.push(...checked.issues);

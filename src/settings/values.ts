@@ -4,6 +4,7 @@
 
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { DEPTH_MESSAGE, parseJsonBounded } from '../util/depth.js';
 import { registryHostProblem } from './names.js';
 import { parseSize } from '../units/quantities.js';
 
@@ -88,9 +89,9 @@ function listFromText(text: string): TextParse {
   const trimmed = text.trim();
   if (trimmed.startsWith('[')) {
     try {
-      return { ok: true, value: JSON.parse(trimmed) as unknown };
-    } catch {
-      return { ok: false, message: 'expected a JSON array or a comma-separated list' };
+      return { ok: true, value: parseJsonBounded(trimmed) };
+    } catch (e) {
+      return { ok: false, message: e instanceof SyntaxError ? 'expected a JSON array or a comma-separated list' : DEPTH_MESSAGE };
     }
   }
   return { ok: true, value: trimmed === '' ? [] : trimmed.split(',').map((item) => item.trim()) };

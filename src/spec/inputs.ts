@@ -100,8 +100,9 @@ export function resolveInputs(unit: UnitSpec, ctx: SpecContext): { ok: true; inp
   if (!selinux.ok) errors.push(selinux.error);
 
   const hostCapabilities = [...(ctx.hostCapabilities ?? KNOWN_CAPABILITIES)];
+  const granted = new Set(hostCapabilities);
   unit.capabilities.add.forEach((cap, i) => {
-    if (!hostCapabilities.includes(cap)) {
+    if (!granted.has(cap)) {
       errors.push({ path: `capabilities.add[${i}]`, message: `${cap} is not among the capabilities this host grants` });
     }
   });

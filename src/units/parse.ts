@@ -1,6 +1,7 @@
 // parseUnit: TOML text → UnitSpec or errors. Syntax errors name the line and column.
-import { parse, TomlError } from 'smol-toml';
-import { withFile, type UnitResult } from './errors.js';
+import { TomlError } from 'smol-toml';
+import { DocumentDepthError, parseTomlBounded } from '../util/depth.js';
+import { ROOT_PATH, withFile, type UnitResult } from './errors.js';
 import type { UnitSpec } from './types.js';
 import { validateUnit } from './validate.js';
 
@@ -13,9 +14,12 @@ function tomlMessage(e: TomlError): string {
 export function parseUnit(text: string, file?: string): UnitResult<UnitSpec> {
   let doc: unknown;
   try {
-    doc = parse(text);
+    // Depth-checked: validation and everything after it walk the document recursively.
+    doc = parseTomlBounded(text);
   } catch (e) {
-    const error = e instanceof TomlError
+    const error = e instanceof DocumentDepthError
+      ? { path: ROOT_PATH, message: e.message }
+      : e instanceof TomlError
       ? { path: `line ${e.line}, column ${e.column}`, message: tomlMessage(e) }
       : { path: 'line ?', message: `invalid TOML: ${e instanceof Error ? e.message : String(e)}` };
     return { ok: false, errors: withFile([error], file) };

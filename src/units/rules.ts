@@ -8,6 +8,7 @@ import { effectiveNamespaces, effectivePersistentStorage } from './resolve.js';
 import type { UnitFile } from './schema.js';
 import { DEFAULT_HEALTH, MIN_MEMORY_BYTES } from './types.js';
 import { formatBytes } from './quantities.js';
+import { totalBytes, UNIT_TEXT_MAX_BYTES } from './limits.js';
 
 export type UnitRule = (f: UnitFile) => UnitError[];
 
@@ -62,16 +63,22 @@ export const capabilityRules: UnitRule = (f) => {
   }
   const add = f.capabilities.add ?? [];
   const drop = f.capabilities.drop ?? [];
+  // Sets, not indexOf: every rule stays linear in the list sizes.
+  const dropped = new Set(drop);
+  const seenAdd = new Set<string>();
   add.forEach((cap, i) => {
     if (f.class === 'workload' && !WORKLOAD_ADDABLE_CAPS.includes(cap)) {
       out.push(err(['capabilities', 'add', i],
         `workloads may not add ${cap}; allowed: ${WORKLOAD_ADDABLE_CAPS.map((c) => c.slice(4)).join(', ')}`));
     }
-    if (drop.includes(cap)) out.push(err(['capabilities', 'add', i], `${cap} is both added and dropped`));
-    if (add.indexOf(cap) !== i) out.push(err(['capabilities', 'add', i], `${cap} is listed twice`));
+    if (dropped.has(cap)) out.push(err(['capabilities', 'add', i], `${cap} is both added and dropped`));
+    if (seenAdd.has(cap)) out.push(err(['capabilities', 'add', i], `${cap} is listed twice`));
+    seenAdd.add(cap);
   });
+  const seenDrop = new Set<string>();
   drop.forEach((cap, i) => {
-    if (drop.indexOf(cap) !== i) out.push(err(['capabilities', 'drop', i], `${cap} is listed twice`));
+    if (seenDrop.has(cap)) out.push(err(['capabilities', 'drop', i], `${cap} is listed twice`));
+    seenDrop.add(cap);
   });
   return out;
 };
@@ -106,6 +113,8 @@ export const storageRules: UnitRule = (f) => {
   return out;
 };
 
+const PROPAGATION = new Set(['rshared', 'rslave', 'rprivate', 'shared', 'slave', 'private']);
+
 // Paths berth itself manages inside every container; a unit mount there would shadow them.
 const RESERVED_TREES = ['/proc', '/sys', '/dev', '/.berth', '/run/berth'];
 
@@ -130,11 +139,15 @@ export const mountRules: UnitRule = (f) => {
     else seen.set(dest, i);
 
     const options: readonly string[] = m.options ?? [];
-    const dup = options.find((o, j) => options.indexOf(o) !== j);
-    if (dup !== undefined) out.push(err(['mounts', i, 'options'], `"${dup}" is listed twice`));
-    if (options.includes('ro') && options.includes('rw')) out.push(err(['mounts', i, 'options'], '"ro" and "rw" contradict each other'));
-    if (options.includes('bind') && options.includes('rbind')) out.push(err(['mounts', i, 'options'], 'use either "bind" or "rbind"'));
-    const propagation = options.filter((o) => ['rshared', 'rslave', 'rprivate', 'shared', 'slave', 'private'].includes(o));
+    const set = new Set(options);
+    if (set.size !== options.length) {
+      const seenOption = new Set<string>();
+      const dup = options.find((o) => (seenOption.has(o) ? true : (seenOption.add(o), false)));
+      out.push(err(['mounts', i, 'options'], `"${dup ?? ''}" is listed twice`));
+    }
+    if (set.has('ro') && set.has('rw')) out.push(err(['mounts', i, 'options'], '"ro" and "rw" contradict each other'));
+    if (set.has('bind') && set.has('rbind')) out.push(err(['mounts', i, 'options'], 'use either "bind" or "rbind"'));
+    const propagation = [...set].filter((o) => PROPAGATION.has(o));
     if (propagation.length > 1) out.push(err(['mounts', i, 'options'], `at most one propagation option (got ${propagation.join(', ')})`));
   });
   return out;
@@ -143,11 +156,23 @@ export const mountRules: UnitRule = (f) => {
 export const dependencyRules: UnitRule = (f) => {
   const deps = f['depends-on'] ?? [];
   const out: UnitError[] = [];
+  const seen = new Set<string>();
   deps.forEach((d, i) => {
     if (d === f.name) out.push(err(['depends-on', i], 'a unit may not depend on itself'));
-    else if (deps.indexOf(d) !== i) out.push(err(['depends-on', i], `"${d}" is listed twice`));
+    else if (seen.has(d)) out.push(err(['depends-on', i], `"${d}" is listed twice`));
+    seen.add(d);
   });
   return out;
+};
+
+/** The per-field limits (limits.ts) together would allow ~6 MiB of text; one unit gets at most 2 MiB. */
+export const sizeRules: UnitRule = (f) => {
+  let total = totalBytes(f.command ?? []) + totalBytes(f.args ?? []) + totalBytes(f.health?.command ?? []);
+  for (const [k, v] of Object.entries(f.env ?? {})) total += k.length + 1 + Buffer.byteLength(v, 'utf8');
+  for (const m of f.mounts ?? []) total += totalBytes(m.type === 'bind' ? [m.source, m.destination] : [m.destination]);
+  return total > UNIT_TEXT_MAX_BYTES
+    ? [err([], `command, args, env, mounts and health.command total ${total} bytes, at most ${UNIT_TEXT_MAX_BYTES}`)]
+    : [];
 };
 
 export const resourceRules: UnitRule = (f) => {
@@ -170,7 +195,7 @@ export const healthRules: UnitRule = (f) => {
 
 export const UNIT_RULES: readonly UnitRule[] = [
   superpoweredOnlyForHost, bootstrapTableMatchesClass, bootstrapRunsToCompletion, workloadNamespaces,
-  capabilityRules, deviceRules, storageRules, mountRules, dependencyRules, resourceRules, healthRules,
+  capabilityRules, deviceRules, storageRules, mountRules, dependencyRules, resourceRules, healthRules, sizeRules,
 ];
 
 export function checkRules(f: UnitFile): UnitError[] {

@@ -8,6 +8,10 @@ import { isValidEnvName, unitNameProblem } from './names.js';
 import { absolutePathProblem } from './paths.js';
 import { parseDuration, parseOctalMode, parseSize, parseUserSpec, type Parsed } from './quantities.js';
 import { normalizeSignal } from './signals.js';
+import {
+  ARG_MAX_BYTES, ARGS_MAX_ITEMS, ARGS_TOTAL_MAX_BYTES, byteLength, ENV_MAX_VARS, ENV_NAME_MAX_BYTES, ENV_TOTAL_MAX_BYTES,
+  ENV_VALUE_MAX_BYTES, LIST_MAX_ITEMS, MOUNTS_MAX, PATH_MAX_BYTES,
+} from './limits.js';
 import { BIND_OPTIONS, TMPFS_OPTIONS, USER_DATA_MAX_BYTES } from './types.js';
 
 /** A string checked (and possibly converted) by one of the pure parsers. */
@@ -29,11 +33,80 @@ function parsedString<T>(parse: (s: string) => Parsed<T> | string | undefined) {
 
 const text = z.string().refine((s) => !s.includes('\0'), { error: 'must not contain NUL characters' });
 const unitName = parsedString<string>(unitNameProblem);
-const containerPath = parsedString<string>(absolutePathProblem);
+
+/** Checked before the path rules, so a megabyte "path" costs one length check. */
+function pathLengthProblem(s: string): string | undefined {
+  const n = byteLength(s);
+  return n > PATH_MAX_BYTES ? `path is ${n} bytes, at most ${PATH_MAX_BYTES}` : undefined;
+}
+const containerPath = parsedString<string>((s) => pathLengthProblem(s) ?? absolutePathProblem(s));
 // Host bind sources may contain ".." (they are real host paths); the spec builder resolves them.
 const hostPath = parsedString<string>((s) =>
-  !s.startsWith('/') ? 'must be an absolute path' : s.includes('\0') ? 'must not contain NUL characters' : undefined,
+  pathLengthProblem(s) ?? (!s.startsWith('/') ? 'must be an absolute path' : s.includes('\0') ? 'must not contain NUL characters' : undefined),
 );
+
+/**
+ * An array whose length is checked before its items: 30,000 entries are refused with one error naming the
+ * field, instead of being parsed and reported one by one.
+ */
+function boundedArray<T extends z.ZodType>(item: T, max: number, noun: string) {
+  return z.unknown().transform((v, ctx) => {
+    if (Array.isArray(v) && v.length > max) {
+      ctx.issues.push({ code: 'custom', message: `at most ${max} ${noun}, got ${v.length}`, input: v });
+      return z.NEVER;
+    }
+    return v;
+  }).pipe(z.array(item));
+}
+
+/** A short list (devices, capabilities, options, dependencies). */
+function shortList<T extends z.ZodType>(item: T) {
+  return boundedArray(item, LIST_MAX_ITEMS, 'items');
+}
+
+/**
+ * command / args / health.command: a count, a per-item and a total size limit. Hand-rolled (not z.array)
+ * so an oversized list is refused on its length before 30,000 items are each checked and reported.
+ */
+function argList(min: number) {
+  return z.unknown().transform((v, ctx): string[] => {
+    if (!Array.isArray(v)) {
+      ctx.issues.push({ code: 'invalid_type', expected: 'array', input: v });
+      return z.NEVER;
+    }
+    if (v.length > ARGS_MAX_ITEMS) {
+      ctx.issues.push({ code: 'custom', message: `at most ${ARGS_MAX_ITEMS} items, got ${v.length}`, input: v });
+      return z.NEVER;
+    }
+    if (v.length < min) {
+      ctx.issues.push({ code: 'custom', message: `must have at least ${min} item${min === 1 ? '' : 's'}`, input: v });
+      return z.NEVER;
+    }
+    let total = 0;
+    let ok = true;
+    v.forEach((item: unknown, i) => {
+      if (typeof item !== 'string') {
+        ctx.issues.push({ code: 'invalid_type', expected: 'string', path: [i], input: item });
+        ok = false;
+        return;
+      }
+      const n = byteLength(item);
+      total += n;
+      if (n > ARG_MAX_BYTES) {
+        ctx.issues.push({ code: 'custom', path: [i], message: `is ${n} bytes, at most ${ARG_MAX_BYTES}`, input: item });
+        ok = false;
+      } else if (item.includes('\0')) {
+        ctx.issues.push({ code: 'custom', path: [i], message: 'must not contain NUL characters', input: item });
+        ok = false;
+      }
+    });
+    if (ok && total > ARGS_TOTAL_MAX_BYTES) {
+      ctx.issues.push({ code: 'custom', message: `items total ${total} bytes, at most ${ARGS_TOTAL_MAX_BYTES}`, input: v });
+      ok = false;
+    }
+    return ok ? (v as string[]) : z.NEVER;
+  });
+}
 const duration = parsedString(parseDuration);
 const positiveDuration = parsedString((s) => {
   const r = parseDuration(s);
@@ -84,19 +157,36 @@ const envTable = z.unknown().transform((v, ctx): Record<string, string> => {
     ctx.issues.push({ code: 'custom', message: `must be a table of NAME = "value"`, input: v });
     return z.NEVER;
   }
+  const all = Object.entries(v);
+  // The count first: a 30,000-variable request is refused without looking at each variable.
+  if (all.length > ENV_MAX_VARS) {
+    ctx.issues.push({ code: 'custom', message: `at most ${ENV_MAX_VARS} variables, got ${all.length}`, input: v });
+    return z.NEVER;
+  }
   const entries: Array<[string, string]> = [];
-  for (const [key, value] of Object.entries(v)) {
+  let total = 0;
+  for (const [key, value] of all) {
     if (key === '__proto__') {
       ctx.issues.push({ code: 'custom', path: [key], message: 'is reserved (it cannot be represented safely)', input: key });
+    } else if (byteLength(key) > ENV_NAME_MAX_BYTES) {
+      ctx.issues.push({ code: 'custom', path: [key.slice(0, 64)], message: `name is ${byteLength(key)} bytes, at most ${ENV_NAME_MAX_BYTES}`, input: key });
     } else if (!isValidEnvName(key)) {
       ctx.issues.push({ code: 'custom', path: [key], message: 'is not a valid environment variable name (letters, digits, "_"; not starting with a digit)', input: key });
     } else if (typeof value !== 'string') {
       ctx.issues.push({ code: 'custom', path: [key], message: 'must be a string (quote numbers: PORT = "8080")', input: value });
+    } else if (byteLength(value) > ENV_VALUE_MAX_BYTES) {
+      ctx.issues.push({ code: 'custom', path: [key], message: `value is ${byteLength(value)} bytes, at most ${ENV_VALUE_MAX_BYTES}`, input: key });
     } else if (value.includes('\0')) {
       ctx.issues.push({ code: 'custom', path: [key], message: 'must not contain NUL characters', input: value });
     } else {
+      // NAME=value as the process sees it.
+      total += byteLength(key) + 1 + byteLength(value);
       entries.push([key, value]);
     }
+  }
+  if (total > ENV_TOTAL_MAX_BYTES) {
+    ctx.issues.push({ code: 'custom', message: `NAME=value strings total ${total} bytes, at most ${ENV_TOTAL_MAX_BYTES}`, input: v });
+    return z.NEVER;
   }
   return Object.fromEntries(entries);
 });
@@ -105,7 +195,7 @@ const bindMount = z.strictObject({
   type: z.literal('bind'),
   source: hostPath,
   destination: containerPath,
-  options: z.array(z.enum(BIND_OPTIONS)).optional(),
+  options: shortList(z.enum(BIND_OPTIONS)).optional(),
 });
 
 const tmpfsMount = z.strictObject({
@@ -116,11 +206,11 @@ const tmpfsMount = z.strictObject({
     return r.ok && r.value === 0 ? { ok: false as const, message: 'must be greater than 0' } : r;
   }).optional(),
   mode: parsedString(parseOctalMode).optional(),
-  options: z.array(z.enum(TMPFS_OPTIONS)).optional(),
+  options: shortList(z.enum(TMPFS_OPTIONS)).optional(),
 });
 
 const device = z.strictObject({
-  path: parsedString<string>((s) => absolutePathProblem(s) ?? (s.startsWith('/dev/') ? undefined : 'must be a path under /dev/')),
+  path: parsedString<string>((s) => pathLengthProblem(s) ?? absolutePathProblem(s) ?? (s.startsWith('/dev/') ? undefined : 'must be a path under /dev/')),
   permissions: z.string().regex(/^(?:r?w?m?)$/, { error: 'must be a non-empty combination of "r", "w", "m" in that order (e.g. "rw", "rwm")' })
     .refine((s) => s.length > 0, { error: 'must not be empty' }),
 });
@@ -130,20 +220,20 @@ export const unitFileSchema = z.strictObject({
   class: z.enum(['host', 'bootstrap', 'workload']),
   description: text.max(1000).optional(),
   image: parsedString<string>(imageRefProblem),
-  command: z.array(text).min(1).optional(),
-  args: z.array(text).optional(),
+  command: argList(1).optional(),
+  args: argList(0).optional(),
   env: envTable.optional(),
   'working-dir': containerPath.optional(),
   user: parsedString(parseUserSpec).optional(),
   superpowered: z.boolean().optional(),
-  mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
+  mounts: boundedArray(z.discriminatedUnion('type', [bindMount, tmpfsMount]), MOUNTS_MAX, 'mounts').optional(),
   'user-data': userData.optional(),
   'persistent-storage': z.boolean().optional(),
   capabilities: z.strictObject({
-    add: z.array(capability(false)).optional(),
-    drop: z.array(capability(true)).optional(),
+    add: shortList(capability(false)).optional(),
+    drop: shortList(capability(true)).optional(),
   }).optional(),
-  devices: z.array(device).optional(),
+  devices: shortList(device).optional(),
   namespaces: z.strictObject({
     'host-network': z.boolean().optional(),
     'host-pid': z.boolean().optional(),
@@ -157,9 +247,9 @@ export const unitFileSchema = z.strictObject({
   restart: z.strictObject({
     policy: z.enum(['always', 'on-failure', 'never']).optional(),
   }).optional(),
-  'depends-on': z.array(unitName).optional(),
+  'depends-on': shortList(unitName).optional(),
   health: z.strictObject({
-    command: z.array(text).min(1).refine((c) => (c[0] ?? '') !== '', { error: 'first element (the program) must not be empty' }),
+    command: argList(1).refine((c) => (c[0] ?? '') !== '', { error: 'first element (the program) must not be empty' }),
     interval: positiveDuration.optional(),
     timeout: positiveDuration.optional(),
     'start-period': duration.optional(),

@@ -3,6 +3,7 @@
 // then the operator's workload policy (allowed capabilities, required memory limit). Nothing here has side
 // effects: a refused request leaves nothing behind.
 import { normalizeCapability, validateUnit } from '../units/index.js';
+import { LIST_MAX_ITEMS, MOUNTS_MAX } from '../units/limits.js';
 import { overlaps } from '../units/paths.js';
 import type { UnitSpec } from '../units/types.js';
 import { resolveInputs } from '../spec/index.js';
@@ -57,6 +58,8 @@ const FIELD_MAP: [RegExp, string][] = [
   [/^capabilities\.add/, 'cap_add'],
   [/^resources\./, ''],
   [/^restart\.policy/, 'restart'],
+  // Whole-unit errors (the total size limit) are about the request as a whole.
+  [/^\(unit\)/, 'spec'],
 ];
 
 export function requestField(unitPath: string): string {
@@ -90,13 +93,14 @@ function policyChecks(req: WorkloadRequest, policy: WorkloadPolicy): PolicyViola
     out.push({ field: 'memory', message: 'a memory limit is required for workloads on this host (workloads.require-memory-limit)' });
   }
   const allowed = new Set(policy.allowedCapabilities.map((c) => normalizeCapability(c, false)).flatMap((r) => (r.ok ? [r.value] : [])));
-  req.capAdd.forEach((cap, i) => {
+  // Oversized lists are refused by validation with one error naming the field; do not report each item here.
+  if (req.capAdd.length <= LIST_MAX_ITEMS) req.capAdd.forEach((cap, i) => {
     const n = normalizeCapability(cap, false);
     if (n.ok && !allowed.has(n.value)) {
       out.push({ field: `cap_add[${i}]`, message: `${n.value} is not in workloads.allowed-capabilities (${[...allowed].map((c) => c.slice(4)).join(', ') || 'none'})` });
     }
   });
-  req.mounts.forEach((m, i) => {
+  if (req.mounts.length <= MOUNTS_MAX) req.mounts.forEach((m, i) => {
     // Besides the socket itself: the whole run dir (FIFOs, the socket's directory) is berth's.
     if (m.source.startsWith('/') && overlaps(m.source, policy.runDir)) {
       out.push({ field: `mounts[${i}].source`, message: `host path ${m.source} would expose berth's run directory (${policy.runDir}) and API socket to a workload` });

@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../util/atomic-file.js';
-import type { WorkloadRecord } from './types.js';
+import { compareWorkloadNames, type WorkloadRecord } from './types.js';
 
 const VERSION = 1;
 
@@ -44,7 +44,7 @@ export class WorkloadStore {
   }
 
   all(): WorkloadRecord[] {
-    return [...this.records.values()].sort((a, b) => a.request.name.localeCompare(b.request.name));
+    return [...this.records.values()].sort((a, b) => compareWorkloadNames(a.request.name, b.request.name));
   }
 
   usedMcs(): [number, number][] {

@@ -42,3 +42,11 @@ export interface PolicyViolation {
   field: string;
   message: string;
 }
+
+/**
+ * The order of WorkloadStore.all() (and so of `workloads ls` and of list pages). A total order: names that collate
+ * equal are ordered by code unit, so a page token (the last name of a page) never skips or repeats one.
+ */
+export function compareWorkloadNames(a: string, b: string): number {
+  return a.localeCompare(b) || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -14,13 +14,22 @@ export const withProcessArgs: SpecOpt = (spec, { unit, ctx }) => produce(spec, (
   s.process.args = [...entry, ...cmd];
 });
 
-/** Image env, then unit env; a unit variable replaces the image's in place. */
+/**
+ * Image env, then unit env; a unit variable replaces the image's in place (its first occurrence). Linear:
+ * an index by name instead of a search per variable (4,096 variables searched one by one took seconds).
+ */
 export const withEnv: SpecOpt = (spec, { unit, ctx }) => produce(spec, (s) => {
   const env = ctx.imageConfig.env.length > 0 ? [...ctx.imageConfig.env] : [DEFAULT_PATH_ENV];
+  const at = new Map<string, number>();
+  env.forEach((e, i) => {
+    const eq = e.indexOf('=');
+    const name = eq < 0 ? e : e.slice(0, eq);
+    if (!at.has(name)) at.set(name, i);
+  });
   for (const [key, value] of Object.entries(unit.env)) {
     const entry = `${key}=${value}`;
-    const at = env.findIndex((e) => e.split('=', 1)[0] === key);
-    if (at >= 0) env[at] = entry;
+    const i = at.get(key);
+    if (i !== undefined) env[i] = entry;
     else env.push(entry);
   }
   s.process.env = env;
