@@ -42,6 +42,9 @@ export interface DeniedRoot {
   chain: ChainEntry[];
 }
 
+/** One line of /proc/self/mountinfo: which part (`root`) of which filesystem (`dev`) is mounted where. */
+export interface MountEntry { id: number; dev: string; root: string; mountPoint: string }
+
 /** Everything the pure check needs, gathered by one I/O step right before it runs. */
 export interface HostPathFacts {
   /** By index into unit.mounts (bind mounts only). */
@@ -51,6 +54,8 @@ export interface HostPathFacts {
   deny: DeniedRoot[];
   /** Identity of berth's API socket, when it exists (a hard link of it is the socket too). */
   apiSocket?: PathIdentity;
+  /** berth's mount table (/proc/self/mountinfo), to see through bind mounts; absent = not checked. */
+  mounts?: MountEntry[];
 }
 
 // statfs magic numbers of kernel-interface filesystems: a bind of any part of them hands a workload host
@@ -77,6 +82,49 @@ function via(p: ResolvedHostPath): string {
   return p.resolved === p.requested ? `host path ${p.requested}` : `host path ${p.requested} (resolves to ${p.resolved})`;
 }
 
+const rel = (from: string, to: string): string => (to === from ? '' : from === '/' ? to.slice(1) : to.slice(from.length + 1));
+const join = (a: string, b: string): string => (b === '' ? a : a === '/' ? `/${b}` : `${a}/${b}`);
+
+/**
+ * The mounts a bind of `p` carries (the one `p` is on, and any mounted below it, which a recursive bind
+ * takes along), each with the other places its filesystem shows the same directory: a bind mount is just
+ * another name for a directory elsewhere, which lexical and symlink checks cannot see.
+ */
+function mountAliases(p: string, mounts: readonly MountEntry[]): Array<{ mount: MountEntry; aliases: string[] }> {
+  let on: MountEntry | undefined;
+  for (const m of mounts) if (isWithin(p, m.mountPoint) && (on === undefined || m.mountPoint.length >= on.mountPoint.length)) on = m;
+  const carried = [
+    ...(on ? [{ mount: on, fsPath: join(on.root, rel(on.mountPoint, p)) }] : []),
+    ...mounts.filter((m) => m.mountPoint !== p && isWithin(m.mountPoint, p)).map((m) => ({ mount: m, fsPath: m.root })),
+  ];
+  return carried.map(({ mount, fsPath }) => ({
+    mount,
+    aliases: mounts.filter((n) => n.id !== mount.id && n.dev === mount.dev && isWithin(fsPath, n.root)).map((n) => join(n.mountPoint, rel(n.root, fsPath))),
+  }));
+}
+
+function deniedAlias(alias: string, facts: HostPathFacts): string | undefined {
+  if (alias === '/') return 'the host\'s root filesystem';
+  const d = facts.deny.find((x) => (x.mode === 'inside' ? isWithin(alias, x.path) : overlaps(alias, x.path)));
+  return d ? `${d.why} (${d.path})` : undefined;
+}
+
+function bindProblem(p: ResolvedHostPath, facts: HostPathFacts): string | undefined {
+  for (const { mount, aliases } of mountAliases(p.resolved, facts.mounts ?? [])) {
+    for (const alias of aliases) {
+      const denied = deniedAlias(alias, facts);
+      if (denied !== undefined) return `${via(p)} is (inside) a bind mount of ${alias}, which would expose ${denied}`;
+    }
+    // A mount placed inside an allowed tree (not the allowed dir itself: that is the operator's choice)
+    // whose directory is found elsewhere only outside every allowed tree: a bind of an outside directory.
+    const placedInside = facts.allow.some((a) => mount.mountPoint !== a && isWithin(mount.mountPoint, a));
+    if (placedInside && aliases.length > 0 && !aliases.some((x) => facts.allow.some((a) => isWithin(x, a)))) {
+      return `${via(p)} is (inside) a bind mount of ${aliases[0]}, outside the allowed host paths`;
+    }
+  }
+  return undefined;
+}
+
 /** Why a workload may not bind this resolved source, or undefined when it may. */
 export function hostPathProblem(r: HostPathResolution, facts: HostPathFacts): string | undefined {
   if (!r.ok) return `cannot use host path ${r.requested}: ${r.reason}`;
@@ -101,6 +149,8 @@ export function hostPathProblem(r: HostPathResolution, facts: HostPathFacts): st
     if (target && walked.some((c) => same(c, target))) return `${via(p)} is inside a bind mount of ${d.why} (${d.path})`;
     if (d.mode === 'overlap' && d.chain.slice(1).some((c) => same(c, self))) return `${via(p)} is a bind mount of an ancestor of ${d.why} (${d.path})`;
   }
+  const bind = bindProblem(p, facts);
+  if (bind !== undefined) return bind;
   if (!facts.allow.some((dir) => isWithin(p.resolved, dir))) {
     return `${via(p)} is outside the allowed host paths (${facts.allow.length > 0 ? facts.allow.join(', ') : 'none configured'})`;
   }

@@ -1,11 +1,11 @@
 // The I/O half of workload host-path checking: resolve bind sources the way the kernel would, one component
 // at a time with lstat (never trusting a path lexically), and gather the facts the pure rules in
 // host-path-rules.ts decide on. Run when a workload is requested and again at every start.
-import { lstat, readlink, statfs } from 'node:fs/promises';
+import { lstat, readFile, readlink, statfs } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { UnitSpec } from '../units/types.js';
-import type { ChainEntry, DeniedRoot, HostPathFacts, HostPathKind, HostPathResolution, PathIdentity } from './host-path-rules.js';
+import type { ChainEntry, DeniedRoot, HostPathFacts, HostPathKind, HostPathResolution, MountEntry, PathIdentity } from './host-path-rules.js';
 
 // As the kernel's MAXSYMLINKS: a loop (a -> b -> a) ends with an error rather than forever.
 const MAX_SYMLINKS = 40;
@@ -102,19 +102,34 @@ export function bindIndices(unit: UnitSpec): number[] {
   return unit.mounts.flatMap((m, i) => (m.type === 'bind' ? [i] : []));
 }
 
+// mountinfo escapes space, tab, newline and backslash in paths as octal.
+const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** berth's mount table, parsed from /proc/self/mountinfo (fields: id parent maj:min root mount-point …). */
+export function parseMountinfo(text: string): MountEntry[] {
+  return text.split('\n').flatMap((line) => {
+    const f = line.split(' ');
+    if (f.length < 5) return [];
+    return [{ id: Number(f[0]), dev: f[2]!, root: unescape(f[3]!), mountPoint: unescape(f[4]!) }];
+  });
+}
+
 /** Resolve every bind source of `sources` (by mount index), the allow-list and the deny list. */
 export async function hostPathFacts(sources: ReadonlyMap<number, string>, policy: HostPathPolicy): Promise<HostPathFacts> {
-  const [resolvedSources, allow, deny, socket] = await Promise.all([
+  const [resolvedSources, allow, deny, socket, mountinfo] = await Promise.all([
     Promise.all([...sources].map(async ([i, s]) => [i, await resolveHostPath(s)] as const)),
     Promise.all(policy.hostPathAllowList.filter((a) => a.startsWith('/')).map((a) => resolveHostPath(a))),
     deniedRoots(policy),
     lstat(policy.apiSocketPath).then((st): PathIdentity => ({ dev: st.dev, ino: st.ino }), () => undefined),
+    // Only when there is something to check: a host's mount table can be long.
+    sources.size > 0 ? readFile('/proc/self/mountinfo', 'utf8') : Promise.resolve(''),
   ]);
   return {
     sources: Object.fromEntries(resolvedSources),
     allow: allow.flatMap((r) => (r.ok ? [r.path.resolved] : [])),
     deny,
     ...(socket ? { apiSocket: socket } : {}),
+    mounts: parseMountinfo(mountinfo),
   };
 }
 

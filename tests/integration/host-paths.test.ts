@@ -3,7 +3,8 @@
 // test can swap a bind source at the exact moment runc mounts it (the race the post-create check closes).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { access, chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { ApiError, BerthClient, type WorkloadInfo, type WorkloadRequest } from '
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 
+const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
 const SECRET = `TOPSECRET-${process.pid}-${Date.now()}`;
 
@@ -185,6 +187,27 @@ describe('workload host paths on containerd', { concurrency: false }, () => {
     assert.equal((await wcc.listTasks({ namespace: WORKLOAD_NAMESPACE })).filter((t) => t.id === 'racer').length, 0);
     assert.ok(first.status.pid > 0);
     await client.workloads.remove('racer');
+  });
+
+  it('(b) sees through bind mounts placed in the allowed dir: of berth\'s run dir, of a state subdir, of an outside dir', async () => {
+    const cases: [string, string, RegExp][] = [
+      [b.runDir, 'bind-run', /bind mount of .*, which would expose berth's run directory|inside a bind mount of berth's run directory/],
+      [path.join(b.stateDir, 'workloads'), 'bind-state', /bind mount of .*\/workloads, which would expose berth's state directory/],
+      [outside, 'bind-out', /bind mount of .*bhp-outside-.*, outside the allowed host paths/],
+    ];
+    for (const [src, name, why] of cases) {
+      const dst = path.join(allowDir, name);
+      await mkdir(dst);
+      await execFileP('mount', ['--bind', src, dst]);
+      try {
+        const e = await refusal(client.workloads.run(request(name, { mounts: [{ source: dst, destination: '/data', readOnly: true }] })));
+        assert.equal(e.codeName, 'INVALID_ARGUMENT');
+        assert.match(e.message, /^mounts\[0\]\.source: /);
+        assert.match(e.message, why);
+      } finally {
+        await execFileP('umount', [dst]);
+      }
+    }
   });
 
   it('(d) the deny list holds even when the allow-list contains /, /proc and berth\'s own dirs', async () => {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { resolveHostPath, hostPathFacts, type HostPathPolicy } from '../../src/spec/host-paths.js';
+import { resolveHostPath, hostPathFacts, parseMountinfo, type HostPathPolicy } from '../../src/spec/host-paths.js';
 import { checkResolvedSources, hostPathProblem, resolutionChange, type HostPathFacts, type HostPathResolution, type ResolvedHostPath } from '../../src/spec/host-path-rules.js';
 import { buildSpec } from '../../src/spec/index.js';
 import type { SpecContext } from '../../src/spec/types.js';
@@ -87,6 +87,13 @@ describe('resolveHostPath', () => {
     assert.ok(!missing.ok && /does not exist/.test(missing.reason));
     const notDir = await resolveHostPath(path.join(allow, 'data', 'file', 'x'));
     assert.ok(!notDir.ok && /not a directory/.test(notDir.reason));
+  });
+});
+
+describe('parseMountinfo', () => {
+  it('reads id, device, root and mount point, with octal escapes', () => {
+    const m = parseMountinfo('21 26 0:20 / /proc rw,relatime - proc proc rw\n90 26 8:1 /srv/my\\040dir /mnt/a\\040b rw - ext4 /dev/sda1 rw\n');
+    assert.deepEqual(m, [{ id: 21, dev: '0:20', root: '/', mountPoint: '/proc' }, { id: 90, dev: '8:1', root: '/srv/my dir', mountPoint: '/mnt/a b' }]);
   });
 });
 
@@ -190,6 +197,27 @@ describe('host path rules, pure', () => {
     const r = resolution('/srv/data/a', [...srv, { path: '/srv/data/a', dev: 1, ino: 22 }]);
     const { errors } = checkResolvedSources([0, 1], facts(r));
     assert.deepEqual(errors.map((e) => e.path), ['mounts[1].source']);
+  });
+
+  it('sees through bind mounts with the mount table: of a denied subtree, of an outside dir placed inside the allowed tree', () => {
+    const r = resolution('/srv/data/b/x', [...srv, { path: '/srv/data/b', dev: 1, ino: 40 }, { path: '/srv/data/b/x', dev: 1, ino: 41 }]);
+    const rootMount = { id: 1, dev: '8:1', root: '/', mountPoint: '/' };
+    const mounted = (m: HostPathFacts['mounts']): HostPathFacts => ({ ...facts(r), mounts: m });
+    // /var/lib/berth/logs bound at /srv/data/b: a subdir of the state dir, not caught by identities.
+    const ofState = mounted([rootMount, { id: 2, dev: '8:1', root: '/var/lib/berth/logs', mountPoint: '/srv/data/b' }]);
+    assert.match(hostPathProblem(r, ofState) ?? '', /bind mount of \/var\/lib\/berth\/logs\/x, which would expose berth's state directory/);
+    // /etc bound at /srv/data/b: another name for a directory outside the allowed tree.
+    const ofEtc = mounted([rootMount, { id: 2, dev: '8:1', root: '/etc', mountPoint: '/srv/data/b' }]);
+    assert.match(hostPathProblem(r, ofEtc) ?? '', /bind mount of \/etc\/x, outside the allowed host paths/);
+    // Submounts travel with a recursive bind of their parent.
+    const parent = resolution('/srv/data/b', [...srv, { path: '/srv/data/b', dev: 1, ino: 40 }]);
+    const below = { ...mounted([rootMount, { id: 3, dev: '0:5', root: '/', mountPoint: '/proc' }, { id: 4, dev: '0:5', root: '/', mountPoint: '/srv/data/b/p' }]), sources: { 0: parent } };
+    assert.match(hostPathProblem(parent, below) ?? '', /bind mount of \/proc/);
+    // Not refused: a filesystem of its own mounted inside the allowed dir, the allowed dir itself a bind of
+    // a disk mounted elsewhere (the operator's choice), and plain directories on the root filesystem.
+    assert.equal(hostPathProblem(r, mounted([rootMount, { id: 2, dev: '8:17', root: '/', mountPoint: '/srv/data/b' }])), undefined);
+    assert.equal(hostPathProblem(r, mounted([rootMount, { id: 2, dev: '8:17', root: '/', mountPoint: '/mnt/disk' }, { id: 3, dev: '8:17', root: '/data', mountPoint: '/srv/data' }])), undefined);
+    assert.equal(hostPathProblem(r, mounted([rootMount])), undefined);
   });
 
   it('resolutionChange names what changed', () => {
