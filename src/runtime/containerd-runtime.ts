@@ -81,7 +81,7 @@ export class ContainerdRuntime implements Runtime {
       const created = await this.lifecycle.createTask(id, { kind: 'fifo', dir: this.fifoDir(id), poolDir: this.poolDir }, mounts);
       try {
         // The task exists, runc has mounted, the process has not run yet: refuse here and nothing ran.
-        await guard?.afterTaskCreate(created.pid);
+        await guard?.afterTaskCreate(created.pid, false);
       } catch (e) {
         created.stdio?.close();
         await this.client.deleteTask(id, { namespace: this.namespace }).catch(() => undefined);

@@ -259,7 +259,7 @@ export class DockerRuntime implements Runtime {
       if (guard) {
         try {
           // Create and start are one call here: the process already runs, so a mismatch kills it at once.
-          await guard.afterTaskCreate(t?.pid ?? 0);
+          await guard.afterTaskCreate(t?.pid ?? 0, true);
         } catch (e) {
           await this.signal(id, 9).catch(() => undefined);
           this.pending.delete(id);

@@ -23,11 +23,13 @@
 //    mismatch kills it at once; the remaining window is those few milliseconds, on a swap that raced
 //    check 2. SELinux (container_t with its own MCS pair) is what keeps a workload from reading host
 //    files during it.
-import { stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { checkResolvedSources, resolutionChange, type HostPathFacts } from '../spec/host-path-rules.js';
 import { bindIndices, unitHostPathFacts, type HostPathPolicy } from '../spec/host-paths.js';
 import type { UnitSpec } from '../units/types.js';
 import type { StartGuard } from './types.js';
+
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
 /** A start refused because a host path is not (or no longer) what was checked: retrying will not help. */
 export class HostPathRefusedError extends Error {
@@ -61,7 +63,10 @@ export function hostPathGuard(unit: UnitSpec, checked: HostPathFacts, policy: Ho
       const all = [...changes, ...errors];
       if (all.length > 0) throw new HostPathRefusedError(`refusing to start: ${all.join('; ')}`);
     },
-    async afterTaskCreate(pid: number): Promise<void> {
+    async afterTaskCreate(pid: number, started: boolean): Promise<void> {
+      // Docker: a process that already ended (or is a zombie: no root any more) cannot be looked into (and it ran already, so refusing
+      // now would change nothing); containerd's task has not run, so there it must always be inspectable.
+      if (started && (pid <= 0 || !(await exists(`/proc/${pid}/root/`)))) return;
       const problems: string[] = [];
       for (const i of indices) {
         const r = checked.sources[i];
@@ -75,6 +80,7 @@ export function hostPathGuard(unit: UnitSpec, checked: HostPathFacts, policy: Ho
             problems.push(`mounts[${i}].source: what was mounted at ${m.destination} (inode ${st.dev}:${st.ino}) is not ${r.path.resolved} as checked (inode ${want.dev}:${want.ino}); it was swapped while the container was created`);
           }
         } catch (e) {
+          if (started && !(await exists(`/proc/${pid}/root/`))) return;
           problems.push(`mounts[${i}].source: cannot verify what was mounted at ${m.destination}: ${(e as Error).message}`);
         }
       }

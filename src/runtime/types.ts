@@ -61,8 +61,11 @@ export type RuntimeEvent =
 export interface StartGuard {
   /** Right before the task is created (containerd Tasks.Create, Docker container start). */
   beforeTaskCreate(): Promise<void>;
-  /** Once runc made the mounts: before the process runs on containerd, right after it started on Docker. */
-  afterTaskCreate(pid: number): Promise<void>;
+  /**
+   * Once runc made the mounts: before the process runs on containerd (`started` false), right after it
+   * started on Docker (`started` true: it may even have exited already).
+   */
+  afterTaskCreate(pid: number, started: boolean): Promise<void>;
 }
 
 /**

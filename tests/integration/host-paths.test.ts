@@ -1,4 +1,4 @@
-// Issue 14.1 end to end: workload host paths are resolved on the host, never trusted lexically, and checked
+// Issue 14.1 end to end (containerd, and the main cases on Docker): workload host paths are resolved on the host, never trusted lexically, and checked
 // again at every start. berthd (child process) against a private containerd whose `runc` is wrapped, so a
 // test can swap a bind source at the exact moment runc mounts it (the race the post-create check closes).
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestContainerd } from '../support/containerd.js';
 import { TestBerthd } from '../support/berthd.js';
+import { TestDockerd } from '../support/dockerd.js';
 import { busyboxArchive, BUSYBOX_REF } from '../support/images.js';
 import { IDLE, waitUnit } from '../support/units.js';
 import { withDeadline } from '../support/wait.js';
@@ -227,5 +228,53 @@ describe('workload host paths on containerd', { concurrency: false }, () => {
     await waitWorkload(client, 'fine', (x) => x.status.state === 'running', 30_000, 'fine to run');
     await client.workloads.remove('fine');
     assert.equal(await readFile(path.join(outside, 'secret.txt'), 'utf8'), `${SECRET}\n`);
+  });
+});
+
+// The same checks on the Docker backend (BERTH_WORKLOAD_BACKENDS=containerd skips it while developing).
+const withDocker = (process.env.BERTH_WORKLOAD_BACKENDS ?? 'containerd,docker').split(',').includes('docker');
+describe('workload host paths on docker', { concurrency: false, skip: !withDocker }, () => {
+  let dockerd: TestDockerd;
+  let db: TestBerthd;
+  let dc: BerthClient;
+
+  before(async () => {
+    dockerd = await TestDockerd.start();
+    await dockerd.loadBusybox(BUSYBOX_REF);
+    await mkdir(path.join(allowDir, 'dk', 'a', 'vol'), { recursive: true });
+    await writeFile(path.join(allowDir, 'dk', 'a', 'vol', 'mine.txt'), 'mine\n');
+    db = await TestBerthd.create({ containerd: ctd, extraArgs: ['--docker-socket', dockerd.socket] });
+    await writeFile(db.settingsDefaults, `[settings.selinux]\nmode = "auto"\n[settings.workloads]\nruntime = "docker"\nhost-path-allow-list = ${JSON.stringify([allowDir])}\n`);
+    await db.start(60_000);
+    dc = BerthClient.connect({ socketPath: db.socket });
+  });
+
+  after(async () => {
+    dc?.close();
+    await db?.stop();
+    await dockerd?.stop();
+  });
+
+  it('refuses a symlink to /etc and to berth\'s run dir, naming the field', async () => {
+    const etc = await refusal(dc.workloads.run(request('dk-etc', { mounts: [{ source: path.join(allowDir, 'link'), destination: '/data', readOnly: true }] })));
+    assert.match(etc.message, /mounts\[0\]\.source: host path .*\/link \(resolves to \/etc\) is outside the allowed host paths/);
+    await symlink(db.runDir, path.join(allowDir, 'dk-run-link'));
+    const run = await refusal(dc.workloads.run(request('dk-run', { mounts: [{ source: path.join(allowDir, 'dk-run-link'), destination: '/data', readOnly: true }] })));
+    assert.match(run.message, /mounts\[0\]\.source: .*berth's run directory/);
+  });
+
+  it('refuses the restart after the workload planted a link; the host file never shows', async () => {
+    const script = `cat /vol/* 2>&1; mv /data/a /data/a.old && mkdir /data/a && ln -s ${outside} /data/a/vol && echo planted; exit 1`;
+    await dc.workloads.run(request('dk-planter', {
+      command: ['/bin/sh', '-c', script],
+      mounts: [{ source: path.join(allowDir, 'dk'), destination: '/data', readOnly: false }, { source: path.join(allowDir, 'dk', 'a', 'vol'), destination: '/vol', readOnly: false }],
+    }));
+    const w = await waitWorkload(dc, 'dk-planter', (x) => x.status.state === 'failed', 60_000, 'the restart after the plant to be refused');
+    assert.match(w.status.lastError ?? '', /mounts\[1\]\.source: host path .*\/a\/vol \(resolves to .*bhp-outside-.*\) is outside the allowed host paths/);
+    const log = await logText(dc, 'dk-planter');
+    assert.match(log, /mine/);
+    assert.match(log, /planted/);
+    assert.ok(!log.includes(SECRET));
+    await dc.workloads.remove('dk-planter');
   });
 });
