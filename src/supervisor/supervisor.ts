@@ -389,7 +389,7 @@ export class Supervisor implements SupervisorApi {
     });
     let ctx = this.deps.specContext(u.spec, image.config);
     let guard: StartGuard | undefined;
-    if (u.spec.class === 'workload') {
+    if (u.spec.class === 'workload' && u.spec.mounts.some((m) => m.type === 'bind')) {
       // Workload bind sources: resolved on the host now, at every start (not only when the workload was
       // requested: an allowed dir may have changed since, e.g. a link planted by the workload itself), and
       // checked again right before runc mounts them (the guard).
