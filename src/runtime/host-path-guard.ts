@@ -18,11 +18,14 @@
 //    inode that was checked; if not, the task is deleted unstarted. So a swap in the window between 2 and
 //    runc's mount (milliseconds, and only by someone writing to an allowed dir at that moment) is caught
 //    before anything in the container can look. A rename that swaps a directory and swaps it back inside
-//    that window is harmless: the inode mounted is then the checked one.
+//    that window is harmless: the inode mounted is then the checked one. (Symlinks *inside* a mounted
+//    directory are no escape: the container resolves them against its own root.) The destination is looked
+//    up through the container's root as berthd sees it, so an image whose mount point is itself an absolute
+//    symlink fails the comparison and is refused: safe, if unhelpful.
 //    Docker: `start` creates and starts in one call, so check 3 runs after the process started and a
 //    mismatch kills it at once; the remaining window is those few milliseconds, on a swap that raced
-//    check 2. SELinux (container_t with its own MCS pair) is what keeps a workload from reading host
-//    files during it.
+//    check 2 (and a process that already exited can no longer be looked into, so it is let be). SELinux
+//    (container_t with its own MCS pair) is what keeps a workload from reading host files during it.
 import { access, stat } from 'node:fs/promises';
 import { checkResolvedSources, resolutionChange, type HostPathFacts } from '../spec/host-path-rules.js';
 import { bindIndices, unitHostPathFacts, type HostPathPolicy } from '../spec/host-paths.js';
@@ -34,11 +37,6 @@ const exists = (p: string): Promise<boolean> => access(p).then(() => true, () =>
 /** A start refused because a host path is not (or no longer) what was checked: retrying will not help. */
 export class HostPathRefusedError extends Error {
   override readonly name = 'HostPathRefusedError';
-}
-
-/** Resolve and check a workload's bind sources now: facts for the spec build. */
-export function checkedFacts(unit: UnitSpec, policy: HostPathPolicy): Promise<HostPathFacts> {
-  return unitHostPathFacts(unit, policy);
 }
 
 /** The guard for one start of `unit`, whose spec was built from `checked`; undefined when it binds nothing. */

@@ -6,7 +6,8 @@ import { buildSpec } from '../spec/index.js';
 import type { ImageConfig, SpecContext } from '../spec/types.js';
 import { AlreadyExistsError } from '../containerd/errors.js';
 import { LABELS, RuntimeUnavailableError, type ExitInfo, type Runtime, type RunningTask, type StartGuard } from '../runtime/types.js';
-import { checkedFacts, hostPathGuard, HostPathRefusedError } from '../runtime/host-path-guard.js';
+import { hostPathGuard, HostPathRefusedError } from '../runtime/host-path-guard.js';
+import { unitHostPathFacts } from '../spec/host-paths.js';
 import { DEFAULT_BACKOFF, backoffDelay, nextAttempt, type BackoffPolicy } from './backoff.js';
 import { shouldRestart } from './restart-policy.js';
 import { UnitRecord } from './unit-record.js';
@@ -394,7 +395,7 @@ export class Supervisor implements SupervisorApi {
       // requested: an allowed dir may have changed since, e.g. a link planted by the workload itself), and
       // checked again right before runc mounts them (the guard).
       const policy = { hostPathAllowList: ctx.hostPathAllowList, stateDir: ctx.stateDir, runDir: ctx.runDir, apiSocketPath: ctx.apiSocketPath };
-      const facts = await checkedFacts(u.spec, policy);
+      const facts = await unitHostPathFacts(u.spec, policy);
       ctx = { ...ctx, hostPaths: facts };
       guard = hostPathGuard(u.spec, facts, policy);
     }

@@ -84,7 +84,7 @@ export class WorkloadManager {
     const policy = this.deps.policy();
     // Bind sources as the host resolves them (symlinks, ".."), not as written; a request's mounts are the
     // unit's mounts, index for index.
-    const facts = await hostPathFacts(new Map(request.mounts.map((m, i) => [i, m.source])), policy);
+    const facts = request.mounts.length > 0 ? await hostPathFacts(new Map(request.mounts.map((m, i) => [i, m.source])), policy) : undefined;
     const checked = checkWorkload(request, policy, facts);
     if (!checked.ok) throw new ValidationError(checked.violations[0]?.field ?? '', formatViolations(checked.violations));
     if (this.deps.store.get(request.name)) throw new WorkloadExistsError(request.name);
