@@ -17,6 +17,7 @@ import { r6Abuse } from './r6-abuse.js';
 import { r7Secrets } from './r7-secrets.js';
 import { r7Archives } from './r7-archives.js';
 import { r7Requests } from './r7-requests.js';
+import { r7Paths } from './r7-paths.js';
 import { diskFull } from './disk-full.js';
 
 type Scenario = (env: ChaosEnv) => Promise<Row[]>;
@@ -30,6 +31,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   r7secrets: r7Secrets,
   r7archives: r7Archives,
   r7requests: r7Requests,
+  r7paths: r7Paths,
   disk: diskFull,
 };
 

@@ -98,12 +98,15 @@ check admin-label "berthctl set host-containers.admin.enabled=true ($out) -> adm
   test "$adm_label" = "system_u:system_r:super_t:s0-s0:c0.c1023"
 
 # ----------------------------------------------------------------------------------------- workloads ---
-# A shared volume both workloads mount, a plain host dir, berth's private settings dir: all in the
-# host-path allow-list, so berth's own checks let them through and only SELinux stands in the way.
+# A shared volume both workloads mount, a plain host dir (with a file carrying the label of berth's private
+# state): all in the host-path allow-list, so berth's own checks let them through and only SELinux stands
+# in the way. berth's settings dir is in the allow-list too, but berth itself refuses to mount it (it is
+# inside berth's state dir, never mountable whatever the allow-list says).
 mkdir -p $T/shared $T/host $T/hostw /var/lib/vmtest/tools
 chcon -t container_file_t -l s0 $T/shared
 cp $T/apiprobe /var/lib/vmtest/tools/apiprobe && chcon -R -t container_ro_file_t -l s0 /var/lib/vmtest/tools
 echo "host secret" > $T/host/secret.txt; chmod 0644 $T/host/secret.txt
+echo "berth private" > $T/host/berth-private.txt; chmod 0644 $T/host/berth-private.txt; chcon -t berth_var_lib_t $T/host/berth-private.txt
 # The API socket, reachable under a path berth does not recognise (a hard link on the same tmpfs).
 ln /run/berth/api.sock $T/shared/api.sock
 # A host unit like control (so control_t, berth's label for non-superpowered host containers), but given
@@ -128,7 +131,7 @@ out=$(timeout 60 berthctl set --json '{"workloads.host-path-allow-list":["/run/v
 echo "INFO allow-list: $out"
 for w in wl-a wl-b; do
   out=$(timeout 90 berthctl workloads run $w --image localhost/berth/control:latest \
-    --mount /run/vmtest/shared:/shared:rw --mount /run/vmtest/host:/host:ro --mount /var/lib/berth/settings:/berth-settings:ro --mount /var/lib/vmtest/tools:/tools:ro \
+    --mount /run/vmtest/shared:/shared:rw --mount /run/vmtest/host:/host:ro --mount /var/lib/vmtest/tools:/tools:ro \
     -- /bin/sh -c "echo $w-data > /shared/$w.txt; exec sleep 1000000" 2>&1 | oneline)
   echo "INFO workloads run $w: $out"
 done
@@ -147,9 +150,10 @@ check workload-denied-other-workload "wl-a reads its own file: rc=$own_rc '$(ech
 
 hostcat=$(cat $T/host/secret.txt)
 wcat=$(wexec wl-a -- cat /host/secret.txt); wcat_rc=$?
-wls=$(wexec wl-a -- ls /berth-settings); wls_rc=$?
-check workload-denied-host-paths "host reads $T/host/secret.txt ('$hostcat', $(stat -c %A $T/host/secret.txt)); wl-a: cat /host/secret.txt rc=$wcat_rc '$(echo "$wcat" | oneline)'; ls /berth-settings (berth's private state) rc=$wls_rc '$(echo "$wls" | oneline)'" \
-  eval '[ "$hostcat" = "host secret" ] && [ $wcat_rc != 0 ] && [[ $wcat == *"Permission denied"* ]] && [ $wls_rc != 0 ] && [[ $wls == *"Permission denied"* ]]'
+wls=$(wexec wl-a -- cat /host/berth-private.txt); wls_rc=$?
+wst=$(timeout 60 berthctl workloads run wl-state --image localhost/berth/control:latest --mount /var/lib/berth/settings:/berth-settings:ro -- /bin/true 2>&1); wst_rc=$?
+check workload-denied-host-paths "host reads $T/host/secret.txt ('$hostcat', $(stat -c %A $T/host/secret.txt)); wl-a: cat /host/secret.txt rc=$wcat_rc '$(echo "$wcat" | oneline)'; cat /host/berth-private.txt (berth_var_lib_t) rc=$wls_rc '$(echo "$wls" | oneline)'; berth refuses /var/lib/berth/settings although allowed: rc=$wst_rc '$(echo "$wst" | oneline)'" \
+  eval '[ "$hostcat" = "host secret" ] && [ $wcat_rc != 0 ] && [[ $wcat == *"Permission denied"* ]] && [ $wls_rc != 0 ] && [[ $wls == *"Permission denied"* ]] && [ $wst_rc != 0 ] && [[ $wst == *"mounts[0].source"*"state directory"* ]]'
 
 hostprobe=$(/var/lib/vmtest/tools/apiprobe $T/shared/api.sock); hostprobe_rc=$?
 wprobe=$(wexec wl-a -- /tools/apiprobe /shared/api.sock); wprobe_rc=$?

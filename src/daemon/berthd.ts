@@ -119,6 +119,7 @@ export class Berthd {
           namespace: opts.namespace,
           stateDir: opts.stateDir,
           apiSocketPath: apiSocket,
+          runDir: opts.runDir,
           selinux: { mode: policy.selinuxMode, active: selinux.active },
           hostPathAllowList: [...policy.workloads.hostPathAllowList],
           hostCapabilities: caps,

@@ -7,7 +7,7 @@ import { isNotFound, isUnavailable } from '../containerd/errors.js';
 import { attachStdio, prepareStdio } from '../containerd/stdio.js';
 import type { LogStore } from '../supervisor/log-store.js';
 import { subscribeEvents } from '../containerd/events.js';
-import { LABELS, RuntimeUnavailableError, type ExecHandle, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask } from './types.js';
+import { LABELS, RuntimeUnavailableError, type ExecHandle, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 
 const STATUS: Record<string, NonNullable<ManagedContainer['task']>['status']> = {
   RUNNING: 'running', STOPPED: 'stopped', CREATED: 'created', PAUSED: 'paused', PAUSING: 'paused', UNKNOWN: 'unknown',
@@ -73,11 +73,20 @@ export class ContainerdRuntime implements Runtime {
     );
   }
 
-  async start(id: string, unit: string): Promise<RunningTask> {
+  async start(id: string, unit: string, guard?: StartGuard): Promise<RunningTask> {
     try {
       const mounts = this.mounts.get(id);
       this.mounts.delete(id);
+      await guard?.beforeTaskCreate();
       const created = await this.lifecycle.createTask(id, { kind: 'fifo', dir: this.fifoDir(id), poolDir: this.poolDir }, mounts);
+      try {
+        // The task exists, runc has mounted, the process has not run yet: refuse here and nothing ran.
+        await guard?.afterTaskCreate(created.pid, false);
+      } catch (e) {
+        created.stdio?.close();
+        await this.client.deleteTask(id, { namespace: this.namespace }).catch(() => undefined);
+        throw e;
+      }
       if (created.stdio) {
         this.logs.attach(unit, 'stdout', created.stdio.stdout);
         if (created.stdio.stderr) this.logs.attach(unit, 'stderr', created.stdio.stderr);

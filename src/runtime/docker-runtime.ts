@@ -4,7 +4,7 @@ import { AlreadyExistsError } from '../containerd/errors.js';
 import type { LogStore } from '../supervisor/log-store.js';
 import type { OciSpec } from '../spec/types.js';
 import { dockerCreateOptions } from '../workloads/docker-config.js';
-import { LABELS, RuntimeUnavailableError, type ExecHandle, type ExitInfo, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask } from './types.js';
+import { LABELS, RuntimeUnavailableError, type ExecHandle, type ExitInfo, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES']);
 const RECONNECT_MS = 1000;
@@ -241,9 +241,11 @@ export class DockerRuntime implements Runtime {
     return stream;
   }
 
-  async start(id: string, unit: string): Promise<RunningTask> {
+  async start(id: string, unit: string, guard?: StartGuard): Promise<RunningTask> {
     try {
       await this.ensureEvents();
+      // Docker's start is when runc mounts: the last moment to re-check host paths before it.
+      await guard?.beforeTaskCreate();
       const attached = await this.attachLogs(id, unit);
       const d = this.expect(id);
       try {
@@ -254,6 +256,16 @@ export class DockerRuntime implements Runtime {
         throw e;
       }
       const t = await this.taskState(id);
+      if (guard) {
+        try {
+          // Create and start are one call here: the process already runs, so a mismatch kills it at once.
+          await guard.afterTaskCreate(t?.pid ?? 0, true);
+        } catch (e) {
+          await this.signal(id, 9).catch(() => undefined);
+          this.pending.delete(id);
+          throw e;
+        }
+      }
       return { pid: t?.pid ?? 0, exited: d.promise };
     } catch (e) {
       throw toRuntimeError(e);

@@ -55,6 +55,20 @@ export type RuntimeEvent =
   | { kind: 'resync' };
 
 /**
+ * Checks run around the moment runc mounts a container's filesystems (see host-path-guard.ts). A throw
+ * refuses the start: the backend deletes what it created and rethrows.
+ */
+export interface StartGuard {
+  /** Right before the task is created (containerd Tasks.Create, Docker container start). */
+  beforeTaskCreate(): Promise<void>;
+  /**
+   * Once runc made the mounts: before the process runs on containerd (`started` false), right after it
+   * started on Docker (`started` true: it may even have exited already).
+   */
+  afterTaskCreate(pid: number, started: boolean): Promise<void>;
+}
+
+/**
  * What the supervisor needs from a container engine. The containerd backend implements it with berth's
  * own client; a Docker backend can implement the same with dockerode.
  */
@@ -64,8 +78,8 @@ export interface Runtime {
   listManaged(): Promise<ManagedContainer[]>;
   /** `parent`: the image's top snapshot when known (from ensureImage). */
   create(id: string, image: string, spec: object, labels: Record<string, string>, parent?: string): Promise<void>;
-  /** Starts the task with stdout/stderr flowing into the unit's log. */
-  start(id: string, unit: string): Promise<RunningTask>;
+  /** Starts the task with stdout/stderr flowing into the unit's log; `guard` may refuse it. */
+  start(id: string, unit: string, guard?: StartGuard): Promise<RunningTask>;
   /** Re-attach to a running task: re-open its log streams and wait on it again. */
   adopt(id: string, unit: string): Promise<RunningTask>;
   /** Only wait again (after a containerd restart); log streams are untouched. */

@@ -6,6 +6,7 @@ import type { UnitError } from '../units/errors.js';
 import { isWithin, overlaps } from '../units/paths.js';
 import type { UnitSpec } from '../units/types.js';
 import { lookupDevice } from './devices.js';
+import { checkResolvedSources } from './host-path-rules.js';
 import { decideSelinux, labelsFor, mcsProblem } from './selinux.js';
 import type { OciUser, SpecContext, SpecInput } from './types.js';
 
@@ -37,28 +38,48 @@ function checkUser(unit: UnitSpec, ctx: SpecContext, errors: UnitError[]): OciUs
   return parsed;
 }
 
+/** Lexically (no filesystem at hand): trees no workload may mount whatever the allow-list says. */
+function lexicalDenied(source: string, ctx: SpecContext): string | undefined {
+  if (source === '/') return `host path / is the host's root filesystem`;
+  const inside = ['/proc', '/sys', '/dev'].find((d) => isWithin(source, d));
+  if (inside !== undefined) return `host path ${source} would expose the host's ${inside}`;
+  if (ctx.runDir !== undefined && overlaps(source, ctx.runDir)) return `host path ${source} would expose berth's run directory (${ctx.runDir})`;
+  if (overlaps(source, ctx.apiSocketPath) || overlaps(source, posix.dirname(ctx.apiSocketPath))) return `host path ${source} would expose berth's API socket to a workload`;
+  if (overlaps(source, ctx.stateDir)) return `host path ${source} would expose berth's state directory (${ctx.stateDir})`;
+  return undefined;
+}
+
 function checkBindSources(unit: UnitSpec, ctx: SpecContext, errors: UnitError[]): Map<number, string> {
   const resolved = new Map<number, string>();
+  const binds = unit.mounts.flatMap((m, i) => (m.type === 'bind' ? [{ m, i }] : []));
+  // Host and bootstrap units' binds come from the operator's own unit files: taken as written.
+  if (unit.class !== 'workload') {
+    for (const { m, i } of binds) resolved.set(i, posix.resolve('/', m.source));
+    return resolved;
+  }
+  if (ctx.hostPaths !== undefined) {
+    // The real check: every component resolved on the host (host-paths.ts), the resolved path is what
+    // runc is handed. A source the facts do not cover is refused, never trusted lexically.
+    const checked = checkResolvedSources(binds.map((b) => b.i), ctx.hostPaths);
+    errors.push(...checked.errors);
+    return checked.resolved;
+  }
+  // Lexical pre-check only (offline validation, a request before its I/O step): ".." resolved as text.
   const allow = ctx.hostPathAllowList.filter((p) => p.startsWith('/')).map((p) => posix.resolve(p));
-  const secrets = persistentDir(ctx.stateDir, '');
-  unit.mounts.forEach((m, i) => {
-    if (m.type !== 'bind') return;
-    // Resolve ".." lexically; the caller must not follow host symlinks out of the allow-list either.
+  for (const { m, i } of binds) {
     const source = posix.resolve('/', m.source);
     resolved.set(i, source);
-    if (unit.class !== 'workload') return;
     const path = `mounts[${i}].source`;
-    if (!allow.some((dir) => isWithin(source, dir))) {
+    const denied = lexicalDenied(source, ctx);
+    if (denied !== undefined) {
+      errors.push({ path, message: denied });
+    } else if (!allow.some((dir) => isWithin(source, dir))) {
       errors.push({
         path,
         message: `host path ${source} is outside the allowed host paths (${allow.length > 0 ? allow.join(', ') : 'none configured'})`,
       });
-    } else if (overlaps(source, ctx.apiSocketPath)) {
-      errors.push({ path, message: `host path ${source} would expose berth's API socket to a workload` });
-    } else if (overlaps(source, secrets)) {
-      errors.push({ path, message: `host path ${source} would expose host containers' private storage to a workload` });
     }
-  });
+  }
   return resolved;
 }
 

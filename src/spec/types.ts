@@ -2,6 +2,7 @@
 // plus the builder's inputs and result. Field names follow the OCI JSON.
 import type { UnitError } from '../units/errors.js';
 import type { UnitSpec } from '../units/types.js';
+import type { HostPathFacts } from './host-path-rules.js';
 
 export interface OciUser { uid: number; gid: number; additionalGids?: number[] }
 export interface OciCapabilities {
@@ -86,6 +87,14 @@ export interface SpecContext {
   mcs?: [number, number];
   /** Workloads: bind sources must be inside one of these. */
   hostPathAllowList: string[];
+  /** berth's run dir (never mountable into a workload); the API socket's dir when absent. */
+  runDir?: string;
+  /**
+   * Workloads: what the filesystem said about each bind source, the allow-list and the deny list
+   * (host-paths.ts, gathered right before the build). Without it only lexical checks can run (offline
+   * validation, request pre-checks); the supervisor always supplies it.
+   */
+  hostPaths?: HostPathFacts;
   /** Capabilities the host may grant (superpowered = all of these); default = every known capability. */
   hostCapabilities?: string[];
   /** Extra device nodes by path, beyond the built-in table of well-known devices. */
@@ -112,7 +121,7 @@ export interface SpecInput {
   ctx: SpecContext;
   selinux: SelinuxDecision;
   user: OciUser;
-  /** Bind sources with ".." resolved, by index into unit.mounts. */
+  /** Bind sources with ".." resolved (workloads: every symlink too, from ctx.hostPaths), by index into unit.mounts. */
   bindSources: Map<number, string>;
   devices: Array<{ path: string; node: DeviceNode; permissions: string }>;
   hostCapabilities: string[];

@@ -5,7 +5,9 @@ import { specHash, signalNumber, bootstrapRunOrder } from '../units/index.js';
 import { buildSpec } from '../spec/index.js';
 import type { ImageConfig, SpecContext } from '../spec/types.js';
 import { AlreadyExistsError } from '../containerd/errors.js';
-import { LABELS, RuntimeUnavailableError, type ExitInfo, type Runtime, type RunningTask } from '../runtime/types.js';
+import { LABELS, RuntimeUnavailableError, type ExitInfo, type Runtime, type RunningTask, type StartGuard } from '../runtime/types.js';
+import { hostPathGuard, HostPathRefusedError } from '../runtime/host-path-guard.js';
+import { unitHostPathFacts } from '../spec/host-paths.js';
 import { DEFAULT_BACKOFF, backoffDelay, nextAttempt, type BackoffPolicy } from './backoff.js';
 import { shouldRestart } from './restart-policy.js';
 import { UnitRecord } from './unit-record.js';
@@ -392,7 +394,18 @@ export class Supervisor implements SupervisorApi {
       lastReport = Date.now();
       u.setState('preparing', message);
     });
-    const built = buildSpec(u.spec, this.deps.specContext(u.spec, image.config));
+    let ctx = this.deps.specContext(u.spec, image.config);
+    let guard: StartGuard | undefined;
+    if (u.spec.class === 'workload' && u.spec.mounts.some((m) => m.type === 'bind')) {
+      // Workload bind sources: resolved on the host now, at every start (not only when the workload was
+      // requested: an allowed dir may have changed since, e.g. a link planted by the workload itself), and
+      // checked again right before runc mounts them (the guard).
+      const policy = { hostPathAllowList: ctx.hostPathAllowList, stateDir: ctx.stateDir, runDir: ctx.runDir, apiSocketPath: ctx.apiSocketPath };
+      const facts = await unitHostPathFacts(u.spec, policy);
+      ctx = { ...ctx, hostPaths: facts };
+      guard = hostPathGuard(u.spec, facts, policy);
+    }
+    const built = buildSpec(u.spec, ctx);
     if (!built.ok) throw new SpecError(built.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
     u.selinux = built.selinux;
     await this.deps.prepareHostDirs(u.spec, built.hostDirs);
@@ -417,7 +430,7 @@ export class Supervisor implements SupervisorApi {
         throw e;
       }
     }
-    const task = await this.deps.runtime.start(u.containerId, u.name);
+    const task = await this.deps.runtime.start(u.containerId, u.name, guard);
     u.oomKilled = false;
     u.exitCode = undefined;
     u.lastError = undefined;
@@ -465,6 +478,13 @@ export class Supervisor implements SupervisorApi {
     if (e instanceof RuntimeUnavailableError) this.markRuntimeDown(message);
     if (e instanceof SpecError) {
       // A spec the host refuses will not get better by retrying.
+      u.setState('failed', message);
+      return;
+    }
+    if (e instanceof HostPathRefusedError) {
+      // Neither will a host path that changed under berth (a planted link stays planted): failed, with the
+      // reason, and the container it created removed.
+      void this.deps.runtime.remove(u.containerId).catch(() => undefined);
       u.setState('failed', message);
       return;
     }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { NotFoundError, ValidationError } from '../api/errors.js';
 import { allocateMcs } from '../spec/index.js';
+import { hostPathFacts } from '../spec/host-paths.js';
 import { mcsLevel } from '../spec/selinux.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { LogLine, UnitStatus } from '../supervisor/types.js';
@@ -117,7 +118,11 @@ export class WorkloadManager {
   }
 
   async run(request: WorkloadRequest): Promise<WorkloadInfo> {
-    const checked = checkWorkload(request, this.deps.policy());
+    const policy = this.deps.policy();
+    // Bind sources as the host resolves them (symlinks, ".."), not as written; a request's mounts are the
+    // unit's mounts, index for index.
+    const facts = request.mounts.length > 0 ? await hostPathFacts(new Map(request.mounts.map((m, i) => [i, m.source])), policy) : undefined;
+    const checked = checkWorkload(request, policy, facts);
     if (!checked.ok) throw new ValidationError(checked.violations[0]?.field ?? '', formatViolations(checked.violations));
     if (this.deps.store.get(request.name)) throw new WorkloadExistsError(request.name);
     this.bumpStartEpoch(request.name);

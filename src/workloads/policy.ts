@@ -3,11 +3,11 @@
 // then the operator's workload policy (allowed capabilities, required memory limit). Nothing here has side
 // effects: a refused request leaves nothing behind.
 import { normalizeCapability, validateUnit } from '../units/index.js';
-import { LIST_MAX_ITEMS, MOUNTS_MAX } from '../units/limits.js';
-import { overlaps } from '../units/paths.js';
+import { LIST_MAX_ITEMS } from '../units/limits.js';
 import type { UnitSpec } from '../units/types.js';
 import { resolveInputs } from '../spec/index.js';
 import type { SpecContext } from '../spec/types.js';
+import type { HostPathFacts } from '../spec/host-path-rules.js';
 import type { PolicyViolation, WorkloadRequest } from './types.js';
 
 export interface WorkloadPolicy {
@@ -69,13 +69,19 @@ export function requestField(unitPath: string): string {
 
 const PROBE_IMAGE = { env: [], entrypoint: ['/probe'], cmd: [], workingDir: '', user: '' };
 
-/** The spec builder's host checks (bind sources, host capabilities), run without an image. */
-function hostChecks(unit: UnitSpec, policy: WorkloadPolicy): PolicyViolation[] {
+/**
+ * The spec builder's host checks (bind sources, host capabilities), run without an image. With `facts`
+ * (host-paths.ts, gathered by the caller) bind sources are checked as the filesystem resolves them;
+ * without, lexically only (and the supervisor checks them for real at every start).
+ */
+function hostChecks(unit: UnitSpec, policy: WorkloadPolicy, facts?: HostPathFacts): PolicyViolation[] {
   const ctx: SpecContext = {
     containerId: unit.name,
     namespace: 'policy-check',
     stateDir: policy.stateDir,
     apiSocketPath: policy.apiSocketPath,
+    runDir: policy.runDir,
+    ...(facts ? { hostPaths: facts } : {}),
     selinux: { mode: 'off', active: false },
     mcs: [0, 1],
     hostPathAllowList: [...policy.hostPathAllowList],
@@ -100,12 +106,6 @@ function policyChecks(req: WorkloadRequest, policy: WorkloadPolicy): PolicyViola
       out.push({ field: `cap_add[${i}]`, message: `${n.value} is not in workloads.allowed-capabilities (${[...allowed].map((c) => c.slice(4)).join(', ') || 'none'})` });
     }
   });
-  if (req.mounts.length <= MOUNTS_MAX) req.mounts.forEach((m, i) => {
-    // Besides the socket itself: the whole run dir (FIFOs, the socket's directory) is berth's.
-    if (m.source.startsWith('/') && overlaps(m.source, policy.runDir)) {
-      out.push({ field: `mounts[${i}].source`, message: `host path ${m.source} would expose berth's run directory (${policy.runDir}) and API socket to a workload` });
-    }
-  });
   return out;
 }
 
@@ -119,14 +119,15 @@ function dedupe(vs: PolicyViolation[]): PolicyViolation[] {
   });
 }
 
-export function checkWorkload(req: WorkloadRequest, policy: WorkloadPolicy): PolicyResult {
+/** `facts`: the request's bind sources resolved on the host (see hostChecks). */
+export function checkWorkload(req: WorkloadRequest, policy: WorkloadPolicy, facts?: HostPathFacts): PolicyResult {
   const violations = policyChecks(req, policy);
   const validated = validateUnit(workloadUnitFile(req));
   if (!validated.ok) {
     violations.push(...validated.errors.map((e) => ({ field: requestField(e.path), message: e.message })));
     return { ok: false, violations: dedupe(violations) };
   }
-  violations.push(...hostChecks(validated.unit, policy));
+  violations.push(...hostChecks(validated.unit, policy, facts));
   return violations.length > 0 ? { ok: false, violations: dedupe(violations) } : { ok: true, unit: validated.unit };
 }
 

@@ -104,6 +104,7 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
         namespace: backend.runtime.namespace,
         stateDir: w.stateDir,
         apiSocketPath: w.apiSocket,
+        runDir: w.runDir,
         selinux: { mode: policy.selinuxMode, active: w.selinuxActive },
         ...(mcs ? { mcs } : {}),
         hostPathAllowList: [...policy.workloads.hostPathAllowList],

@@ -29,7 +29,7 @@ function ctx(over: Partial<SpecContext> = {}): SpecContext {
     apiSocketPath: '/run/berth/api.sock',
     selinux: { mode: 'auto', active: true },
     mcs: [12, 700],
-    hostPathAllowList: ['/var/lib/berth/volumes'],
+    hostPathAllowList: ['/srv/volumes'],
     imageConfig: { env: ['PATH=/bin', 'LANG=C'], entrypoint: ['/entry'], cmd: ['--serve'], workingDir: '/srv', user: '' },
     ...over,
   };
@@ -254,10 +254,10 @@ test('persistent dir for host and bootstrap, returned in hostDirs', () => {
 
 test('workload bind sources must be inside the allow-list, component aware, with ".." resolved', () => {
   const mount = (source: string) => `${WORKLOAD}[[mounts]]\ntype = "bind"\nsource = "${source}"\ndestination = "/data"\n`;
-  const ok = build(mount('/var/lib/berth/volumes/app/../app2'));
-  assert.equal(mountAt(ok.spec, '/data')?.source, '/var/lib/berth/volumes/app2');
+  const ok = build(mount('/srv/volumes/app/../app2'));
+  assert.equal(mountAt(ok.spec, '/data')?.source, '/srv/volumes/app2');
   assert.ok(mountAt(ok.spec, '/data')?.options.includes('nosuid'));
-  for (const source of ['/etc', '/var/lib/berth/volumes/../../../etc', '/var/lib/berth/volumes-evil', '/var/lib/berth']) {
+  for (const source of ['/etc', '/srv/volumes/../../etc', '/srv/volumes-evil', '/srv']) {
     assert.ok(buildErrors(mount(source)).some((e) => e.path === 'mounts[0].source' && /outside/.test(e.message)), source);
   }
 });
@@ -381,7 +381,7 @@ test('SpecOpts are pure: they do not modify their input spec', () => {
 });
 
 test('buildSpec does not modify the unit', () => {
-  const u = unit(`${WORKLOAD}[[mounts]]\ntype = "bind"\nsource = "/var/lib/berth/volumes/x/../y"\ndestination = "/d"\n`);
+  const u = unit(`${WORKLOAD}[[mounts]]\ntype = "bind"\nsource = "/srv/volumes/x/../y"\ndestination = "/d"\n`);
   const snapshot = structuredClone(u);
   buildSpec(u, ctx());
   assert.deepEqual(u, snapshot);
