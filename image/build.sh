@@ -128,8 +128,9 @@ install -m 0644 "$REPO/image/files/selinux-config" "$ROOT/etc/selinux/config"
 # Quiet, fast boot: no login prompt on the serial console, nothing waits for a network that is not there.
 chroot "$ROOT" systemctl mask containerd.service serial-getty@ttyS0.service getty@tty1.service systemd-networkd-wait-online.service \
   systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer </dev/null >/dev/null 2>&1 || true
-# Pre-create berth's state tree so it is labelled before the first boot (image layers must be readable
-# by containers: the snapshots dir is container_ro_file_t, and new layers inherit it).
+# Pre-create berth's state tree so it is labelled before the first boot (the snapshots dir is
+# container_ro_file_t, and new layers inherit it; containers see the layers only through their rootfs
+# overlay, which berth mounts with context=<the container's mount label>).
 mkdir -p "$ROOT/var/lib/berth/host-containers" "$ROOT/var/lib/berth/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
 chmod 0711 "$ROOT/var/lib/berth"
 

@@ -44,6 +44,7 @@ policy_allows() { # SCON TCON CLASS PERM
   exec {fd}>&-
   (( (16#$allowed >> (bit - 1)) & 1 ))
 }
+q() { if policy_allows "$@"; then echo allow; else echo deny; fi; }
 why() { timeout 60 berthctl status "$1" 2>&1 | grep -E 'state:|last error' | sed "s/^/INFO $1 /" | cut -c1-600; }
 bexec() { timeout 60 berthctl exec "$@" 2>&1; }
 # Exec in a workload. `berthctl exec` only knows units, so this goes through containerd (ctr), which
@@ -79,7 +80,7 @@ ctl_label=$(label_of "$ctl")
 check control-label "control PID ${ctl:-none} runs as ${ctl_label:-?}" test "$ctl_label" = "system_u:system_r:control_t:s0-s0:c0.c1023"
 
 if [ -z "$ctl" ]; then # nothing below can work; say why and stop early
-  for n in control-api admin-label workload-labels workload-files-labelled workload-denied-other-workload workload-denied-host-paths workload-denied-api-socket control-denied-super-only; do fail $n "not run: control never started"; done
+  for n in control-api admin-label workload-labels workload-files-labelled workload-denied-other-workload workload-denied-host-paths workload-denied-api-socket workload-rootfs-labelled workload-denied-ro-entrypoint control-denied-super-only; do fail $n "not run: control never started"; done
   timeout 60 berthctl status control 2>&1 | sed 's/^/DEBUG status: /'
   journalctl -b -u berthd --no-pager | grep -v '"level":30' | tail -30 | sed 's/^/DEBUG berthd: /'
   journalctl -k -b --no-pager | grep 'avc:  denied' | sed 's/^/DEBUG /' | sort -u | tail -40
@@ -104,7 +105,14 @@ check admin-label "berthctl set host-containers.admin.enabled=true ($out) -> adm
 # inside berth's state dir, never mountable whatever the allow-list says).
 mkdir -p $T/shared $T/host $T/hostw /var/lib/vmtest/tools
 chcon -t container_file_t -l s0 $T/shared
-cp $T/apiprobe /var/lib/vmtest/tools/apiprobe && chcon -R -t container_ro_file_t -l s0 /var/lib/vmtest/tools
+# Tools the workloads run, on a read-only bind: the same busybox twice (both named busybox, which picks
+# the applet from its name), one copy labelled like a workload's own files at s0 (container_file_t, which
+# every workload may run), the other like the image layers on the host (ro/, container_ro_file_t, which
+# no workload may enter): only the label differs.
+mkdir -p /var/lib/vmtest/tools/ro
+cp $T/apiprobe /var/lib/vmtest/tools/apiprobe; cp /bin/busybox /var/lib/vmtest/tools/busybox; cp /bin/busybox /var/lib/vmtest/tools/ro/busybox
+chcon -R -t container_ro_file_t -l s0 /var/lib/vmtest/tools
+chcon -t container_file_t -l s0 /var/lib/vmtest/tools/apiprobe /var/lib/vmtest/tools/busybox
 echo "host secret" > $T/host/secret.txt; chmod 0644 $T/host/secret.txt
 echo "berth private" > $T/host/berth-private.txt; chmod 0644 $T/host/berth-private.txt; chcon -t berth_var_lib_t $T/host/berth-private.txt
 # The API socket, reachable under a path berth does not recognise (a hard link on the same tmpfs).
@@ -160,13 +168,36 @@ wprobe=$(wexec wl-a -- /tools/apiprobe /shared/api.sock); wprobe_rc=$?
 check workload-denied-api-socket "same socket inode: from the host rc=$hostprobe_rc '$(echo "$hostprobe" | oneline)'; from wl-a rc=$wprobe_rc '$(echo "$wprobe" | oneline)'" \
   eval '[ $hostprobe_rc = 0 ] && [ $wprobe_rc = 2 ] && [[ $wprobe == *"Permission denied"* ]]'
 
+# berth mounts each container's rootfs with context=<its mount label>: a workload's image files carry its
+# own MCS pair (seen from the host through the task's mount namespace), including the executable its
+# PID 1 entered; host containers' rootfs is secret_t. The root stays read-only (berth's spec rule).
+lbl() { stat -c %C "$1" 2>&1; }
+ra=$(lbl /proc/$wa/root/bin/busybox); rb=$(lbl /proc/$wb/root/bin/busybox); ea=$(stat -L -c %C /proc/$wa/exe 2>&1)
+rc_=$(lbl /proc/$ctl/root/bin/busybox); rad=$(lbl /proc/$adm/root/bin/busybox)
 rw=$(wexec wl-a -- touch /rootfs-write-test); rw_rc=$?
-echo "INFO workload writes its own rootfs: rc=$rw_rc '$(echo "$rw" | oneline)'; its rootfs files are labelled $(ls -Z /proc/$wa/root/bin/busybox 2>&1 | awk '{print $1}'), not container_file_t:${la##*:s0:} (berth does not mount the rootfs with context=<mount label>)"
+check workload-rootfs-labelled "wl-a (${la:-?}): /bin/busybox $ra, PID 1's executable $ea; wl-b (${lb:-?}): /bin/busybox $rb; control: $rc_; admin: $rad; wl-a touch /rootfs-write-test: rc=$rw_rc '$(echo "$rw" | oneline)'" \
+  eval '[ -n "$wa" ] && [ -n "$wb" ] && [ "$ra" = "system_u:object_r:container_file_t:${la##*:system_r:container_t:}" ] && [ "$ea" = "$ra" ] && [ "$rb" = "system_u:object_r:container_file_t:${lb##*:system_r:container_t:}" ] && [ "$ra" != "$rb" ] && [ "$rc_" = system_u:object_r:secret_t:s0 ] && [ "$rad" = system_u:object_r:secret_t:s0 ] && [ $rw_rc != 0 ] && [[ $rw == *"Read-only file system"* ]]'
+
+# No container of berth's may enter the image layers' shared type any more (the module used to allow it
+# while the rootfs was unlabelled): the kernel's policy says so, and a workload running the very same
+# busybox from the two labels is refused only the container_ro_file_t copy, which the host runs fine.
+WLP=system_u:system_r:container_t:s0:c1,c2
+pe_ro=$(q $WLP system_u:object_r:container_ro_file_t:s0 file entrypoint); pe_own=$(q $WLP system_u:object_r:container_file_t:s0:c1,c2 file entrypoint)
+pe_ctl=$(q system_u:system_r:control_t:s0-s0:c0.c1023 system_u:object_r:container_ro_file_t:s0 file entrypoint)
+hro=$(/var/lib/vmtest/tools/ro/busybox echo host-ran-it 2>&1); hro_rc=$?
+wok=$(wexec wl-a -- /tools/busybox echo wl-a-ran-it); wok_rc=$?
+wro=$(wexec wl-a -- /tools/ro/busybox echo wl-a-ran-it); wro_rc=$?
+# journald reads the kernel's AVC line a moment later: evidence only, not a condition.
+for i in 1 2 3 4 5; do
+  avc=$(journalctl -k -b --no-pager 2>/dev/null | grep 'avc:  denied  { entrypoint }' | grep 'path="/tools/ro/busybox"' | tail -1 | sed -E 's/.*avc:  denied/avc: denied/; s/ (dev|ino|pid)=[^ ]+//g')
+  [ -n "$avc" ] && break; sleep 1
+done
+check workload-denied-ro-entrypoint "kernel policy: workload entrypoint container_ro_file_t=$pe_ro, own container_file_t=$pe_own; control entrypoint container_ro_file_t=$pe_ctl; host runs tools/ro/busybox ($(stat -c %C /var/lib/vmtest/tools/ro/busybox)): rc=$hro_rc '$hro'; wl-a runs /tools/busybox ($(stat -c %C /var/lib/vmtest/tools/busybox)): rc=$wok_rc '$(echo "$wok" | oneline)'; wl-a runs /tools/ro/busybox: rc=$wro_rc '$(echo "$wro" | oneline)'; ${avc:-no AVC logged}" \
+  eval '[ "$pe_ro$pe_own$pe_ctl" = denyallowdeny ] && [ $hro_rc = 0 ] && [ "$hro" = host-ran-it ] && [ $wok_rc = 0 ] && [ "$wok" = wl-a-ran-it ] && [ $wro_rc != 0 ] && [[ ${wro,,} == *"permission denied"* ]]'
 
 # ----------------------------------------------------------------------- control vs super (policy) ---
 CT=system_u:system_r:control_t:s0-s0:c0.c1023; SU=system_u:system_r:super_t:s0-s0:c0.c1023
 WL=system_u:system_r:container_t:s0:c1,c2
-q() { if policy_allows "$@"; then echo allow; else echo deny; fi; }
 r1c=$(q $CT $CT capability sys_module); r1s=$(q $SU $SU capability sys_module)
 r2c=$(q $CT system_u:object_r:proc_kcore_t:s0 file read); r2s=$(q $SU system_u:object_r:proc_kcore_t:s0 file read)
 r3c=$(q $CT system_u:object_r:bin_t:s0 file write); r3s=$(q $SU system_u:object_r:bin_t:s0 file write)

@@ -5,6 +5,7 @@ import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_T
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
 import { prepareStdio, attachStdio, type StdioSpec, type AttachedStdio } from './stdio.js';
+import { specMountLabel, withRootfsMountLabel } from './rootfs-label.js';
 import type { Container, Mount, Process, WaitResult } from './types.js';
 import { timestampToDate } from './types.js';
 
@@ -52,6 +53,7 @@ export class ContainerLifecycle {
    * Container record first, then its snapshot from the image's top chain id. The record references the
    * snapshot key before the snapshot exists, so GC can never collect it and no lease is needed (saving
    * two round trips per start); a failed Prepare deletes the record again.
+   * The mounts returned are the rootfs as Tasks.Create takes it: with the spec's SELinux mount label.
    */
   async create(req: NewContainer): Promise<{ container: Container; mounts: Mount[] }> {
     const snapshotter = req.snapshotter ?? DEFAULT_SNAPSHOTTER;
@@ -68,7 +70,7 @@ export class ContainerLifecycle {
     }, this.call);
     try {
       const mounts = await this.client.prepareSnapshot(snapshotter, req.id, parent, {}, this.call);
-      return { container, mounts };
+      return { container, mounts: withRootfsMountLabel(mounts, specMountLabel(req.spec)) };
     } catch (e) {
       await this.client.deleteContainer(req.id, this.call).catch(() => undefined);
       if (isNotFound(e) && parent && !(await snapshotExists(this.client, snapshotter, parent, this.namespace))) throw new ImageNotUnpackedError(req.image, parent);
@@ -82,13 +84,16 @@ export class ContainerLifecycle {
 
   /**
    * Create the task with its stdio. For FIFOs our read ends are opened before Tasks.Create (else it blocks).
-   * Returns the pid and, for FIFOs, the attached streams.
+   * Returns the pid and, for FIFOs, the attached streams. `knownMounts` are create()'s (already labelled);
+   * without them the snapshot's mounts are looked up and given the mount label of the container's stored
+   * spec, so a task re-created later gets the same rootfs label as the first one.
    */
   async createTask(id: string, stdio: StdioSpec, knownMounts?: Mount[]): Promise<{ pid: number; stdio?: AttachedStdio }> {
     let rootfs = knownMounts;
     if (!rootfs) {
       const container = await this.client.getContainer(id, this.call);
-      rootfs = container.snapshot_key ? await this.client.snapshotMounts(container.snapshotter, container.snapshot_key, this.call) : [];
+      const mounts = container.snapshot_key ? await this.client.snapshotMounts(container.snapshotter, container.snapshot_key, this.call) : [];
+      rootfs = withRootfsMountLabel(mounts, specMountLabel(decodeJsonAny<unknown>(container.spec)));
     }
     const paths = await prepareStdio(stdio, id);
     const attached = stdio.kind === 'fifo' ? attachStdio(paths) : undefined;
