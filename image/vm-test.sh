@@ -3,7 +3,7 @@
 # runs image/vm/checks.sh inside (a oneshot service; results on the serial console), powers off, and exits
 # non-zero if any check failed. Non-interactive; every process it starts is stopped by PID.
 #   BERTH_VM_REBUILD=0   reuse .cache/image/out if present (default: run image/build.sh, itself cached)
-#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 480)
+#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 900: TCG on a loaded 2-core machine has taken 480 s)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -45,7 +45,7 @@ truncate -s %1M "$RUN/test.tar"
 
 log "vm: booting (TCG, 2 vCPU, 2 GiB; SELinux enforcing; root on dm-verity)"
 BOOT0=$SECONDS
-timeout_s=${BERTH_VM_TIMEOUT:-480}
+timeout_s=${BERTH_VM_TIMEOUT:-900}
 qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
   -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$(sed "s/enforcing=1/enforcing=${BERTH_VM_ENFORCING:-1}/" "$OUT/cmdline") berth.vmtest${BERTH_VM_DEBUG:+ systemd.journald.forward_to_console=1 loglevel=6}" \
   -drive if=none,id=root,file="$OUT/root.img",format=raw,readonly=on -device virtio-blk-pci,drive=root,serial=berthroot \
