@@ -11,7 +11,7 @@ import {
   WORKLOAD_RUNTIMES,
 } from './registry.js';
 import type { SettingsMap } from './state.js';
-import type { SettingValue } from './values.js';
+import { parseDuration, type SettingValue } from './values.js';
 
 export type SelinuxMode = (typeof SELINUX_MODES)[number];
 export type BootstrapMode = (typeof BOOTSTRAP_MODES)[number];
@@ -54,7 +54,13 @@ export interface PolicySettings {
     readonly allowedCapabilities: readonly string[];
     readonly requireMemoryLimit: boolean;
   };
-  readonly images: { readonly pullPolicy: PullPolicy };
+  readonly images: {
+    readonly pullPolicy: PullPolicy;
+    /** images.pull-timeout; optional so hand-built policies (tests, tools) get the default. */
+    readonly pullTimeoutMs?: number;
+    /** images.pull-stall-timeout. */
+    readonly pullStallTimeoutMs?: number;
+  };
 }
 
 // ---- narrowing: values were validated on the way in, so a mismatch is a programming error --------------
@@ -79,6 +85,12 @@ function list(value: SettingValue | undefined, pattern: string): readonly string
   const v = value ?? fallback(pattern) ?? [];
   if (!Array.isArray(v)) throw new Error(`settings: ${pattern} is not a list`);
   return [...(v as readonly string[])];
+}
+
+function duration(value: SettingValue | undefined, pattern: string): number {
+  const ms = parseDuration(str(value, pattern) ?? '');
+  if (ms === undefined) throw new Error(`settings: ${pattern} is not a duration`);
+  return ms;
 }
 
 function oneOf<T extends string>(choices: readonly T[], value: SettingValue | undefined, pattern: string): T {
@@ -174,6 +186,10 @@ export function policyOf(effective: SettingsMap): PolicySettings {
       allowedCapabilities: list(effective.get('workloads.allowed-capabilities'), 'workloads.allowed-capabilities'),
       requireMemoryLimit: bool(effective.get('workloads.require-memory-limit'), 'workloads.require-memory-limit'),
     },
-    images: { pullPolicy: oneOf(PULL_POLICIES, effective.get('images.pull-policy'), 'images.pull-policy') },
+    images: {
+      pullPolicy: oneOf(PULL_POLICIES, effective.get('images.pull-policy'), 'images.pull-policy'),
+      pullTimeoutMs: duration(effective.get('images.pull-timeout'), 'images.pull-timeout'),
+      pullStallTimeoutMs: duration(effective.get('images.pull-stall-timeout'), 'images.pull-stall-timeout'),
+    },
   };
 }

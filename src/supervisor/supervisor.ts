@@ -16,8 +16,11 @@ export interface SupervisorDeps {
   runtime: Runtime;
   logs: LogStore;
   logger: Logger;
-  /** Makes sure an image is present (import/pull) and returns its config and top snapshot (chain id). */
-  ensureImage(ref: string, onProgress?: (message: string) => void): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  /**
+   * Makes sure an image is present (import/pull) and returns its config and top snapshot (chain id).
+   * `signal` aborts when the unit is stopped, disabled or removed while it waits for the image.
+   */
+  ensureImage(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<{ config: ImageConfig; snapshotParent: string }>;
   /** Forget what ensureImage cached for `ref` (a create found the image gone). */
   forgetImage?(ref: string): void;
   /** Host facts for the spec builder (state dir, API socket, SELinux, …) for one unit. */
@@ -110,6 +113,7 @@ export class Supervisor implements SupervisorApi {
   async stop(name: string): Promise<UnitStatus> {
     const u = this.require(name);
     u.desired = 'stopped';
+    u.abortLaunch(); // a pull in progress would otherwise hold the stop behind it
     await u.serialize(() => this.deactivate(u, 'stopped on request'));
     this.kickWaiting();
     return u.status();
@@ -194,6 +198,7 @@ export class Supervisor implements SupervisorApi {
     for (const u of this.units.values()) {
       if (!wanted.has(u.name)) {
         u.desired = 'stopped';
+        u.abortLaunch();
         ops.push(u.serialize(() => this.deactivate(u, 'unit removed')).then(() => this.units.delete(u.name)));
       }
     }
@@ -211,6 +216,7 @@ export class Supervisor implements SupervisorApi {
       const changed = u.hash !== hash;
       const record = u;
       if (changed) {
+        record.abortLaunch();
         ops.push(record.serialize(async () => {
           const wasActive = !IDLE.has(record.state) || record.state === 'backing-off';
           if (wasActive) await this.deactivate(record, 'spec changed');
@@ -221,7 +227,10 @@ export class Supervisor implements SupervisorApi {
       record.desired = want;
       if (spec.class === 'bootstrap' || !this.bootstrapPhaseDone) continue;
       if (want === 'running') ops.push(this.startRecord(record));
-      else ops.push(record.serialize(() => this.deactivate(record, 'disabled')));
+      else {
+        record.abortLaunch();
+        ops.push(record.serialize(() => this.deactivate(record, 'disabled')));
+      }
     }
     await Promise.all(ops);
   }
@@ -381,11 +390,11 @@ export class Supervisor implements SupervisorApi {
     u.setState('preparing', `preparing image ${u.spec.image}`);
     // A pull reports progress ("pulling REF: 1/3 layers, …") in the unit's state, at most once a second.
     let lastReport = 0;
-    const image = await this.deps.ensureImage(u.spec.image, (message) => {
+    const image = await u.launching((signal) => this.deps.ensureImage(u.spec.image, (message) => {
       if (Date.now() - lastReport < 1000 || u.state !== 'preparing') return;
       lastReport = Date.now();
       u.setState('preparing', message);
-    });
+    }, signal));
     const built = buildSpec(u.spec, this.deps.specContext(u.spec, image.config));
     if (!built.ok) throw new SpecError(built.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
     u.selinux = built.selinux;
