@@ -14,6 +14,7 @@ import { r3CrashLoops } from './r3-crash-loops.js';
 import { r4Fuzz } from './r4-fuzz.js';
 import { r5CrashConsistency } from './r5-crash-consistency.js';
 import { r6Abuse } from './r6-abuse.js';
+import { r7Registry } from './r7-registry.js';
 import { diskFull } from './disk-full.js';
 
 type Scenario = (env: ChaosEnv) => Promise<Row[]>;
@@ -24,6 +25,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   r4: r4Fuzz,
   r5: r5CrashConsistency,
   r6: r6Abuse,
+  r7registry: r7Registry,
   disk: diskFull,
 };
 
