@@ -18,6 +18,7 @@ import { r7Secrets } from './r7-secrets.js';
 import { r7Archives } from './r7-archives.js';
 import { r7Requests } from './r7-requests.js';
 import { r7Paths } from './r7-paths.js';
+import { r7Registry } from './r7-registry.js';
 import { diskFull } from './disk-full.js';
 
 type Scenario = (env: ChaosEnv) => Promise<Row[]>;
@@ -32,6 +33,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   r7archives: r7Archives,
   r7requests: r7Requests,
   r7paths: r7Paths,
+  r7registry: r7Registry,
   disk: diskFull,
 };
 

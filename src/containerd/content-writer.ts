@@ -169,6 +169,8 @@ export async function writeBlob(client: ContainerdClient, source: BlobSource, op
       throw e;
     }
     for await (const chunk of chunked(input)) {
+      // `total` is a limit: a source longer than it is refused before the extra bytes reach the ingest.
+      if (offset + chunk.length > opts.total) throw new ContainerdError(`${opts.ref}: size mismatch: more than the expected ${opts.total} bytes`, 9, 'content.Write');
       if (!resumed) hash.update(chunk);
       const res = await io.send({ action: 'WRITE', offset, data: chunk });
       offset = res.offset;

@@ -110,7 +110,7 @@ export class Berthd {
       runtime,
       logs,
       logger,
-      ensureImage: (ref, onProgress) => images.ensure(ref, onProgress),
+      ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal),
       forgetImage: (ref) => images.forget(ref),
       specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
         const policy = settings.policy();

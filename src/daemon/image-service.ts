@@ -8,6 +8,7 @@ import type { PolicySettings } from '../settings/accessors.js';
 import type { PullProgress } from '../images/pull-progress.js';
 import type { PruneResult } from '../images/prune.js';
 import { parseReference } from '../images/registry/reference.js';
+import { SharedTasks } from '../util/shared-task.js';
 
 export class ImageMissingError extends Error {
   constructor(readonly ref: string) {
@@ -40,7 +41,8 @@ export function toImageConfig(c: ImageConfigJson): ImageConfig {
  */
 export class ImageService {
   private readonly reader: ImageReader;
-  private readonly inflight = new Map<string, Promise<EnsuredImage>>();
+  /** Many units starting from one image share one check/import/pull. */
+  private readonly inflight = new SharedTasks<EnsuredImage>();
   /** Images known present and unpacked: starting a unit then costs no image RPC at all. */
   private readonly known = new Map<string, EnsuredImage>();
 
@@ -60,19 +62,20 @@ export class ImageService {
    * The image for a unit, pulled if needed. With pull policy `if-not-present` a present, unpacked image
    * costs no network at all; with `always` the registry is asked on every call. `onProgress` gets one-line
    * messages (`pulling REF: 1/3 layers, …`) while a pull runs.
+   *
+   * `signal` is this caller's interest (a unit being stopped aborts it): the caller's promise rejects at
+   * once, and the shared pull itself — its HTTP connections — is cancelled only when no other caller is
+   * still waiting for the same image.
    */
-  ensure(ref: string, onProgress?: (message: string) => void): Promise<EnsuredImage> {
+  ensure(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<EnsuredImage> {
     const always = this.pullPolicy() === 'always' && !isBuiltinImage(ref);
     const known = always ? undefined : this.known.get(ref);
     if (known) return Promise.resolve(known);
-    // Many units starting from one image share one check/import/pull.
-    const pending = this.inflight.get(ref);
-    if (pending) return pending;
-    const p = this.ensureOnce(ref, always, onProgress)
-      .then((r) => (this.known.set(ref, r), r))
-      .finally(() => this.inflight.delete(ref));
-    this.inflight.set(ref, p);
-    return p;
+    return this.inflight.run(ref, `pull of ${ref}`, async ({ signal: shared, progress }) => {
+      const r = await this.ensureOnce(ref, always, progress, shared);
+      this.known.set(ref, r);
+      return r;
+    }, onProgress, signal);
   }
 
   forget(ref: string): void {
@@ -114,7 +117,7 @@ export class ImageService {
     return undefined;
   }
 
-  private async ensureOnce(ref: string, always: boolean, onProgress?: (message: string) => void): Promise<EnsuredImage> {
+  private async ensureOnce(ref: string, always: boolean, onProgress: (message: string) => void, signal: AbortSignal): Promise<EnsuredImage> {
     if (!always) {
       const found = await this.present(ref);
       if (found) return found;
@@ -131,7 +134,7 @@ export class ImageService {
       const local = always ? undefined : await this.unpackLocal(ref);
       if (local) return local;
       const { progressLine } = await import('../images/pull-progress.js');
-      const pulled = await this.pull(ref, onProgress ? (p) => onProgress(progressLine(p)) : undefined);
+      const pulled = await this.pull(ref, (p) => onProgress(progressLine(p)), signal);
       return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
     }
     const imported = await this.present(ref);
@@ -181,7 +184,15 @@ export class ImageService {
     const [{ pullImage }, { registryConfig }] = await Promise.all([import('../images/pull.js'), import('../images/registry/config.js')]);
     const policy = this.policy?.();
     const registry = registryConfig(policy?.containerRegistry ?? { mirrors: new Map(), credentials: new Map(), insecure: new Map() });
-    const pulled = await this.tracked(() => pullImage(this.client, ref, { namespace: this.namespace, registry, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }));
+    const limits = policy?.images;
+    const pulled = await this.tracked(() => pullImage(this.client, ref, {
+      namespace: this.namespace,
+      registry,
+      ...(onProgress ? { onProgress } : {}),
+      ...(signal ? { signal } : {}),
+      ...(limits?.pullTimeoutMs !== undefined ? { timeoutMs: limits.pullTimeoutMs } : {}),
+      ...(limits?.pullStallTimeoutMs !== undefined ? { stallTimeoutMs: limits.pullStallTimeoutMs } : {}),
+    }));
     for (const name of [ref, pulled.name]) this.known.delete(name);
     return { name: pulled.name, digest: pulled.target.digest, config: pulled.config, chainId: pulled.chainId };
   }

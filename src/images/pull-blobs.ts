@@ -21,16 +21,25 @@ export interface BlobCopy {
 /** Ingest refs as the Go client names them (`remotes.MakeRefKey`), so a retried pull resumes the same ingest. */
 export const ingestRef = (kind: 'layer' | 'config' | 'manifest' | 'index', digest: string): string => `${kind}-${digest}`;
 
-function counting(stream: AsyncIterable<Uint8Array>, start: number, onBytes: (n: number) => void): AsyncIterable<Uint8Array> {
+/**
+ * The blob's bytes, counted, and cut off at `limit` (the descriptor's size): the registry's size is a limit,
+ * not a hint, so an endless or oversized blob fails as soon as it passes the size — leaving the HTTP
+ * stream (destroyed by the loop's exit) and the ingest (never sent the extra bytes) bounded by it.
+ */
+function counting(stream: AsyncIterable<Uint8Array>, start: number, limit: number, tooLarge: () => Error, onBytes: (n: number) => void): AsyncIterable<Uint8Array> {
   return (async function* () {
     let n = start;
     for await (const c of stream) {
+      if (n + c.length > limit) throw tooLarge();
       n += c.length;
       onBytes(n);
       yield c;
     }
   })();
 }
+
+const tooLarge = (copy: BlobCopy, kind: string, desc: JsonDescriptor) => (): Error =>
+  invalid(`${copy.ref.name}: ${kind} ${desc.digest} from ${copy.source} is larger than its descriptor says (${desc.size} bytes)`);
 
 const mismatch = (copy: BlobCopy, what: string, e: DigestMismatchError): Error =>
   invalid(`${copy.ref.name}: ${what} ${e.expected} from ${copy.source} failed verification: got ${e.actual}`);
@@ -41,14 +50,18 @@ export async function copyBlob(copy: BlobCopy, desc: JsonDescriptor, kind: 'laye
     open: async (offset) => {
       const opened = await copy.registry.blob(copy.ref, desc.digest, offset);
       onBytes(opened.offset);
-      return { stream: counting(opened.stream, opened.offset, onBytes), offset: opened.offset };
+      return { stream: counting(opened.stream, opened.offset, desc.size, tooLarge(copy, kind, desc), onBytes), offset: opened.offset };
     },
   };
+  const ingest = ingestRef(kind, desc.digest);
   try {
     return await copy.registry.retrying(() =>
-      writeBlob(copy.containerd, source, { ref: ingestRef(kind, desc.digest), total: desc.size, expected: desc.digest, namespace: copy.namespace, lease: copy.lease }),
+      writeBlob(copy.containerd, source, { ref: ingest, total: desc.size, expected: desc.digest, namespace: copy.namespace, lease: copy.lease }),
     );
   } catch (e) {
+    // The writer keeps an ingest after a source failure so a retry can resume it; a failure no retry will
+    // follow (oversized, cancelled, timed out, out of attempts) drops it now rather than at lease expiry.
+    await copy.containerd.abortIngest(ingest, { namespace: copy.namespace, lease: copy.lease }).catch(() => undefined);
     if (e instanceof DigestMismatchError) throw mismatch(copy, kind, e);
     throw e;
   }

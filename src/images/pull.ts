@@ -12,11 +12,12 @@ import { withLease } from '../containerd/lease.js';
 import { DEFAULT_SNAPSHOTTER, unpackImage } from '../containerd/unpack.js';
 import { copyBlob, fetchSmallBlob, storeBytes, verify, type BlobCopy } from './pull-blobs.js';
 import { ProgressTracker, type PullProgress } from './pull-progress.js';
-import { RegistryClient } from './registry/client.js';
+import { MAX_MANIFEST, RegistryClient } from './registry/client.js';
 import type { RegistryConfig } from './registry/config.js';
 import { invalid } from './registry/errors.js';
 import { parseReference } from './registry/reference.js';
 import type { RetryOptions } from './registry/retry.js';
+import { PullWatch } from './registry/watch.js';
 
 export interface PullOptions {
   namespace: string;
@@ -26,8 +27,13 @@ export interface PullOptions {
   /** Layers downloaded at once. */
   concurrency?: number;
   onProgress?: (p: PullProgress) => void;
+  /** Cancels the pull: its requests are aborted and their connections closed. */
   signal?: AbortSignal;
   retry?: Partial<RetryOptions>;
+  /** Overall deadline (images.pull-timeout); default 30 min. */
+  timeoutMs?: number;
+  /** Give up when the registry sends under 1 KiB for this long (images.pull-stall-timeout); default 30 s. */
+  stallTimeoutMs?: number;
 }
 
 export interface PulledImage {
@@ -45,6 +51,25 @@ export interface PulledImage {
 
 const MAX_CONFIG = 8 << 20;
 const MAX_DEPTH = 4;
+/**
+ * Sizes in manifests are the registry's claims, and they become limits (every blob is cut off at its size),
+ * so they are bounded first: a descriptor claiming 1e15 bytes is refused before anything is downloaded.
+ */
+export const MAX_LAYER_SIZE = 32 * 2 ** 30;
+/** Config plus layers, compressed: far above any host or workload image, far below filling a disk by accident. */
+export const MAX_IMAGE_SIZE = 64 * 2 ** 30;
+const MAX_LAYERS = 1000;
+/** The only digest berth verifies (and so the only one that may go into a URL path). */
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** A descriptor from the registry, checked before it is used: a sha256 digest and a sane, bounded size. */
+function checkDescriptor(ref: string, desc: JsonDescriptor, what: string, max: number): void {
+  if (typeof desc !== 'object' || desc === null || typeof desc.digest !== 'string' || !DIGEST.test(desc.digest)) {
+    throw invalid(`${ref}: ${what} has an invalid digest ${JSON.stringify((desc as Partial<JsonDescriptor> | null)?.digest ?? null)}`);
+  }
+  if (typeof desc.size !== 'number' || !Number.isSafeInteger(desc.size) || desc.size < 0) throw invalid(`${ref}: ${what} ${desc.digest} has an invalid size ${JSON.stringify(desc.size)}`);
+  if (desc.size > max) throw invalid(`${ref}: ${what} ${desc.digest} claims ${desc.size} bytes, over the ${max}-byte limit`);
+}
 
 /** Run `fn` over `items` with at most `limit` running at once; the first failure rejects (others finish). */
 async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -85,9 +110,17 @@ export async function pullImage(client: ContainerdClient, reference: string, opt
   const snapshotter = opts.snapshotter ?? DEFAULT_SNAPSHOTTER;
   const namespace = opts.namespace;
   const progress = new ProgressTracker(ref.name, opts.onProgress);
+  const watch = new PullWatch({
+    ref: ref.name,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const signal = watch.signal;
   const registry = new RegistryClient(opts.registry, {
     ...(opts.retry ? { retry: opts.retry } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
+    signal,
+    meter: watch,
     onRetry: (m) => progress.note(m),
   });
   try {
@@ -95,6 +128,7 @@ export async function pullImage(client: ContainerdClient, reference: string, opt
       const copy: BlobCopy = { containerd: client, registry, ref, namespace, lease, source: ref.domain };
       const call = { namespace, lease };
       const target = await registry.resolve(ref);
+      checkDescriptor(ref.name, target, 'manifest', MAX_MANIFEST);
       if (ref.digest && target.digest !== ref.digest) throw invalid(`${ref.name}: registry ${ref.domain} resolved the digest to ${target.digest}`);
 
       // Walk index → manifest, storing each level with labels that keep its children alive.
@@ -111,12 +145,21 @@ export async function pullImage(client: ContainerdClient, reference: string, opt
           if (!Array.isArray(doc.manifests)) throw invalid(`${ref.name}: index ${desc.digest} lists no manifests`);
           const chosen = selectManifest(doc, platform);
           if (!chosen) throw invalid(`${ref.name}: no manifest for ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} in index ${desc.digest}`);
+          checkDescriptor(ref.name, chosen, 'manifest', MAX_MANIFEST);
           // As the Go client: label every child, also platforms not downloaded (labels to absent blobs are harmless).
           const labels = Object.fromEntries(doc.manifests.map((m, i) => [`containerd.io/gc.ref.content.m.${i}`, m.digest]));
           await storeBytes(copy, desc, bytes, 'index', labels);
           desc = chosen;
         } else if (isManifest(mediaType)) {
           if (!doc.config || !Array.isArray(doc.layers)) throw invalid(`${ref.name}: ${desc.digest} is not an image manifest`);
+          checkDescriptor(ref.name, doc.config, 'config', MAX_CONFIG);
+          if (doc.layers.length > MAX_LAYERS) throw invalid(`${ref.name}: manifest ${desc.digest} lists ${doc.layers.length} layers, over the limit of ${MAX_LAYERS}`);
+          let total = doc.config.size;
+          for (const l of doc.layers) {
+            checkDescriptor(ref.name, l, 'layer', MAX_LAYER_SIZE);
+            total += l.size;
+          }
+          if (total > MAX_IMAGE_SIZE) throw invalid(`${ref.name}: manifest ${desc.digest} claims ${total} bytes of config and layers, over the ${MAX_IMAGE_SIZE}-byte limit`);
           const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': doc.config.digest };
           doc.layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
           await storeBytes(copy, desc, bytes, 'manifest', labels);
@@ -138,10 +181,14 @@ export async function pullImage(client: ContainerdClient, reference: string, opt
         progress.layerDone(layer.digest);
       });
 
+      // Unpacking is containerd's work: no bytes from the registry is normal now (the deadline still runs).
+      watch.setNetwork(false);
+      signal.throwIfAborted();
       progress.note('', 'unpacking');
       const resolved: ResolvedImage = { manifestDigest: desc.digest, manifest, configDigest: manifest.config.digest, config, diffIds, chainIds: chainIds(diffIds) };
       const { chainId } = await unpackImage(client, resolved, { namespace, lease, snapshotter });
 
+      signal.throwIfAborted();
       const record = { name: ref.name, labels: {}, target: { media_type: target.mediaType, digest: target.digest, size: target.size, annotations: {} } };
       try {
         await client.getImage(ref.name, call);
@@ -154,7 +201,10 @@ export async function pullImage(client: ContainerdClient, reference: string, opt
       progress.note(target.digest, 'done');
       return { name: ref.name, target, manifestDigest: desc.digest, config, chainId, size };
     });
+  } catch (e) {
+    throw watch.explain(e);
   } finally {
+    watch.close();
     registry.close();
   }
 }

@@ -11,7 +11,7 @@ import {
   WORKLOAD_RUNTIMES,
 } from './registry.js';
 import type { SettingsMap } from './state.js';
-import type { SettingValue } from './values.js';
+import { parseDuration, type SettingValue } from './values.js';
 import { parseSize } from '../units/quantities.js';
 
 export type SelinuxMode = (typeof SELINUX_MODES)[number];
@@ -59,6 +59,10 @@ export interface PolicySettings {
     readonly pullPolicy: PullPolicy;
     /** Bytes; `images.max-unpacked-size`. */
     readonly maxUnpackedSize: number;
+    /** images.pull-timeout; optional so hand-built policies (tests, tools) get the default. */
+    readonly pullTimeoutMs?: number;
+    /** images.pull-stall-timeout. */
+    readonly pullStallTimeoutMs?: number;
   };
 }
 
@@ -90,6 +94,12 @@ function size(value: SettingValue | undefined, pattern: string): number {
   const parsed = parseSize(str(value, pattern) ?? '');
   if (!parsed.ok) throw new Error(`settings: ${pattern} is not a size`);
   return parsed.value;
+}
+
+function duration(value: SettingValue | undefined, pattern: string): number {
+  const ms = parseDuration(str(value, pattern) ?? '');
+  if (ms === undefined) throw new Error(`settings: ${pattern} is not a duration`);
+  return ms;
 }
 
 function oneOf<T extends string>(choices: readonly T[], value: SettingValue | undefined, pattern: string): T {
@@ -188,6 +198,8 @@ export function policyOf(effective: SettingsMap): PolicySettings {
     images: {
       pullPolicy: oneOf(PULL_POLICIES, effective.get('images.pull-policy'), 'images.pull-policy'),
       maxUnpackedSize: size(effective.get('images.max-unpacked-size'), 'images.max-unpacked-size'),
+      pullTimeoutMs: duration(effective.get('images.pull-timeout'), 'images.pull-timeout'),
+      pullStallTimeoutMs: duration(effective.get('images.pull-stall-timeout'), 'images.pull-stall-timeout'),
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   base64Problem,
   booleanType,
   capabilityProblem,
+  durationProblem,
   endpointUrlProblem,
   enumType,
   imageReferenceProblem,
@@ -64,6 +65,7 @@ const imageRef = stringType('image reference', imageReferenceProblem);
 const userData = stringType('base64, at most 16 KiB decoded', userDataProblem);
 const bool = booleanType();
 const credential = stringType('string', nonEmptyProblem);
+const duration = stringType('duration (500ms, 30s, 30m, 2h)', durationProblem);
 
 export const SETTINGS: readonly SettingDefinition[] = [
   // Host containers: long-running privileged or control containers on the host's containerd.
@@ -220,6 +222,22 @@ export const SETTINGS: readonly SettingDefinition[] = [
     type: stringType('size like 8Gi, 500Mi, 1G', sizeProblem),
     fallback: '8Gi',
     description: 'Largest size one layer of an imported image may unpack to; a larger one is refused before it is unpacked.',
+    service: 'images',
+  },
+  // A registry is untrusted: without these a server dripping a byte every few seconds keeps a unit in
+  // `preparing` forever.
+  {
+    pattern: 'images.pull-timeout',
+    type: duration,
+    fallback: '30m',
+    description: 'Longest a whole image pull (resolve, download, unpack) may take before it is given up.',
+    service: 'images',
+  },
+  {
+    pattern: 'images.pull-stall-timeout',
+    type: duration,
+    fallback: '30s',
+    description: 'A pull whose registry sends less than 1 KiB (and completes no response) for this long is given up as stalled.',
     service: 'images',
   },
 ];

@@ -177,6 +177,26 @@ export function endpointUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+const DURATION = /^(\d{1,9})(ms|s|m|h)$/;
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Durations are bounded: 0 would disable a safety limit, and a week is already "never". */
+export const DURATION_MIN_MS = 10;
+export const DURATION_MAX_MS = 7 * 24 * 3_600_000;
+
+/** Milliseconds of a duration such as `500ms`, `30s`, `30m` or `2h`; undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+}
+
+export function durationProblem(text: string): string | undefined {
+  const ms = parseDuration(text);
+  if (ms === undefined) return 'expected a duration such as 500ms, 30s, 30m or 2h';
+  if (ms < DURATION_MIN_MS || ms > DURATION_MAX_MS) return `must be between ${DURATION_MIN_MS}ms and ${DURATION_MAX_MS / 3_600_000}h`;
+  return undefined;
+}
+
 /** Linux capabilities known to the OCI runtime spec, as used in `process.capabilities`. */
 export const CAPABILITIES: readonly string[] = [
   'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',

@@ -18,8 +18,11 @@ export interface SupervisorDeps {
   runtime: Runtime;
   logs: LogStore;
   logger: Logger;
-  /** Makes sure an image is present (import/pull) and returns its config and top snapshot (chain id). */
-  ensureImage(ref: string, onProgress?: (message: string) => void): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  /**
+   * Makes sure an image is present (import/pull) and returns its config and top snapshot (chain id).
+   * `signal` aborts when the unit is stopped, disabled or removed while it waits for the image.
+   */
+  ensureImage(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<{ config: ImageConfig; snapshotParent: string }>;
   /** Forget what ensureImage cached for `ref` (a create found the image gone). */
   forgetImage?(ref: string): void;
   /** Host facts for the spec builder (state dir, API socket, SELinux, …) for one unit. */
@@ -113,6 +116,7 @@ export class Supervisor implements SupervisorApi {
   async stop(name: string): Promise<UnitStatus> {
     const u = this.require(name);
     u.desired = 'stopped';
+    u.abortLaunch(); // a pull in progress would otherwise hold the stop behind it
     await u.serialize(() => this.deactivate(u, 'stopped on request'));
     this.kickWaiting();
     return u.status();
@@ -197,6 +201,7 @@ export class Supervisor implements SupervisorApi {
     for (const u of this.units.values()) {
       if (!wanted.has(u.name)) {
         u.desired = 'stopped';
+        u.abortLaunch();
         ops.push(u.serialize(() => this.deactivate(u, 'unit removed')).then(() => this.units.delete(u.name)));
       }
     }
@@ -215,6 +220,7 @@ export class Supervisor implements SupervisorApi {
       const record = u;
       const wasDesired = record.desired;
       if (changed) {
+        record.abortLaunch();
         ops.push(record.serialize(async () => {
           const wasActive = !IDLE.has(record.state) || record.state === 'backing-off';
           if (wasActive) await this.deactivate(record, 'spec changed');
@@ -229,7 +235,10 @@ export class Supervisor implements SupervisorApi {
       if (changed || (want !== wasDesired && !(want === 'stopped' && record.ended))) record.ended = false;
       if (spec.class === 'bootstrap' || !this.bootstrapPhaseDone || record.ended) continue;
       if (want === 'running') ops.push(this.startRecord(record));
-      else ops.push(record.serialize(() => this.deactivate(record, 'disabled')));
+      else {
+        record.abortLaunch();
+        ops.push(record.serialize(() => this.deactivate(record, 'disabled')));
+      }
     }
     await Promise.all(ops);
   }
@@ -389,11 +398,11 @@ export class Supervisor implements SupervisorApi {
     u.setState('preparing', `preparing image ${u.spec.image}`);
     // A pull reports progress ("pulling REF: 1/3 layers, …") in the unit's state, at most once a second.
     let lastReport = 0;
-    const image = await this.deps.ensureImage(u.spec.image, (message) => {
+    const image = await u.launching((signal) => this.deps.ensureImage(u.spec.image, (message) => {
       if (Date.now() - lastReport < 1000 || u.state !== 'preparing') return;
       lastReport = Date.now();
       u.setState('preparing', message);
-    });
+    }, signal));
     let ctx = this.deps.specContext(u.spec, image.config);
     let guard: StartGuard | undefined;
     if (u.spec.class === 'workload' && u.spec.mounts.some((m) => m.type === 'bind')) {

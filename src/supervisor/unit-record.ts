@@ -34,6 +34,8 @@ export class UnitRecord {
   healthTimer: NodeJS.Timeout | undefined;
   /** Operations on one unit run one after another. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Cancels the image wait of the launch in progress (a stop must not queue behind a hanging pull). */
+  private launchAbort: AbortController | undefined;
 
   constructor(
     public spec: UnitSpec,
@@ -63,6 +65,22 @@ export class UnitRecord {
     const next = this.chain.then(op, op);
     this.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /** Run `op` (the image step of a launch) cancellable by `abortLaunch`. */
+  async launching<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    this.launchAbort = controller;
+    try {
+      return await op(controller.signal);
+    } finally {
+      if (this.launchAbort === controller) this.launchAbort = undefined;
+    }
+  }
+
+  abortLaunch(): void {
+    this.launchAbort?.abort();
+    this.launchAbort = undefined;
   }
 
   clearTimers(): void {

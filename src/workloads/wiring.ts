@@ -42,7 +42,7 @@ export interface Workloads {
 interface Backend {
   runtime: Runtime;
   images?: ImageService;
-  ensureImage(ref: string, onProgress?: (message: string) => void): Promise<{ config: ImageConfig; snapshotParent: string }>;
+  ensureImage(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<{ config: ImageConfig; snapshotParent: string }>;
   forgetImage(ref: string): void;
   close(): void;
 }
@@ -55,13 +55,16 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
     const { DockerImages } = await import('./docker-images.js');
     const docker = new Dockerode({ socketPath: w.dockerSocket ?? DEFAULT_DOCKER_SOCKET });
     const runtime = new DockerRuntime(docker, 'docker', logs);
-    const images = new DockerImages(docker);
-    return { runtime, ensureImage: (ref) => images.ensure(ref), forgetImage: (ref) => images.forget(ref), close: () => runtime.close() };
+    // Same registry settings (pull policy, mirrors, credentials, time limits) as host containers.
+    const images = new DockerImages(docker, () => w.settings.policy());
+    return { runtime, ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal), forgetImage: (ref) => images.forget(ref), close: () => runtime.close() };
   }
   await w.containerd.createNamespace(WORKLOAD_NAMESPACE).catch(() => undefined);
-  const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'));
+  // Workload pulls used registry defaults (no mirrors, credentials, insecure hosts, CA or pull policy) until
+  // the settings were passed here: they now follow the same container-registry.* and images.* keys as host containers.
+  const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'), () => w.settings.policy());
   const runtime = new WorkloadContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
-  return { runtime, images, ensureImage: (ref, onProgress) => images.ensure(ref, onProgress), forgetImage: (ref) => images.forget(ref), close: () => undefined };
+  return { runtime, images, ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal), forgetImage: (ref) => images.forget(ref), close: () => undefined };
 }
 
 function workloadPolicy(w: WorkloadsWiring): WorkloadPolicy {
@@ -89,7 +92,7 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
     runtime: backend.runtime,
     logs,
     logger,
-    ensureImage: (ref, onProgress) => backend.ensureImage(ref, onProgress),
+    ensureImage: (ref, onProgress, signal) => backend.ensureImage(ref, onProgress, signal),
     forgetImage: (ref) => backend.forgetImage(ref),
     specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
       const policy = w.settings.policy();

@@ -2,7 +2,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseReference, apiHost, manifestReference } from '../../src/images/registry/reference.js';
-import { parseChallenges } from '../../src/images/registry/auth.js';
+import { mayReceiveCredentials, parseChallenges } from '../../src/images/registry/auth.js';
+import { formatDuration, PullWatch } from '../../src/images/registry/watch.js';
+import { SharedTasks } from '../../src/util/shared-task.js';
+import { parseDuration, durationProblem } from '../../src/settings/values.js';
+import { dockerAuthConfig } from '../../src/workloads/docker-images.js';
+import { waitFor } from '../support/wait.js';
 import { backoffDelay, withRetry } from '../../src/images/registry/retry.js';
 import { retryAfterMs, transient, notFound, isTransient } from '../../src/images/registry/errors.js';
 import { registryConfig, basicCredentials } from '../../src/images/registry/config.js';
@@ -121,5 +126,109 @@ describe('progress', () => {
     assert.equal(s.bytesDone, 250);
     assert.equal(progressLine(s), 'pulling docker.io/library/busybox:latest: 1/2 layers, 250 B/400 B');
     assert.ok(seen.length >= 4);
+  });
+});
+
+describe('where registry credentials may go (token realms)', () => {
+  const cases: [string, string, boolean, boolean][] = [
+    // registry host, realm, registry insecure, credentials sent
+    ['reg.example', 'https://auth.example/token', false, true],
+    ['reg.example', 'https://reg.example/token', false, true],
+    ['reg.example', 'http://auth.example/token', false, false],
+    ['reg.example', 'http://auth.example/token', true, false],
+    ['reg.example', 'http://reg.example/token', false, false],
+    ['127.0.0.1:5000', 'http://127.0.0.1:5000/token', true, true],
+    ['127.0.0.1:5000', 'http://127.0.0.1:5001/token', true, false],
+    ['127.0.0.1:5000', 'http://127.0.0.2:5000/token', true, false],
+    ['reg.example', 'ftp://reg.example/token', true, false],
+  ];
+  for (const [host, realm, insecure, sent] of cases) {
+    test(`${host}${insecure ? ' (insecure)' : ''} → ${realm}: ${sent ? 'sent' : 'withheld'}`, () => {
+      assert.equal(mayReceiveCredentials(host, new URL(realm), insecure), sent);
+    });
+  }
+});
+
+describe('pull time limits and durations', () => {
+  test('durations as the settings spell them', () => {
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('30m'), 1_800_000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('2h'), 7_200_000);
+    assert.equal(parseDuration('1.5s'), undefined);
+    assert.match(durationProblem('0s') ?? '', /between/);
+    assert.equal(formatDuration(30_000), '30s');
+    assert.equal(formatDuration(1_800_000), '30m');
+    assert.equal(formatDuration(1500), '1500ms');
+  });
+
+  test('a watch with no request in flight never stalls; a caller abort reads as "cancelled"', async () => {
+    const caller = new AbortController();
+    const w = new PullWatch({ ref: 'r', stallTimeoutMs: 20, signal: caller.signal });
+    try {
+      // Nothing in flight: ticks pass without a stall (checked by condition, then a few more ticks).
+      let ticks = 0;
+      await new Promise<void>((resolve) => {
+        const t = setInterval(() => {
+          if (++ticks >= 10) (clearInterval(t), resolve());
+        }, 10);
+      });
+      assert.equal(w.signal.aborted, false);
+      caller.abort();
+      assert.equal(w.signal.aborted, true);
+      assert.match(String((w.explain(new Error('socket hang up')) as Error).message), /pull of r cancelled/);
+    } finally {
+      w.close();
+    }
+  });
+
+  test('a request in flight with under 1 KiB for the window is a stall', async () => {
+    const w = new PullWatch({ ref: 'r', stallTimeoutMs: 20 });
+    try {
+      w.begin();
+      w.bytes(10);
+      // The watch's timers are unref'd (a pull must not keep berthd alive); waitFor's are not.
+      await waitFor(() => w.signal.aborted, 5_000, 'the stall');
+      assert.match((w.explain(new Error('x')) as Error).message, /pull of r stalled: only 10 bytes in 20ms \(images\.pull-stall-timeout\)/);
+    } finally {
+      w.close();
+    }
+  });
+});
+
+describe('shared tasks', () => {
+  test('one waiter leaving does not cancel the task; the last one does', async () => {
+    const tasks = new SharedTasks<string>();
+    let release: (v: string) => void = () => undefined;
+    let cancelled = false;
+    const start = ({ signal }: { signal: AbortSignal }): Promise<string> => new Promise<string>((resolve) => {
+      release = resolve;
+      signal.addEventListener('abort', () => (cancelled = true));
+    });
+    const a = new AbortController();
+    const b = new AbortController();
+    const pa = tasks.run('k', 'job', start, undefined, a.signal);
+    const pb = tasks.run('k', 'job', start, undefined, b.signal);
+    a.abort();
+    await assert.rejects(pa, /job cancelled/);
+    assert.equal(cancelled, false);
+    release('done');
+    assert.equal(await pb, 'done');
+
+    const c = new AbortController();
+    const pc = tasks.run('k2', 'job', start, undefined, c.signal);
+    await new Promise((r) => setImmediate(r));
+    c.abort();
+    await assert.rejects(pc, /job cancelled/);
+    assert.equal(cancelled, true);
+  });
+});
+
+describe('Docker authconfig from the settings', () => {
+  test('username/password, Docker-style auth, identity token', () => {
+    assert.deepEqual(dockerAuthConfig({ username: 'u', password: 'p' }, 'r.example'), { username: 'u', password: 'p', serveraddress: 'r.example' });
+    assert.deepEqual(dockerAuthConfig({ auth: Buffer.from('u:p').toString('base64') }, 'r.example'), { username: 'u', password: 'p', serveraddress: 'r.example' });
+    assert.deepEqual(dockerAuthConfig({ identityToken: 't' }, 'r.example'), { identitytoken: 't', serveraddress: 'r.example' });
+    assert.equal(dockerAuthConfig(undefined, 'r.example'), undefined);
   });
 });

@@ -225,6 +225,16 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['8Gi', '50Mi', '1G', '1048576'].map((v) => ({ input: v, stored: v })),
     bad: ['lots', '8GB', '-1Gi', '1Ki', '', 8, true],
   },
+  'images.pull-timeout': {
+    key: 'images.pull-timeout',
+    good: ['30m', '2h', '45s', '500ms'].map((v) => ({ input: v, stored: v })),
+    bad: ['0s', '5ms', '30', '1d', '-1s', '8760h', 30, false],
+  },
+  'images.pull-stall-timeout': {
+    key: 'images.pull-stall-timeout',
+    good: ['30s', '1m', '250ms'].map((v) => ({ input: v, stored: v })),
+    bad: ['', 'soon', '1.5s', 0],
+  },
 };
 
 describe('every key', () => {
@@ -680,6 +690,8 @@ describe('getters', () => {
     assert.equal(policy.selinuxMode, 'auto');
     assert.equal(policy.workloads.runtime, 'containerd');
     assert.equal(policy.images.pullPolicy, 'if-not-present');
+    assert.equal(policy.images.pullTimeoutMs, 30 * 60_000);
+    assert.equal(policy.images.pullStallTimeoutMs, 30_000);
     assert.equal(policy.containerRegistry.caBundle, undefined);
   });
 });

@@ -30,14 +30,37 @@ interface Token {
   expiresAt: number;
 }
 
+/**
+ * Where a registry's credentials may go when its bearer challenge names a token realm. The realm is chosen
+ * by whoever answers the registry's URL, so it is untrusted: credentials configured for host H are sent
+ *  - to a realm over https (verified TLS, unless the operator marked the realm's host insecure), any host;
+ *  - to a realm over plain http only when it is H itself (same host and port) and H is marked
+ *    `container-registry.insecure.H` — the operator already accepted plain HTTP for H;
+ *  - never to a plain-http realm on another host, whatever H's settings: anyone on the path (or a registry
+ *    pointing its realm at a host it controls) would read them.
+ * When they are withheld the token is asked for anonymously, and a refusal says why.
+ */
+export function mayReceiveCredentials(registryHost: string, realm: URL, registryInsecure: boolean): boolean {
+  if (realm.protocol === 'https:') return true;
+  return realm.protocol === 'http:' && realm.host === registryHost && registryInsecure;
+}
+
 export class Authorizer {
   private readonly byKey = new Map<string, Token>();
+  /** Per registry host: why its credentials were not sent to its token realm, for error messages. */
+  private readonly withheldFor = new Map<string, string>();
 
   constructor(
     private readonly transport: HttpTransport,
     private readonly credentials: (host: string) => RegistryCredentials | undefined,
-    private readonly skipVerify: (host: string) => boolean,
+    /** Hosts marked `container-registry.insecure`: plain HTTP and unverified TLS allowed. */
+    private readonly insecure: (host: string) => boolean,
   ) {}
+
+  /** Why the credentials for `host` were withheld from its token realm (empty when they were not). */
+  withheld(host: string): string {
+    return this.withheldFor.get(host) ?? '';
+  }
 
   /** The Authorization header to send with a request to `host` for `scope`, if one is known. */
   header(host: string, scope: string): string | undefined {
@@ -71,13 +94,27 @@ export class Authorizer {
     throw unauthorized(`${what}: unauthorized, and the registry sent no usable challenge (${JSON.stringify(wwwAuthenticate ?? '')})`);
   }
 
-  private async fetchToken(host: string, challenge: Challenge, scope: string, creds: RegistryCredentials | undefined, what: string, signal?: AbortSignal): Promise<Token> {
+  private async fetchToken(host: string, challenge: Challenge, scope: string, configured: RegistryCredentials | undefined, what: string, signal?: AbortSignal): Promise<Token> {
+    let creds = configured;
     const realm = challenge.params.realm;
     if (!realm) throw unauthorized(`${what}: bearer challenge without a realm`);
     const service = challenge.params.service ?? '';
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw unauthorized(`${what}: bearer challenge with an invalid realm ${JSON.stringify(realm)}`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw unauthorized(`${what}: bearer challenge with a non-http(s) realm ${JSON.stringify(realm)}`);
+    if (url.username || url.password) throw unauthorized(`${what}: bearer challenge with credentials in its realm URL`);
+    if (creds && !mayReceiveCredentials(host, url, this.insecure(host))) {
+      this.withheldFor.set(host, `the credentials for ${host} were not sent to token realm ${url.origin}: a realm gets them only over https, or over http when it is the insecure registry itself`);
+      creds = undefined;
+    } else {
+      this.withheldFor.delete(host);
+    }
     const basic = basicCredentials(creds);
-    const url = new URL(realm);
-    const skipVerify = this.skipVerify(url.host);
+    const skipVerify = this.insecure(url.host);
     let res;
     if (creds?.identityToken) {
       // OAuth2 refresh-token grant, as the Docker client does with an identity token.
@@ -89,7 +126,9 @@ export class Authorizer {
       const headers: Record<string, string> = basic ? { Authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}` } : {};
       res = await this.transport.request(url.toString(), { headers, skipVerify, ...(signal ? { signal } : {}) });
     }
-    const body = await readBody(res, 1 << 20);
+    const body = await readBody(res, 1 << 20, () => unauthorized(`${what}: token server ${url.host} sent a response over 1 MiB`));
+    const withheld = this.withheld(host);
+    if ((res.status === 401 || res.status === 403) && withheld) throw unauthorized(`${what}: token server ${url.host} refused an anonymous token (HTTP ${res.status}); ${withheld}`);
     if (res.status === 401 || res.status === 403) throw unauthorized(`${what}: token server ${url.host} refused the credentials for ${host} (HTTP ${res.status})`);
     if (res.status >= 500 || res.status === 429) throw transient(`${what}: token server ${url.host} answered HTTP ${res.status}`);
     if (res.status !== 200) throw unauthorized(`${what}: token server ${url.host} answered HTTP ${res.status}`);

@@ -9,6 +9,7 @@ import { forbidden, invalid, isTransient, notFound, RegistryError, retryAfterMs,
 import { discard, HttpTransport, readBody, type HttpResponse } from './http.js';
 import { manifestReference, type ImageReference } from './reference.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.js';
+import type { TransferMeter } from './watch.js';
 
 export const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
@@ -27,6 +28,8 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
   /** Told about every retry, for logs and progress. */
   onRetry?: (message: string) => void;
+  /** Hears of every request and body byte (the pull's stall watch). */
+  meter?: TransferMeter;
 }
 
 export class RegistryClient {
@@ -37,9 +40,8 @@ export class RegistryClient {
   private readonly demoted = new Set<string>();
 
   constructor(private readonly config: RegistryConfig, private readonly opts: RegistryClientOptions = {}) {
-    this.transport = new HttpTransport(config.ca);
-    const skip = new Set<string>();
-    this.auth = new Authorizer(this.transport, (h) => config.credentials(h), (h) => skip.has(h));
+    this.transport = new HttpTransport(config.ca, opts.meter);
+    this.auth = new Authorizer(this.transport, (h) => config.credentials(h), (h) => config.insecure?.(h) ?? false);
     this.retry = { ...DEFAULT_RETRY, ...opts.retry, ...(opts.signal ? { signal: opts.signal } : {}), onRetry: (n, ms, e) => opts.onRetry?.(`retrying in ${ms} ms (attempt ${n + 1}): ${e instanceof Error ? e.message : String(e)}`) };
   }
 
@@ -55,10 +57,12 @@ export class RegistryClient {
     const mediaType = String(head.headers['content-type'] ?? '').split(';')[0]!.trim();
     const digest = ref.digest ?? String(head.headers['docker-content-digest'] ?? '');
     const size = Number(head.headers['content-length'] ?? NaN);
+    // The size is the registry's word, and it becomes a limit: a manifest claiming more is refused here.
+    if (Number.isFinite(size) && size > MAX_MANIFEST) throw invalid(`${ref.name}: registry ${ref.domain} says the manifest is ${size} bytes, over the ${MAX_MANIFEST}-byte limit`);
     if (digest && Number.isFinite(size) && size > 0 && mediaType) return { mediaType, digest, size };
     // Some registries answer HEAD without these headers: GET the manifest and hash it.
     const res = await this.fetch(ref, path, { accept: MANIFEST_ACCEPT });
-    const body = await readBody(res, MAX_MANIFEST);
+    const body = await readBody(res, MAX_MANIFEST, () => invalid(`${ref.name}: manifest from ${ref.domain} is larger than the ${MAX_MANIFEST}-byte limit`));
     const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim() || (JSON.parse(body.toString('utf8')) as { mediaType?: string }).mediaType || '';
     return { mediaType: type, digest: `sha256:${createHash('sha256').update(body).digest('hex')}`, size: body.length };
   }
@@ -68,7 +72,8 @@ export class RegistryClient {
     if (desc.size > MAX_MANIFEST) throw invalid(`${ref.name}: manifest ${desc.digest} is ${desc.size} bytes, over the ${MAX_MANIFEST}-byte limit`);
     return withRetry(async () => {
       const res = await this.fetch(ref, `manifests/${desc.digest}`, { accept: `${desc.mediaType}, */*`, retry: false });
-      return readBody(res, MAX_MANIFEST);
+      // Cut off at the descriptor's size, not just the global cap: more bytes than announced can only be wrong.
+      return readBody(res, desc.size, () => invalid(`${ref.name}: manifest ${desc.digest} from ${ref.domain} is larger than its descriptor says (${desc.size} bytes)`));
     }, this.retry);
   }
 
@@ -156,6 +161,8 @@ export class RegistryClient {
         continue;
       }
       const suffix = detail ? `: ${detail}` : '';
+      const withheld = this.auth.withheld(ep.host);
+      if (s === 401 && withheld) throw unauthorized(`${where}: unauthorized${suffix}; ${withheld}`);
       if (s === 401) throw unauthorized(`${where}: unauthorized: the registry rejected the credentials${suffix}`);
       if (s === 403) throw forbidden(`${where}: access denied${suffix}`);
       if (s === 404) throw notFound(`${where}: not found (${path})${suffix}`);

@@ -18,6 +18,8 @@ export interface Endpoint {
 export interface RegistryConfig {
   endpoints(domain: string): Endpoint[];
   credentials(host: string): RegistryCredentials | undefined;
+  /** Whether `host` is marked `container-registry.insecure` (plain HTTP and unverified TLS allowed). */
+  insecure?(host: string): boolean;
   /** Extra trusted CAs (PEM), added to Node's bundled roots. */
   readonly ca?: Buffer;
 }
@@ -49,6 +51,7 @@ export function registryConfig(settings: RegistrySettings): RegistryConfig {
       }
       return out;
     },
+    insecure: (host) => insecure(host),
     credentials(host) {
       const c = settings.credentials;
       if (host === 'registry-1.docker.io') return c.get('docker.io') ?? c.get('index.docker.io') ?? c.get(host);

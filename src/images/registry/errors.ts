@@ -3,7 +3,7 @@
 
 export type FailureKind = 'transient' | 'permanent';
 
-const GRPC = { notFound: 5, permissionDenied: 7, failedPrecondition: 9, unavailable: 14, unauthenticated: 16, invalidArgument: 3 } as const;
+const GRPC = { deadlineExceeded: 4, notFound: 5, permissionDenied: 7, failedPrecondition: 9, unavailable: 14, unauthenticated: 16, invalidArgument: 3 } as const;
 
 export class RegistryError extends Error {
   override readonly name: string = 'RegistryError';
@@ -23,6 +23,11 @@ export const notFound = (message: string): RegistryError => new RegistryError(me
 export const unauthorized = (message: string): RegistryError => new RegistryError(message, 'permanent', GRPC.unauthenticated);
 export const forbidden = (message: string): RegistryError => new RegistryError(message, 'permanent', GRPC.permissionDenied);
 export const invalid = (message: string): RegistryError => new RegistryError(message, 'permanent', GRPC.failedPrecondition);
+/**
+ * A pull that ran out of time (overall deadline or stall). Permanent for this pull's retry loop — retrying
+ * inside the same pull would defeat the deadline — while a unit's restart backoff may try again later.
+ */
+export const timedOut = (message: string): RegistryError => new RegistryError(message, 'permanent', GRPC.deadlineExceeded);
 
 /** Socket-level failures worth another attempt (reset, refused, timeouts, DNS hiccups, dropped bodies). */
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
