@@ -673,7 +673,25 @@ export class Supervisor implements SupervisorApi {
         });
       }
     }));
+    await this.removeLeftovers();
     this.daemonEvent(this.summary());
+  }
+
+  /**
+   * A stopped unit's container whose removal failed while the runtime was gone (a start that died half-way
+   * in Tasks.Create, then a stop, both with containerd down) would otherwise leak for good: remove it now
+   * (found by the chaos suite, R2).
+   */
+  private async removeLeftovers(): Promise<void> {
+    const containers = await this.deps.runtime.listManaged().catch(() => []);
+    const resting = (u: UnitRecord): boolean => u.desired === 'stopped' && (u.state === 'stopped' || u.state === 'exited');
+    await Promise.all(containers.map(async (c) => {
+      const u = this.byContainer(c.id);
+      if (u === undefined || !resting(u)) return;
+      await u.serialize(async () => {
+        if (resting(u)) await this.deps.runtime.remove(c.id).catch((e: unknown) => this.deps.logger.warn({ unit: u.name, err: String(e) }, 'removing a leftover container failed'));
+      });
+    }));
   }
 
   /** Stop watching (berthd exiting); units keep running. */
