@@ -104,8 +104,10 @@ async function main(): Promise<void> {
   const full = path.resolve(here, '../../../bench/results/chaos.json');
   if (values.merge && values.only && mode === 'full') {
     const old = JSON.parse(await readFile(full, 'utf8')) as ChaosReport & { reruns?: unknown[] };
-    const prefixes = report.rows.map((r) => r.scenario.split(':')[0]!);
-    const rows = old.rows.flatMap((r) => (prefixes.includes(r.scenario.split(':')[0]!) ? [] : [r]));
+    // By exact row name: several scenarios share a prefix ("R7 security: …"), so a prefix would drop the
+    // rows of scenarios that were not re-run.
+    const names = new Set(report.rows.map((r) => r.scenario));
+    const rows = old.rows.filter((r) => !names.has(r.scenario));
     const merged = { ...old, rows: [...rows, ...report.rows].sort((a, b) => order(a.scenario) - order(b.scenario)), reruns: [...(old.reruns ?? []), { date: report.date, seed: report.seed, only: values.only, durationMs: report.durationMs }] };
     await writeFile(full, `${JSON.stringify(merged, null, 2)}\n`);
     console.log(formatChaosTable(merged.rows));
