@@ -3,7 +3,7 @@
 import { TestContainerd } from '../../tests/support/containerd.js';
 import { TestBerthd, type BerthdOptions } from '../../tests/support/berthd.js';
 import { busyboxArchive } from '../../tests/support/images.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { BerthClient } from '../../src/cli/client.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';

@@ -8,12 +8,12 @@ import * as grpc from '@grpc/grpc-js';
 import net from 'node:net';
 import { processAlive } from '../../tests/support/wait.js';
 import fc from 'fast-check';
-import { berthService, BERTH_SERVICES } from '../../src/api/proto.js';
+import { berthService, BERTH_SERVICES } from '../../src/wire/proto.js';
 import { BUSYBOX_REF } from '../../tests/support/images.js';
 import { hostUnit, IDLE } from '../../tests/support/units.js';
 import type { BerthClient } from '../../src/cli/client.js';
 import { client, dropBerthd, newBerthd, removeAll, type ChaosEnv } from './env.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { busyboxArchive } from '../../tests/support/images.js';
 
 const FUZZ_NS = 'berth-fuzz';

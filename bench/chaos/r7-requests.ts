@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { BUSYBOX_REF } from '../../tests/support/images.js';
 import { withDeadline } from '../../tests/support/wait.js';
-import { berthClientConstructor } from '../../src/api/proto.js';
+import { berthClientConstructor } from '../../src/wire/proto.js';
 import { ApiError, type BerthClient, type WorkloadRequest } from '../../src/cli/client.js';
 import type { TestBerthd } from '../../tests/support/berthd.js';
 import { client, dropBerthd, newBerthd, type ChaosEnv } from './env.js';

@@ -6,7 +6,7 @@ import { unitStatusLoad } from '../api-load.js';
 import { TestBerthd } from '../../tests/support/berthd.js';
 import { busyboxArchive, BUSYBOX_REF } from '../../tests/support/images.js';
 import { hostUnit, IDLE } from '../../tests/support/units.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { BerthClient } from '../../src/cli/client.js';
 import { LABELS } from '../../src/runtime/types.js';

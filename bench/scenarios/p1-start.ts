@@ -1,5 +1,5 @@
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { busyboxArchive, BUSYBOX_REF } from '../../tests/support/images.js';
 import { minimalSpec } from '../../tests/support/minimal-spec.js';
 import { median, nowMs, type Row } from '../stats.js';

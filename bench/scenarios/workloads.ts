@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { TestBerthd } from '../../tests/support/berthd.js';
 import { TestDockerd } from '../../tests/support/dockerd.js';
 import { busyboxArchive, BUSYBOX_REF } from '../../tests/support/images.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { BerthClient } from '../../src/cli/client.js';
 import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';

@@ -31,8 +31,9 @@ function field(err: unknown, key: string): unknown {
 }
 
 /**
- * The gRPC code for a thrown value. Duck-typed on purpose: the settings store, the units module and the
- * containerd client each have their own error classes, and the API must not import them all to classify.
+ * The gRPC code for a thrown value. Duck-typed on purpose: the settings store, the units module, the
+ * runtime, the workloads and the containerd client each have their own error classes, and the API must not
+ * import them all to classify.
  */
 export function grpcCodeOf(err: unknown): status {
   const name = field(err, 'name');
@@ -46,6 +47,8 @@ export function grpcCodeOf(err: unknown): status {
     return code === 'invalid' || code === 'document' || code === 'empty' ? status.INVALID_ARGUMENT : status.INTERNAL;
   }
   if (n.endsWith('NotFoundError')) return status.NOT_FOUND;
+  // The runtime's AlreadyExistsError, the workloads' WorkloadExistsError.
+  if (n.endsWith('ExistsError')) return status.ALREADY_EXISTS;
   if (n.endsWith('UnavailableError')) return status.UNAVAILABLE;
   // ContainerdError and other errors that already carry a gRPC code (a number in range).
   const code = field(err, 'code');

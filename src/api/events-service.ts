@@ -3,9 +3,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { SupervisorApi, SupervisorEvent } from '../supervisor/types.js';
 import { ActiveStreams, failStream, untilAborted, writeMessage } from './calls.js';
-import { daemonToWire, eventToWire, unitToWire } from './convert.js';
+import { daemonToWire, eventToWire, unitToWire } from '../wire/convert.js';
 import { UnavailableError } from './errors.js';
-import type { WireEvent } from './wire.js';
+import type { WireEvent } from '../wire/messages.js';
 
 /**
  * Starts pulling from `source` at once and buffers what arrives: an async generator subscribes only when

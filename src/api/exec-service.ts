@@ -9,7 +9,7 @@ import { ActiveStreams, failStream } from './calls.js';
 import { ValidationError } from './errors.js';
 import { ARGS_MAX_ITEMS, ARGS_TOTAL_MAX_BYTES, ENV_MAX_VARS, ENV_TOTAL_MAX_BYTES, totalBytes } from '../units/limits.js';
 import { requireUnit } from './unit-lookup.js';
-import type { WireExecInput, WireExecOutput, WireExecStart } from './wire.js';
+import type { WireExecInput, WireExecOutput, WireExecStart } from '../wire/messages.js';
 
 type ExecCall = grpc.ServerDuplexStream<WireExecInput, WireExecOutput>;
 

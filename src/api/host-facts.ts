@@ -1,7 +1,7 @@
 // Host facts for berth.v1.Host/Facts, from systeminformation (loaded on first use: it is large, and most
 // berthd runs never serve a Facts call) plus the injected HostApi for what only berth knows.
 import type { HostApi } from './services.js';
-import type { WireHostFacts } from './wire.js';
+import type { WireHostFacts } from '../wire/messages.js';
 
 type SystemInformation = typeof import('systeminformation');
 

@@ -2,10 +2,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { SupervisorApi } from '../supervisor/types.js';
 import { unary } from './calls.js';
-import { daemonToWire } from './convert.js';
+import { daemonToWire } from '../wire/convert.js';
 import { gatherHostFacts } from './host-facts.js';
 import type { HostApi } from './services.js';
-import type { WireHostFacts, WireVersion } from './wire.js';
+import type { WireHostFacts, WireVersion } from '../wire/messages.js';
 
 export function hostService(host: HostApi, supervisor: SupervisorApi): grpc.UntypedServiceImplementation {
   return {

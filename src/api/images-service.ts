@@ -4,7 +4,7 @@ import path from 'node:path';
 import { failStream, unary } from './calls.js';
 import { ValidationError } from './errors.js';
 import type { ImagesApi, PullProgressReport } from './services.js';
-import type { WirePullProgress } from './wire.js';
+import type { WirePullProgress } from '../wire/messages.js';
 
 
 /**

@@ -8,7 +8,7 @@ import { ActiveStreams } from './calls.js';
 import { eventsService } from './events-service.js';
 import { hostService } from './host-service.js';
 import { imagesService } from './images-service.js';
-import { berthService } from './proto.js';
+import { berthService } from '../wire/proto.js';
 import type { HostApi, ImagesApi, SettingsApi } from './services.js';
 import { settingsService } from './settings-service.js';
 import {

@@ -1,7 +1,7 @@
 // The interfaces the API server is programmed against besides SupervisorApi (src/supervisor/types.ts).
 // The server only translates between gRPC messages and these calls; whatever implements them owns the logic.
-// Implementations throw ValidationError / NotFoundError / UnavailableError (src/api/errors.ts) for failures
-// a client should be able to tell apart.
+// Implementations throw ValidationError / NotFoundError / UnavailableError (src/api/errors.ts), or their own
+// errors named alike (src/api/errors.ts maps by name), for failures a client should be able to tell apart.
 
 export type { WorkloadsApi } from './workloads-service.js';
 

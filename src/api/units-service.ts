@@ -3,10 +3,10 @@ import type * as grpc from '@grpc/grpc-js';
 import type { SupervisorApi, UnitStatus } from '../supervisor/types.js';
 import { requireUnit } from './unit-lookup.js';
 import { ActiveStreams, failStream, unary, untilAborted, writeMessage } from './calls.js';
-import { unitToWire } from './convert.js';
+import { unitToWire } from '../wire/convert.js';
 import { UnavailableError, ValidationError } from './errors.js';
 import { execHandler } from './exec-service.js';
-import type { WireLogLine, WireUnit } from './wire.js';
+import type { WireLogLine, WireUnit } from '../wire/messages.js';
 
 interface NameRequest {
   name: string;

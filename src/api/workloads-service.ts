@@ -1,17 +1,16 @@
 // berth.v1.Workloads: run/list/start/stop/remove workloads and read their logs. The logic lives behind
-// WorkloadsApi (src/workloads/manager.ts); this file only translates messages.
+// WorkloadsApi (the WorkloadManager of src/workloads/manager.ts); this file translates messages (with
+// src/wire/) and pages lists.
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { BERTH_BUNDLE, loadBundle } from '../protobuf/bundle.js';
-import type { LogLine, UnitStatus } from '../supervisor/types.js';
-import type { RestartPolicy } from '../units/types.js';
-import { RESTART_POLICIES } from '../units/types.js';
+import type { LogLine } from '../supervisor/types.js';
 import type { WorkloadInfo } from '../workloads/manager.js';
 import { compareWorkloadNames, type WorkloadRequest } from '../workloads/types.js';
+import { specFromWire, workloadToWire } from '../wire/workloads.js';
+import type { WireListRequest, WireListResponse, WireLogLine, WireWorkload, WireWorkloadSpec } from '../wire/messages.js';
 import { ActiveStreams, failStream, unary, untilAborted, writeMessage } from './calls.js';
-import { unitFromWire, unitToWire } from './convert.js';
 import { UnavailableError, ValidationError } from './errors.js';
-import type { WireLogLine, WireUnit } from './wire.js';
 
 export interface WorkloadsApi {
   run(request: WorkloadRequest): Promise<WorkloadInfo>;
@@ -23,85 +22,10 @@ export interface WorkloadsApi {
   logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine>;
 }
 
-export interface WireWorkloadSpec {
-  name: string;
-  image: string;
-  command: string[];
-  env: Record<string, string>;
-  memory_bytes?: number | null;
-  cpus?: number | null;
-  pids?: number | null;
-  mounts: { source: string; destination: string; read_only: boolean }[];
-  restart: string;
-  cap_add: string[];
-  privileged: boolean;
-  host_network: boolean;
-  host_pid: boolean;
-  devices: string[];
-}
-
-export interface WireWorkload {
-  spec: WireWorkloadSpec | null;
-  runtime: string;
-  mcs: string;
-  status: WireUnit | null;
-}
-
 const present = <T>(v: T | null | undefined): v is T => v !== undefined && v !== null;
-
-export function specToWire(r: WorkloadRequest): WireWorkloadSpec {
-  return {
-    name: r.name, image: r.image, command: r.command, env: r.env,
-    ...(r.memoryBytes !== undefined ? { memory_bytes: r.memoryBytes } : {}),
-    ...(r.cpus !== undefined ? { cpus: r.cpus } : {}),
-    ...(r.pids !== undefined ? { pids: r.pids } : {}),
-    mounts: r.mounts.map((m) => ({ source: m.source, destination: m.destination, read_only: m.readOnly })),
-    restart: r.restart, cap_add: r.capAdd, privileged: r.privileged, host_network: r.hostNetwork, host_pid: r.hostPid, devices: r.devices,
-  };
-}
-
-/** Wire → request; an empty restart means the default (always). */
-export function specFromWire(w: WireWorkloadSpec | null | undefined): WorkloadRequest {
-  if (!w) throw new ValidationError('spec', 'is required');
-  const restart = w.restart === '' || w.restart === undefined ? 'always' : w.restart;
-  if (!RESTART_POLICIES.includes(restart as RestartPolicy)) throw new ValidationError('restart', `must be one of ${RESTART_POLICIES.join(', ')} (got ${JSON.stringify(w.restart)})`);
-  return {
-    name: w.name, image: w.image, command: [...(w.command ?? [])], env: { ...(w.env ?? {}) },
-    ...(present(w.memory_bytes) ? { memoryBytes: w.memory_bytes } : {}),
-    ...(present(w.cpus) ? { cpus: w.cpus } : {}),
-    ...(present(w.pids) ? { pids: w.pids } : {}),
-    mounts: (w.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readOnly: m.read_only })),
-    restart: restart as RestartPolicy,
-    capAdd: [...(w.cap_add ?? [])], privileged: w.privileged ?? false, hostNetwork: w.host_network ?? false, hostPid: w.host_pid ?? false,
-    devices: [...(w.devices ?? [])],
-  };
-}
-
-export function workloadToWire(w: WorkloadInfo): WireWorkload {
-  return { spec: specToWire(w.request), runtime: w.runtime, mcs: w.mcs, status: unitToWire(w.status) };
-}
-
-export function workloadFromWire(w: WireWorkload): WorkloadInfo {
-  return {
-    request: specFromWire(w.spec),
-    runtime: w.runtime === 'docker' ? 'docker' : 'containerd',
-    mcs: w.mcs,
-    status: w.status ? unitFromWire(w.status) : ({} as UnitStatus),
-  };
-}
 
 interface NameRequest {
   name: string;
-}
-
-export interface WireListRequest {
-  page_size?: number;
-  page_token?: string;
-}
-
-export interface WireListResponse {
-  workloads: WireWorkload[];
-  next_page_token?: string;
 }
 
 /**

@@ -2,46 +2,24 @@
 // iterables for server streams, node streams for exec. Used by berthctl, the tests and the benchmarks, so it
 // loads the protos once and keeps per-call work to the gRPC call itself.
 import * as grpc from '@grpc/grpc-js';
-import { PassThrough, Writable, type Readable } from 'node:stream';
 import {
-  daemonFromWire, logLineFromWire, unitFromWire, watchEventFromWire, type DaemonStatus, type WatchEvent,
-} from '../api/convert.js';
-import { berthClientConstructor, type BerthServiceName } from '../api/proto.js';
-import type { WireEvent, WireExecInput, WireExecOutput, WireHostFacts, WireLogLine, WirePullProgress, WireUnit, WireVersion } from '../api/wire.js';
-import type { ExecRequest, LogLine, UnitStatus } from '../supervisor/types.js';
-import { specToWire, workloadFromWire, type WireListResponse, type WireWorkload } from '../api/workloads-service.js';
+  berthClientConstructor, hostFactsFromWire, logLineFromWire, pullProgressFromWire, specToWire, unitFromWire, versionFromWire,
+  watchEventFromWire, workloadFromWire,
+  type BerthServiceName, type ExecRequest, type HostFacts, type LogLine, type PullProgressMessage, type UnitStatus, type VersionInfo,
+  type WatchEvent, type WireEvent, type WireHostFacts, type WireListResponse, type WireLogLine, type WirePullProgress, type WireUnit,
+  type WireExecInput, type WireExecOutput, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
+} from '../wire/index.js';
+import { ApiError, apiError, streamOf } from './client-call.js';
+import { execSession, type ExecHandle } from './client-exec.js';
+
+export { ApiError } from './client-call.js';
+export type { ExecHandle } from './client-exec.js';
+export type {
+  DaemonStatus, ExecRequest, HostFacts, LogLine, PullProgressMessage, UnitStatus, VersionInfo, WatchEvent, WorkloadInfo, WorkloadRequest,
+} from '../wire/index.js';
 
 /** Workloads per list page; the server also closes a page at 1 MiB. */
 const LIST_PAGE_SIZE = 100;
-import type { WorkloadInfo } from '../workloads/manager.js';
-import type { WorkloadRequest } from '../workloads/types.js';
-
-export type { DaemonStatus, WatchEvent } from '../api/convert.js';
-export type { ExecRequest, LogLine, UnitStatus } from '../supervisor/types.js';
-export type { WorkloadInfo } from '../workloads/manager.js';
-export type { WorkloadRequest } from '../workloads/types.js';
-
-/** A failed call: the server's message and its gRPC code, so callers branch on `code`, not on text. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    message: string,
-    readonly code: grpc.status,
-  ) {
-    super(message);
-  }
-  /** `NOT_FOUND`, `INVALID_ARGUMENT`, … */
-  get codeName(): string {
-    return grpc.status[this.code] ?? String(this.code);
-  }
-}
-
-function apiError(err: unknown): Error {
-  if (err instanceof ApiError) return err;
-  const e = err as Partial<grpc.ServiceError> | undefined;
-  if (e && typeof e.code === 'number') return new ApiError(e.details || e.message || grpc.status[e.code] || 'error', e.code);
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 export interface TlsTarget {
   /** host:port */
@@ -63,37 +41,6 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-export interface ExecHandle {
-  /** Writes go to the process's stdin; ending it closes the process's stdin. */
-  stdin: Writable;
-  stdout: Readable;
-  /** Empty with a TTY (the terminal merges the streams). */
-  stderr: Readable;
-  resize(cols: number, rows: number): void;
-  /** Resolves with the exit code once all output has arrived. */
-  exitCode: Promise<number>;
-  /** Abandons the session (the server closes the process's stdin). */
-  cancel(): void;
-}
-
-export interface HostFacts {
-  os: { platform: string; distro: string; release: string; arch: string; hostname: string };
-  kernel: string;
-  cpu: { manufacturer: string; model: string; cores: number; physicalCores: number; speed: number };
-  memory: { total: number; free: number; available: number };
-  disks: { name: string; model: string; size: number; removable: boolean }[];
-  filesystems: { device: string; type: string; mount: string; size: number; used: number }[];
-  selinux: { enabled: boolean; mode: string };
-  containerdVersion: string;
-  warnings: string[];
-}
-
-export interface VersionInfo {
-  berthVersion: string;
-  containerdVersion: string;
-  daemon: DaemonStatus;
-}
-
 type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
 type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
@@ -107,40 +54,6 @@ function ctor(name: BerthServiceName): grpc.ServiceClientConstructor {
   }
   return c;
 }
-
-/** Ends `it` (cancelling the call) when `signal` fires; a cancellation we asked for is not an error. */
-async function* streamOf<W, T>(call: grpc.ClientReadableStream<W>, map: (w: W) => T | undefined, signal?: AbortSignal): AsyncGenerator<T> {
-  const onAbort = (): void => call.cancel();
-  if (signal?.aborted) call.cancel();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for await (const msg of call as AsyncIterable<W>) {
-      const value = map(msg);
-      if (value !== undefined) yield value;
-    }
-  } catch (err) {
-    if (signal?.aborted && (err as Partial<grpc.ServiceError>).code === grpc.status.CANCELLED) return;
-    throw apiError(err);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    call.cancel();
-  }
-}
-
-export interface PullProgressMessage {
-  phase: string;
-  message: string;
-  bytesDone: number;
-  bytesTotal: number;
-  layersDone: number;
-  layersTotal: number;
-  /** Set on the final (`done`) message. */
-  name: string;
-  digest: string;
-}
-const pullProgressFromWire = (w: WirePullProgress): PullProgressMessage => ({
-  phase: w.phase, message: w.message, bytesDone: w.bytes_done, bytesTotal: w.bytes_total, layersDone: w.layers_done, layersTotal: w.layers_total, name: w.name, digest: w.digest,
-});
 
 export class BerthClient {
   private readonly stubs = new Map<BerthServiceName, Stub>();
@@ -317,98 +230,12 @@ export class BerthClient {
 
   readonly host = {
     facts: async (opts?: CallOptions): Promise<HostFacts> => hostFactsFromWire(await this.call<WireHostFacts>('Host', 'Facts', {}, opts)),
-    version: async (opts?: CallOptions): Promise<VersionInfo> => {
-      const v = await this.call<WireVersion>('Host', 'Version', {}, opts);
-      return { berthVersion: v.berth_version, containerdVersion: v.containerd_version, daemon: daemonFromWire(v.daemon) };
-    },
+    version: async (opts?: CallOptions): Promise<VersionInfo> => versionFromWire(await this.call<WireVersion>('Host', 'Version', {}, opts)),
   };
 
   // ---- exec --------------------------------------------------------------------------------------------
 
   private exec(req: ExecRequest): ExecHandle {
-    const call = (this.stub('Units')['Exec']!() as grpc.ClientDuplexStream<WireExecInput, WireExecOutput>);
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    call.write({
-      start: { unit: req.unit, args: req.args, tty: req.tty, cols: req.cols ?? 0, rows: req.rows ?? 0, env: req.env ?? [] },
-    });
-
-    // grpc-js calls back once a message is handed to the transport: that is our stdin backpressure.
-    const stdin = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        call.write({ stdin: chunk }, () => cb());
-      },
-      final(cb) {
-        call.write({ close_stdin: {} }, () => cb());
-      },
-    });
-    stdin.on('error', () => undefined);
-
-    let paused = 0;
-    const relieve = (): void => {
-      if (--paused === 0) call.resume();
-    };
-    const deliver = (target: PassThrough, data: Uint8Array): void => {
-      if (!target.write(data)) {
-        if (paused++ === 0) call.pause();
-        target.once('drain', relieve);
-      }
-    };
-
-    let settled = false;
-    const exitCode = new Promise<number>((resolve, reject) => {
-      const finish = (): void => {
-        settled = true;
-        stdout.end();
-        stderr.end();
-      };
-      call.on('data', (msg: WireExecOutput) => {
-        if ('stdout' in msg && msg.stdout) deliver(stdout, msg.stdout);
-        else if ('stderr' in msg && msg.stderr) deliver(stderr, msg.stderr);
-        else if ('exit' in msg && msg.exit) {
-          finish();
-          call.end();
-          resolve(msg.exit.code);
-        }
-      });
-      call.on('error', (err) => {
-        if (!settled) finish();
-        reject(apiError(err));
-      });
-      call.on('end', () => {
-        if (!settled) {
-          finish();
-          reject(new ApiError('exec ended without an exit status', grpc.status.UNKNOWN));
-        }
-      });
-    });
-    exitCode.catch(() => undefined);
-
-    return {
-      stdin,
-      stdout,
-      stderr,
-      exitCode,
-      resize: (cols, rows) => {
-        if (!settled) call.write({ resize: { cols, rows } });
-      },
-      cancel: () => call.cancel(),
-    };
+    return execSession(this.stub('Units')['Exec']!() as grpc.ClientDuplexStream<WireExecInput, WireExecOutput>, req);
   }
-}
-
-function hostFactsFromWire(w: WireHostFacts): HostFacts {
-  return {
-    os: w.os ?? { platform: '', distro: '', release: '', arch: '', hostname: '' },
-    kernel: w.kernel,
-    cpu: w.cpu
-      ? { manufacturer: w.cpu.manufacturer, model: w.cpu.model, cores: w.cpu.cores, physicalCores: w.cpu.physical_cores, speed: w.cpu.speed }
-      : { manufacturer: '', model: '', cores: 0, physicalCores: 0, speed: 0 },
-    memory: w.memory ?? { total: 0, free: 0, available: 0 },
-    disks: w.disks,
-    filesystems: w.filesystems,
-    selinux: w.selinux ?? { enabled: false, mode: '' },
-    containerdVersion: w.containerd_version,
-    warnings: w.warnings,
-  };
 }

@@ -4,7 +4,7 @@ import { ValidationError, NotFoundError } from '../api/errors.js';
 import type { HostApi, ImagesApi, SettingsApi } from '../api/services.js';
 import type { ContainerdClient } from '../containerd/client.js';
 import { isNotFound } from '../containerd/errors.js';
-import type { ImageService } from './image-service.js';
+import type { ImageService } from '../images/image-service.js';
 import type { SelinuxState } from './selinux.js';
 import { DocumentDepthError, parseJsonBounded } from '../util/depth.js';
 

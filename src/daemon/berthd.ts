@@ -16,7 +16,7 @@ import { desiredState } from './desired.js';
 import { detectSelinux, type SelinuxState } from './selinux.js';
 import { preparePersistentDir } from './host-dirs.js';
 import { bootstrapMarkers } from './bootstrap-markers.js';
-import { ImageService } from './image-service.js';
+import { ImageService } from '../images/image-service.js';
 import { ManagedContainerd } from './managed-containerd.js';
 import { hostCapabilities } from './capabilities.js';
 import { createWorkloads, type Workloads } from '../workloads/wiring.js';

@@ -3,18 +3,28 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerdClient } from '../containerd/client.js';
 import { ContainerLifecycle } from '../containerd/lifecycle.js';
-import { isNotFound, isUnavailable } from '../containerd/errors.js';
+import { isAlreadyExists, isNotFound, isUnavailable } from '../containerd/errors.js';
 import { attachStdio, prepareStdio } from '../containerd/stdio.js';
-import type { LogStore } from '../supervisor/log-store.js';
 import { subscribeEvents } from '../containerd/events.js';
-import { LABELS, RuntimeUnavailableError, type ExecHandle, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
+import type { Mount } from '../containerd/types.js';
+import type { OciSpec } from '../spec/types.js';
+import { AlreadyExistsError, NotFoundError, RuntimeUnavailableError } from './errors.js';
+import { LABELS, type ExecHandle, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 
 const STATUS: Record<string, NonNullable<ManagedContainer['task']>['status']> = {
   RUNNING: 'running', STOPPED: 'stopped', CREATED: 'created', PAUSED: 'paused', PAUSING: 'paused', UNKNOWN: 'unknown',
 };
 
+/**
+ * containerd's errors as the runtime's (same message, the original as `cause`), so no caller needs
+ * containerd's classes; the kinds nobody branches on pass through as they are.
+ */
 function toRuntimeError(e: unknown): unknown {
-  return isUnavailable(e) ? new RuntimeUnavailableError(e instanceof Error ? e.message : String(e)) : e;
+  const message = e instanceof Error ? e.message : String(e);
+  if (isUnavailable(e)) return new RuntimeUnavailableError(message, { cause: e });
+  if (isNotFound(e)) return new NotFoundError(message, { cause: e });
+  if (isAlreadyExists(e)) return new AlreadyExistsError(message, { cause: e });
+  return e;
 }
 
 /**
@@ -25,9 +35,9 @@ function toRuntimeError(e: unknown): unknown {
 export class ContainerdRuntime implements Runtime {
   readonly name = 'containerd';
   readonly lifecycle: ContainerLifecycle;
-  private readonly mounts = new Map<string, import('../containerd/types.js').Mount[]>();
+  private readonly mounts = new Map<string, Mount[]>();
 
-  constructor(readonly client: ContainerdClient, readonly namespace: string, private readonly fifoRoot: string, private readonly logs: LogStore) {
+  constructor(readonly client: ContainerdClient, readonly namespace: string, private readonly fifoRoot: string, private readonly logs: LogSink) {
     this.lifecycle = new ContainerLifecycle(client, namespace);
   }
 
@@ -55,7 +65,7 @@ export class ContainerdRuntime implements Runtime {
     }
   }
 
-  async create(id: string, image: string, spec: object, labels: Record<string, string>, parent?: string): Promise<void> {
+  async create(id: string, image: string, spec: OciSpec, labels: Record<string, string>, parent?: string): Promise<void> {
     try {
       const { mounts } = await this.lifecycle.create({ id, image, spec, labels, parent });
       this.mounts.set(id, mounts);

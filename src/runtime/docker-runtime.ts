@@ -1,67 +1,14 @@
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { AlreadyExistsError } from '../containerd/errors.js';
-import type { LogStore } from '../supervisor/log-store.js';
 import type { OciSpec } from '../spec/types.js';
-import { dockerCreateOptions } from '../workloads/docker-config.js';
-import { LABELS, RuntimeUnavailableError, type ExecHandle, type ExitInfo, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
+import { dockerCreateOptions } from './docker-config.js';
+import { dockerExec } from './docker-exec.js';
+import { Deferred, mapState, parseLines, statusCode, toRuntimeError, type DockerEvent } from './docker-util.js';
+import { AlreadyExistsError } from './errors.js';
+import { LABELS, type ExecHandle, type ExitInfo, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EACCES']);
+/** Pause between attempts to re-subscribe to Docker's events after the stream broke. */
 const RECONNECT_MS = 1000;
-
-interface DockerEvent {
-  Type?: string;
-  Action?: string;
-  time?: number;
-  timeNano?: number;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-}
-
-function statusCode(e: unknown): number | undefined {
-  const c = (e as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof c === 'number' ? c : undefined;
-}
-
-function toRuntimeError(e: unknown): unknown {
-  const code = (e as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && UNAVAILABLE.has(code)) return new RuntimeUnavailableError(`docker: ${(e as Error).message}`);
-  return e;
-}
-
-function mapState(s: string | undefined): NonNullable<ManagedContainer['task']>['status'] {
-  switch (s) {
-    case 'running': case 'restarting': return 'running';
-    case 'created': return 'created';
-    case 'paused': return 'paused';
-    case 'exited': case 'dead': case 'removing': return 'stopped';
-    default: return 'unknown';
-  }
-}
-
-class Deferred<T> {
-  resolve!: (v: T) => void;
-  readonly promise = new Promise<T>((r) => (this.resolve = r));
-}
-
-/** Splits Docker's event stream (one JSON object per line) into objects. */
-function parseLines(stream: NodeJS.ReadableStream, onEvent: (e: DockerEvent) => void): void {
-  let buf = '';
-  stream.on('data', (chunk: Buffer | string) => {
-    buf += chunk.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (line) {
-        try {
-          onEvent(JSON.parse(line) as DockerEvent);
-        } catch {
-          /* not an event */
-        }
-      }
-    }
-  });
-}
 
 /**
  * Docker backend (dockerode). Containers are named after their unit and carry berth's labels; exits come
@@ -78,7 +25,7 @@ export class DockerRuntime implements Runtime {
   private lastEventNano = 0;
   private closed = false;
 
-  constructor(private readonly docker: Dockerode, readonly namespace: string, private readonly logs: LogStore) {}
+  constructor(private readonly docker: Dockerode, readonly namespace: string, private readonly logs: LogSink) {}
 
   // ---- event stream ---------------------------------------------------------------------------------
 
@@ -213,11 +160,11 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async create(id: string, image: string, spec: object, labels: Record<string, string>): Promise<void> {
+  async create(id: string, image: string, spec: OciSpec, labels: Record<string, string>): Promise<void> {
     try {
-      await this.docker.createContainer(dockerCreateOptions(id, image, spec as OciSpec, labels));
+      await this.docker.createContainer(dockerCreateOptions(id, image, spec, labels));
     } catch (e) {
-      if (statusCode(e) === 409) throw new AlreadyExistsError(`docker: container ${id} already exists`, 6, 'docker.create');
+      if (statusCode(e) === 409) throw new AlreadyExistsError(`docker: container ${id} already exists`, { cause: e });
       throw toRuntimeError(e);
     }
   }
@@ -330,62 +277,9 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async exec(id: string, args: string[], opts: { tty: boolean; stdin: boolean; env?: string[] }): Promise<ExecHandle> {
-    try {
-      const ex = await this.docker.getContainer(id).exec({
-        Cmd: args, AttachStdin: opts.stdin, AttachStdout: true, AttachStderr: true, Tty: opts.tty, ...(opts.env ? { Env: opts.env } : {}),
-      });
-      const stream = (await ex.start({ hijack: true, stdin: opts.stdin, Tty: opts.tty })) as NodeJS.ReadWriteStream & { destroy?: () => void };
-      const stdout = new PassThrough();
-      const stderr = opts.tty ? undefined : new PassThrough();
-      if (stderr) this.docker.modem.demuxStream(stream, stdout, stderr);
-      else stream.pipe(stdout);
-      const ended = new Promise<void>((r) => {
-        stream.on('end', r);
-        stream.on('close', r);
-        stream.on('error', () => r());
-      });
-      ended.then(() => {
-        stdout.end();
-        stderr?.end();
-      }, () => undefined);
-      const exited = ended.then(async () => {
-        for (let i = 0; i < 50; i++) {
-          const info = await ex.inspect();
-          if (!info.Running) return info.ExitCode ?? 255;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        return 255;
-      });
-      const info = await ex.inspect();
-      return {
-        pid: info.Pid,
-        stdin: opts.stdin ? (stream as unknown as Writable) : undefined,
-        stdout: stdout as Readable,
-        stderr,
-        exited,
-        resize: async (cols, rows) => {
-          await ex.resize({ h: rows, w: cols });
-        },
-        closeStdin: async () => {
-          stream.end();
-        },
-        kill: async () => {
-          const pid = (await ex.inspect()).Pid;
-          if (pid > 0) {
-            try {
-              process.kill(pid, 'SIGKILL');
-            } catch {
-              /* gone */
-            }
-          }
-        },
-        cleanup: async () => {
-          stream.destroy?.();
-        },
-      };
-    } catch (e) {
+  exec(id: string, args: string[], opts: { tty: boolean; stdin: boolean; env?: string[] }): Promise<ExecHandle> {
+    return dockerExec(this.docker, id, args, opts).catch((e: unknown) => {
       throw toRuntimeError(e);
-    }
+    });
   }
 }

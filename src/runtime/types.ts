@@ -1,4 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
+import type { OciSpec } from '../spec/types.js';
+
+// Callers import the errors from './errors.js'; re-exported here for code that still imports them with the
+// types (the supervisor), until it switches.
+export { AlreadyExistsError, NotFoundError, RuntimeUnavailableError } from './errors.js';
 
 /** Labels berth puts on every container it creates; adoption and garbage collection key on them. */
 export const LABELS = {
@@ -40,11 +45,13 @@ export interface ExecHandle {
   cleanup(): Promise<void>;
 }
 
-export class RuntimeUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RuntimeUnavailableError';
-  }
+/**
+ * Where a backend sends a container's output: the unit's log. Declared with the runtime so a backend
+ * needs nothing from whoever keeps the logs (the supervisor's LogStore implements it).
+ */
+export interface LogSink {
+  /** Read `source` until it ends, as the unit's `stream` output. */
+  attach(unit: string, stream: 'stdout' | 'stderr', source: Readable): void;
 }
 
 export type RuntimeEvent =
@@ -69,15 +76,16 @@ export interface StartGuard {
 }
 
 /**
- * What the supervisor needs from a container engine. The containerd backend implements it with berth's
- * own client; a Docker backend can implement the same with dockerode.
+ * What the supervisor needs from a container engine: containerd-runtime.ts implements it with berth's own
+ * client, docker-runtime.ts with dockerode (workloads.runtime = "docker"). Backends throw the errors of
+ * ./errors.ts, never their engine's.
  */
 export interface Runtime {
   readonly name: string;
   readonly namespace: string;
   listManaged(): Promise<ManagedContainer[]>;
   /** `parent`: the image's top snapshot when known (from ensureImage). */
-  create(id: string, image: string, spec: object, labels: Record<string, string>, parent?: string): Promise<void>;
+  create(id: string, image: string, spec: OciSpec, labels: Record<string, string>, parent?: string): Promise<void>;
   /** Starts the task with stdout/stderr flowing into the unit's log; `guard` may refuse it. */
   start(id: string, unit: string, guard?: StartGuard): Promise<RunningTask>;
   /** Re-attach to a running task: re-open its log streams and wait on it again. */

@@ -2,7 +2,7 @@
 import type { UnitSpec } from '../units/types.js';
 import { defaultSpec } from './defaults.js';
 import { persistentDir, resolveInputs } from './inputs.js';
-import { withApiSocket, withHostNetworkFiles, withPersistentStorage, withSuperpoweredMounts, withUnitMounts } from './opts/mounts.js';
+import { withApiSocket, withCgroupMount, withHostNetworkFiles, withPersistentStorage, withSuperpoweredMounts, withUnitMounts } from './opts/mounts.js';
 import { withCgroupsPath, withNamespaces } from './opts/namespaces.js';
 import { withCwd, withEnv, withNoNewPrivileges, withProcessArgs, withUser } from './opts/process.js';
 import { withDevices, withResources } from './opts/resources.js';
@@ -29,6 +29,8 @@ export function specOptsFor(unit: UnitSpec): SpecOpt[] {
     ...(berthManaged && unit.persistentStorage ? [withPersistentStorage] : []),
     ...(privileged ? [withSuperpoweredMounts] : []),
     withUnitMounts,
+    // After the unit's mounts, as when the containerd backend added it to the finished spec.
+    ...(berthManaged ? [] : [withCgroupMount]),
     withSelinuxLabels,
     ...(privileged ? [] : [withSeccomp]),
   ];

@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
+import type { LogSink } from '../runtime/types.js';
 import type { LogLine } from './types.js';
 
 export interface LogStoreOptions {
@@ -32,10 +33,11 @@ interface UnitLog {
 
 /**
  * Per-unit logs on disk: one JSON object per line (`{"t","s","l"}`), timestamped when berthd reads it,
- * rotated by size, written one line after another per unit. Followers get lines from memory as they are written. A write error (disk full) drops
- * lines but never stops supervision.
+ * rotated by size, written one line after another per unit. Followers get lines from memory as they are
+ * written. A write error (disk full) drops lines but never stops supervision. The runtime's backends feed it
+ * through LogSink (src/runtime/types.ts), the one method they need.
  */
-export class LogStore {
+export class LogStore implements LogSink {
   private readonly files = new Map<string, UnitLog>();
   /** Appends run one after another per unit, so lines keep their order across opens and rotations. */
   private readonly chains = new Map<string, Promise<void>>();

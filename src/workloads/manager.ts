@@ -1,7 +1,6 @@
 // The workload API's logic: requests are checked against policy, given an MCS pair, persisted, and handed
 // to a second Supervisor (the same state machine as host units) as class "workload" units.
 import type { Logger } from 'pino';
-import { NotFoundError, ValidationError } from '../api/errors.js';
 import { allocateMcs } from '../spec/index.js';
 import { hostPathFacts } from '../spec/host-paths.js';
 import { MOUNTS_MAX } from '../units/limits.js';
@@ -9,18 +8,11 @@ import { mcsLevel } from '../spec/selinux.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { LogLine, UnitStatus } from '../supervisor/types.js';
 import type { UnitSpec } from '../units/types.js';
+import { WorkloadExistsError, WorkloadNotFoundError, WorkloadValidationError } from './errors.js';
 import { checkWorkload, formatViolations, type WorkloadPolicy } from './policy.js';
 import type { WorkloadStore } from './store.js';
 import type { WorkloadBackendName, WorkloadRecord, WorkloadRequest } from './types.js';
 
-export class WorkloadExistsError extends Error {
-  override readonly name = 'WorkloadExistsError';
-  /** gRPC ALREADY_EXISTS. */
-  readonly code = 6;
-  constructor(name: string) {
-    super(`workload ${JSON.stringify(name)} already exists; remove it first or pick another name`);
-  }
-}
 
 export interface WorkloadInfo {
   request: WorkloadRequest;
@@ -127,7 +119,7 @@ export class WorkloadManager {
     const resolvable = request.mounts.length > 0 && request.mounts.length <= MOUNTS_MAX;
     const facts = resolvable ? await hostPathFacts(new Map(request.mounts.map((m, i) => [i, m.source])), policy) : undefined;
     const checked = checkWorkload(request, policy, facts);
-    if (!checked.ok) throw new ValidationError(checked.violations[0]?.field ?? '', formatViolations(checked.violations));
+    if (!checked.ok) throw new WorkloadValidationError(checked.violations[0]?.field ?? '', formatViolations(checked.violations));
     if (this.deps.store.get(request.name)) throw new WorkloadExistsError(request.name);
     this.bumpStartEpoch(request.name);
     await this.deps.store.update((records) => {
@@ -143,7 +135,7 @@ export class WorkloadManager {
 
   private record(name: string): WorkloadRecord {
     const r = this.deps.store.get(name);
-    if (!r) throw new NotFoundError(`workload ${JSON.stringify(name)} not found`);
+    if (!r) throw new WorkloadNotFoundError(name);
     return r;
   }
 

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ContainerdClient } from '../containerd/client.js';
+import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { SettingsStore } from '../settings/index.js';
 import type { ImageConfig, SpecContext } from '../spec/types.js';
@@ -11,8 +12,7 @@ import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { UnitSpec } from '../units/types.js';
 import { normalizeCapability } from '../units/index.js';
-import { ImageService } from '../daemon/image-service.js';
-import { WorkloadContainerdRuntime } from './containerd-runtime.js';
+import { ImageService } from '../images/image-service.js';
 import { WorkloadManager } from './manager.js';
 import type { WorkloadPolicy } from './policy.js';
 import { WorkloadStore } from './store.js';
@@ -63,7 +63,7 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
   // Workload pulls used registry defaults (no mirrors, credentials, insecure hosts, CA or pull policy) until
   // the settings were passed here: they now follow the same container-registry.* and images.* keys as host containers.
   const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'), () => w.settings.policy());
-  const runtime = new WorkloadContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
+  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
   return { runtime, images, ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal), forgetImage: (ref) => images.forget(ref), close: () => undefined };
 }
 

@@ -8,9 +8,9 @@ import { TestContainerd } from '../support/containerd.js';
 import { TestBerthd } from '../support/berthd.js';
 import { busyboxArchive } from '../support/images.js';
 import { hostUnit, waitUnit, IDLE } from '../support/units.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
-import { berthService } from '../../src/api/proto.js';
+import { berthService } from '../../src/wire/proto.js';
 import { ApiError, BerthClient } from '../../src/cli/client.js';
 
 let ctd: TestContainerd;

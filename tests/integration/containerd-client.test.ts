@@ -9,7 +9,7 @@ import { minimalSpec } from '../support/minimal-spec.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
-import { importArchive, ImportError } from '../../src/containerd/import.js';
+import { importArchive, ImportError } from '../../src/images/import.js';
 import { subscribeEvents, type EventItem } from '../../src/containerd/events.js';
 import { InvalidArgumentError, NotFoundError, FailedPreconditionError } from '../../src/containerd/errors.js';
 import { DigestMismatchError } from '../../src/containerd/content-writer.js';

@@ -14,7 +14,7 @@ import { minimalSpec } from '../support/minimal-spec.js';
 import { waitFor, processAlive } from '../support/wait.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { AlreadyExistsError } from '../../src/containerd/errors.js';
 
 const NS = 'berth-husk';

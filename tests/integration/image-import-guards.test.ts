@@ -19,7 +19,7 @@ import { TestBerthd } from '../support/berthd.js';
 import { withDeadline, waitFor } from '../support/wait.js';
 import { busyboxArchive, BUSYBOX_REF } from '../support/images.js';
 import { archiveWithLayers, gzLayer, tarEntry, zeroFileLayer, GZIP_LAYER } from '../support/hostile-archives.js';
-import { importArchive, ImportError } from '../../src/containerd/import.js';
+import { importArchive, ImportError } from '../../src/images/import.js';
 import { DiskSpaceError } from '../../src/images/disk-space.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import { ApiError, BerthClient, type WorkloadRequest } from '../../src/cli/client.js';

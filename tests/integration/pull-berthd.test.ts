@@ -14,7 +14,7 @@ import { TestRegistry, buildLayout, busyboxLayers, type BuiltLayout } from '../s
 import { hostUnit, waitUnit, IDLE } from '../support/units.js';
 import { BUSYBOX_REF } from '../support/images.js';
 import { BerthClient, type PullProgressMessage } from '../../src/cli/client.js';
-import { ImageService } from '../../src/daemon/image-service.js';
+import { ImageService } from '../../src/images/image-service.js';
 import { writeBlob } from '../../src/containerd/content-writer.js';
 import type { PolicySettings } from '../../src/settings/accessors.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';

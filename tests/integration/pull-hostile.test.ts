@@ -15,7 +15,7 @@ import { waitUnit } from '../support/units.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 import { pullImage, type PullOptions } from '../../src/images/pull.js';
 import { registryConfig, type RegistrySettings } from '../../src/images/registry/config.js';
-import { ImageService } from '../../src/daemon/image-service.js';
+import { ImageService } from '../../src/images/image-service.js';
 import { BerthClient } from '../../src/cli/client.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import type { PolicySettings, RegistryCredentials } from '../../src/settings/accessors.js';

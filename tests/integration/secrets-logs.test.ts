@@ -17,7 +17,7 @@ import { RegistryFront, TestRegistry, buildLayout, busyboxLayers, type BuiltLayo
 import { busyboxArchive, BUSYBOX_REF } from '../support/images.js';
 import { hostUnit, IDLE, waitUnit } from '../support/units.js';
 import { waitFor } from '../support/wait.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { BerthClient, type WorkloadInfo, type WorkloadRequest } from '../../src/cli/client.js';
 import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 

@@ -5,7 +5,7 @@ import { TestContainerd } from '../support/containerd.js';
 import { TestBerthd } from '../support/berthd.js';
 import { busyboxArchive, BUSYBOX_REF } from '../support/images.js';
 import { IDLE, waitUnit } from '../support/units.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { decodeJsonAny } from '../../src/containerd/codec.js';
 import { BerthClient } from '../../src/cli/client.js';
 import { KNOWN_CAPABILITIES, CONTAINERD_DEFAULT_CAPS, BOOTSTRAP_EXTRA_CAPS, WORKLOAD_DEFAULT_CAPS } from '../../src/units/capabilities.js';

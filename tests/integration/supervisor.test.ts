@@ -5,7 +5,7 @@ import { TestBerthd } from '../support/berthd.js';
 import { busyboxArchive } from '../support/images.js';
 import { hostUnit, bootstrapUnit, waitUnit, IDLE } from '../support/units.js';
 import { processAlive } from '../support/wait.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { BerthClient } from '../../src/cli/client.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 

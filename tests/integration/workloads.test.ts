@@ -14,7 +14,7 @@ import { TestDockerd } from '../support/dockerd.js';
 import { busyboxArchive, BUSYBOX_REF } from '../support/images.js';
 import { IDLE } from '../support/units.js';
 import { withDeadline } from '../support/wait.js';
-import { importArchive } from '../../src/containerd/import.js';
+import { importArchive } from '../../src/images/import.js';
 import { BerthClient, ApiError, type WorkloadInfo, type WorkloadRequest } from '../../src/cli/client.js';
 import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 

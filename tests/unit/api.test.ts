@@ -10,7 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
-import { grpcCodeOf, ValidationError } from '../../src/api/errors.js';
+import { grpcCodeOf, toStatus, ValidationError } from '../../src/api/errors.js';
+import { AlreadyExistsError as RuntimeAlreadyExistsError, NotFoundError as RuntimeNotFoundError, RuntimeUnavailableError } from '../../src/runtime/errors.js';
+import { WorkloadExistsError, WorkloadNotFoundError, WorkloadValidationError } from '../../src/workloads/errors.js';
+import { MessageValidationError } from '../../src/wire/errors.js';
 import { ApiError, BerthClient, type WatchEvent } from '../../src/cli/client.js';
 import { SettingsError } from '../../src/settings/index.js';
 
@@ -145,6 +148,21 @@ describe('Settings', () => {
 });
 
 describe('error mapping', () => {
+  test('the runtime, the workloads and the wire contract have their own errors; codes and messages as before', () => {
+    assert.equal(grpcCodeOf(new WorkloadValidationError('mounts[0].source', 'outside the allow-list')), status.INVALID_ARGUMENT);
+    assert.equal(toStatus(new WorkloadValidationError('mounts[0].source', 'outside the allow-list')).details, 'mounts[0].source: outside the allow-list');
+    assert.equal(toStatus(new WorkloadValidationError('mounts[0].source', 'mounts[0].source: outside')).details, 'mounts[0].source: outside');
+    assert.equal(grpcCodeOf(new WorkloadNotFoundError('web')), status.NOT_FOUND);
+    assert.equal(new WorkloadNotFoundError('web').message, 'workload "web" not found');
+    assert.equal(grpcCodeOf(new WorkloadExistsError('web')), status.ALREADY_EXISTS);
+    assert.equal(new WorkloadExistsError('web').message, 'workload "web" already exists; remove it first or pick another name');
+    assert.equal(grpcCodeOf(new RuntimeAlreadyExistsError('docker: container web already exists')), status.ALREADY_EXISTS);
+    assert.equal(grpcCodeOf(new RuntimeNotFoundError('tasks.Get: not found')), status.NOT_FOUND);
+    assert.equal(grpcCodeOf(new RuntimeUnavailableError('containerd is down')), status.UNAVAILABLE);
+    assert.equal(toStatus(new MessageValidationError('restart', 'must be one of always, on-failure, never')).details, 'restart: must be one of always, on-failure, never');
+    assert.equal(grpcCodeOf(new MessageValidationError('spec', 'is required')), status.INVALID_ARGUMENT);
+  });
+
   test('typed and duck-typed failures get their codes', () => {
     assert.equal(grpcCodeOf(new ValidationError('a.b', 'bad')), status.INVALID_ARGUMENT);
     assert.equal(new ValidationError('a.b', 'bad').message, 'a.b: bad');

@@ -19,7 +19,8 @@ import { DEPTH_MESSAGE, jsonTextTooDeep, MAX_DOCUMENT_DEPTH, valueTooDeep } from
 import { SettingsError, SettingsStore, SETTINGS_MAX_BYTES, SETTINGS_MAX_KEYS } from '../../src/settings/index.js';
 import { settingsApi } from '../../src/daemon/api-adapters.js';
 import { validateFile } from '../../src/cli/validate.js';
-import { listPage, ListTooLargeError, PAGE_MAX_BYTES, UNPAGED_MAX_BYTES, workloadFromWire } from '../../src/api/workloads-service.js';
+import { listPage, ListTooLargeError, PAGE_MAX_BYTES, UNPAGED_MAX_BYTES } from '../../src/api/workloads-service.js';
+import { workloadFromWire } from '../../src/wire/workloads.js';
 import { grpcCodeOf, toStatus } from '../../src/api/errors.js';
 import type { WorkloadInfo } from '../../src/workloads/manager.js';
 import { status } from '@grpc/grpc-js';

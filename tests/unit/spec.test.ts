@@ -6,7 +6,7 @@ import {
   CONTAINERD_DEFAULT_CAPS, KNOWN_CAPABILITIES,
 } from '../../src/units/capabilities.js';
 import {
-  allocateMcs, buildSpec, defaultSpec, resolveInputs, specOptsFor, withEnv,
+  allocateMcs, buildSpec, defaultSpec, resolveInputs, specOptsFor, withCgroupMount, withEnv,
   type OciSpec, type SpecContext,
 } from '../../src/spec/index.js';
 
@@ -226,6 +226,32 @@ test('seccomp follows capabilities: host cannot mount, bootstrap can and may swa
   assert.ok(!host.has('mount') && !host.has('init_module') && !host.has('swapon'));
   const boot = allowed(build(BOOTSTRAP).spec);
   assert.ok(boot.has('mount') && boot.has('init_module') && boot.has('swapon'));
+});
+
+test('workloads see their own cgroups read-only, right after /sys; other classes do not', () => {
+  const w = build(`${WORKLOAD}[[mounts]]\ntype = "tmpfs"\ndestination = "/cache"\n`).spec;
+  const m = mountAt(w, '/sys/fs/cgroup');
+  assert.deepEqual(m, { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev'] });
+  const order = w.mounts.map((x) => x.destination);
+  assert.equal(order.indexOf('/sys/fs/cgroup'), order.indexOf('/sys') + 1);
+  assert.ok(order.indexOf('/sys/fs/cgroup') < order.indexOf('/cache'), 'before the unit mounts');
+  for (const text of [HOST, SUPER, BOOTSTRAP]) assert.equal(mountAt(build(text).spec, '/sys/fs/cgroup'), undefined, text);
+});
+
+test('withCgroupMount: a copy, once, not over a mount already there', () => {
+  const u = unit(WORKLOAD);
+  const resolved = resolveInputs(u, ctx());
+  assert.ok(resolved.ok);
+  const plain = defaultSpec();
+  const once = withCgroupMount(plain, resolved.input);
+  assert.equal(mountAt(plain, '/sys/fs/cgroup'), undefined, 'input untouched');
+  assert.equal(mountAt(once, '/sys/fs/cgroup')?.type, 'cgroup');
+  assert.equal(withCgroupMount(once, resolved.input).mounts.length, once.mounts.length);
+  const own: OciSpec = { ...plain, mounts: [...plain.mounts, { destination: '/sys/fs/cgroup', type: 'tmpfs', source: 'tmpfs', options: [] }] };
+  assert.equal(withCgroupMount(own, resolved.input).mounts.filter((x) => x.destination === '/sys/fs/cgroup').length, 1);
+  // The shared constant cannot be changed through a built spec.
+  mountAt(once, '/sys/fs/cgroup')!.options.push('rw');
+  assert.deepEqual(mountAt(withCgroupMount(plain, resolved.input), '/sys/fs/cgroup')?.options, ['ro', 'nosuid', 'noexec', 'nodev']);
 });
 
 test('API socket is mounted read-only at /run/berth/api.sock for host and bootstrap only', () => {

@@ -8,11 +8,10 @@ import path from 'node:path';
 import { buildSpec } from '../../src/spec/index.js';
 import type { OciSpec } from '../../src/spec/types.js';
 import { checkWorkload, requestField, type WorkloadPolicy } from '../../src/workloads/policy.js';
-import { dockerCreateOptions, securityOpts } from '../../src/workloads/docker-config.js';
-import { withCgroupMount } from '../../src/workloads/cgroup-mount.js';
+import { dockerCreateOptions, securityOpts } from '../../src/runtime/docker-config.js';
 import { WorkloadStore } from '../../src/workloads/store.js';
 import { parseMount, parseRestart, runRequest } from '../../src/cli/commands/workloads-args.js';
-import { specFromWire, specToWire } from '../../src/api/workloads-service.js';
+import { specFromWire, specToWire } from '../../src/wire/workloads.js';
 import type { WorkloadRequest } from '../../src/workloads/types.js';
 import { KNOWN_CAPABILITIES } from '../../src/units/index.js';
 
@@ -146,13 +145,13 @@ describe('docker translation', () => {
     assert.deepEqual(securityOpts(spec, { applied: true, processLabel: 'system_u:system_r:container_t:s0:c3,c7' }), ['no-new-privileges', 'label=type:container_t', 'label=level:s0:c3,c7']);
   });
 
-  it('shows the container its cgroups read-only on containerd', () => {
-    const s: OciSpec = withCgroupMount(spec);
-    const m = s.mounts.find((x) => x.destination === '/sys/fs/cgroup');
+  it('shows the container its cgroups read-only (a cgroup mount: Docker mounts its own, none is passed on)', () => {
+    const m = spec.mounts.find((x) => x.destination === '/sys/fs/cgroup');
     assert.equal(m?.type, 'cgroup');
     assert.ok(m?.options.includes('ro'));
-    assert.equal(withCgroupMount(s).mounts.length, s.mounts.length);
-    assert.equal(spec.mounts.some((x) => x.destination === '/sys/fs/cgroup'), false, 'input untouched');
+    const o = dockerCreateOptions('web', 'img', spec, { 'berth.unit': 'web' });
+    assert.ok(!o.HostConfig!.Binds!.some((b) => b.includes('/sys/fs/cgroup')));
+    assert.ok(!Object.keys(o.HostConfig!.Tmpfs ?? {}).includes('/sys/fs/cgroup'));
   });
 });
 

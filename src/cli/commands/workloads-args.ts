@@ -2,8 +2,7 @@
 // Only the shape is checked here; policy (allow-list, capabilities, limits) is berthd's to enforce.
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../../units/quantities.js';
-import { RESTART_POLICIES, type RestartPolicy } from '../../units/types.js';
-import type { WorkloadMount, WorkloadRequest } from '../../workloads/types.js';
+import { RESTART_POLICIES, type RestartPolicy, type WorkloadMount, type WorkloadRequest } from '../../wire/index.js';
 
 export interface RunFlags {
   image: string;

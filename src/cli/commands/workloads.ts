@@ -1,6 +1,6 @@
 // `berthctl workloads run|ls|status|start|stop|rm|logs`.
 import type { Command } from 'commander';
-import type { WorkloadInfo } from '../../workloads/manager.js';
+import type { WorkloadInfo } from '../../wire/index.js';
 import { connect } from '../context.js';
 import { formatPairs, humanBytes, printJson, printJsonLine, printTable } from '../output.js';
 import { collect, runRequest, type RunFlags } from './workloads-args.js';

@@ -59,3 +59,21 @@ export const withUnitMounts: SpecOpt = (spec, { unit, bindSources }) => produce(
   mounts.sort((a, b) => depth(a.destination) - depth(b.destination));
   s.mounts.push(...mounts);
 });
+
+/** The container's own cgroups, read-only (runc mounts only the container's cgroup directories there). */
+export const CGROUP_MOUNT: Readonly<OciMount> = Object.freeze({
+  destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: Object.freeze(['ro', 'nosuid', 'noexec', 'nodev']) as string[],
+});
+
+/**
+ * Workloads see their own limits, as Docker shows every container (on Docker the engine mounts it itself
+ * and this mount, not a bind or tmpfs, is not passed on). Right after /sys, before any unit mount; a spec
+ * that already mounts something at /sys/fs/cgroup is left as it is.
+ */
+export const withCgroupMount: SpecOpt = (spec) => {
+  if (spec.mounts.some((m) => m.destination === CGROUP_MOUNT.destination)) return spec;
+  return produce(spec, (s) => {
+    const sys = s.mounts.findIndex((m) => m.destination === '/sys');
+    s.mounts.splice(sys >= 0 ? sys + 1 : s.mounts.length, 0, { ...CGROUP_MOUNT, options: [...CGROUP_MOUNT.options] });
+  });
+};

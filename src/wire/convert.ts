@@ -1,20 +1,13 @@
-// Translation between the supervisor's types and berth.v1 wire messages, in both directions: the server
-// encodes with these, the client (src/cli/client.ts) decodes with them, so the two can't drift apart.
+// Translation between berth.v1 wire messages and their TypeScript values (./types.ts), in both directions:
+// the server (src/api/) encodes with these, the client (src/cli/client.ts) decodes with them, so the two
+// can't drift apart.
 import type {
-  HealthState, LogLine, SelinuxInfo, SupervisorEvent, UnitClass, UnitEvent, UnitState, UnitStatus,
-} from '../supervisor/types.js';
-import type { WireDaemonStatus, WireEvent, WireLogLine, WireUnit, WireUnitEvent } from './wire.js';
+  DaemonStatus, HealthState, HostFacts, LogLine, PullProgressMessage, SelinuxInfo, UnitClass, UnitEvent, UnitOrDaemonEvent, UnitState, UnitStatus,
+  VersionInfo, WatchEvent,
+} from './types.js';
+import type { WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WirePullProgress, WireUnit, WireUnitEvent, WireVersion } from './messages.js';
 
-export interface DaemonStatus {
-  ready: boolean;
-  containerd: 'connected' | 'unavailable';
-  message: string;
-}
-
-/** What `Events.Watch` yields: a snapshot first, then the supervisor's events. */
-export type WatchEvent = { kind: 'hello'; at: string; units: UnitStatus[]; daemon: DaemonStatus } | SupervisorEvent;
-
-// ---- server side: supervisor → wire ---------------------------------------------------------------------
+// ---- encoding (the server's side) ---------------------------------------------------------------------
 
 export function unitToWire(u: UnitStatus): WireUnit {
   // Optional fields are copied only when present: proto3 `optional` distinguishes "0" from "not set".
@@ -51,13 +44,13 @@ export function daemonToWire(d: DaemonStatus): WireDaemonStatus {
   return { ready: d.ready, containerd: d.containerd, message: d.message };
 }
 
-export function eventToWire(e: SupervisorEvent): WireEvent {
+export function eventToWire(e: UnitOrDaemonEvent): WireEvent {
   return e.kind === 'unit'
     ? { at: e.at, unit: { unit: e.unit, state: e.state, message: e.message } }
     : { at: e.at, daemon: { message: e.message } };
 }
 
-// ---- client side: wire → supervisor types -------------------------------------------------------------
+// ---- decoding (the client's side) ---------------------------------------------------------------------
 
 function unitEventFromWire(e: WireUnitEvent): UnitEvent {
   return { at: e.at, state: e.state as UnitState, message: e.message };
@@ -106,7 +99,6 @@ export function daemonFromWire(d: WireDaemonStatus | null | undefined): DaemonSt
   };
 }
 
-
 /** `undefined` for an event kind this client does not know (a newer server); callers skip those. */
 export function watchEventFromWire(w: WireEvent): WatchEvent | undefined {
   if ('hello' in w && w.hello) {
@@ -117,4 +109,28 @@ export function watchEventFromWire(w: WireEvent): WatchEvent | undefined {
   }
   if ('daemon' in w && w.daemon) return { kind: 'daemon', at: w.at, message: w.daemon.message };
   return undefined;
+}
+
+export const pullProgressFromWire = (w: WirePullProgress): PullProgressMessage => ({
+  phase: w.phase, message: w.message, bytesDone: w.bytes_done, bytesTotal: w.bytes_total, layersDone: w.layers_done, layersTotal: w.layers_total, name: w.name, digest: w.digest,
+});
+
+export function hostFactsFromWire(w: WireHostFacts): HostFacts {
+  return {
+    os: w.os ?? { platform: '', distro: '', release: '', arch: '', hostname: '' },
+    kernel: w.kernel,
+    cpu: w.cpu
+      ? { manufacturer: w.cpu.manufacturer, model: w.cpu.model, cores: w.cpu.cores, physicalCores: w.cpu.physical_cores, speed: w.cpu.speed }
+      : { manufacturer: '', model: '', cores: 0, physicalCores: 0, speed: 0 },
+    memory: w.memory ?? { total: 0, free: 0, available: 0 },
+    disks: w.disks,
+    filesystems: w.filesystems,
+    selinux: w.selinux ?? { enabled: false, mode: '' },
+    containerdVersion: w.containerd_version,
+    warnings: w.warnings,
+  };
+}
+
+export function versionFromWire(v: WireVersion): VersionInfo {
+  return { berthVersion: v.berth_version, containerdVersion: v.containerd_version, daemon: daemonFromWire(v.daemon) };
 }

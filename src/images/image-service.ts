@@ -2,12 +2,12 @@ import type { ContainerdClient } from '../containerd/client.js';
 import { isNotFound } from '../containerd/errors.js';
 import { ImageReader, type ImageConfigJson } from '../containerd/image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from '../containerd/unpack.js';
-import { isBuiltinImage } from '../images/builtin-refs.js';
+import { isBuiltinImage } from './builtin-refs.js';
 import type { ImageConfig } from '../spec/types.js';
 import type { PolicySettings } from '../settings/accessors.js';
-import type { PullProgress } from '../images/pull-progress.js';
-import type { PruneResult } from '../images/prune.js';
-import { parseReference } from '../images/registry/reference.js';
+import type { PullProgress } from './pull-progress.js';
+import type { PruneResult } from './prune.js';
+import { parseReference } from './registry/reference.js';
 import { SharedTasks } from '../util/shared-task.js';
 
 export class ImageMissingError extends Error {
@@ -124,8 +124,8 @@ export class ImageService {
     }
     if (isBuiltinImage(ref)) {
       // Loaded only when needed: the archive builder and tar code are not part of an idle berthd.
-      const { builtinArchive } = await import('../images/builtin.js');
-      const { importArchive } = await import('../containerd/import.js');
+      const { builtinArchive } = await import('./builtin.js');
+      const { importArchive } = await import('./import.js');
       const archive = await builtinArchive(ref, this.cacheDir);
       await this.tracked(() => importArchive(this.client, archive!, { namespace: this.namespace, ref }));
     } else {
@@ -133,7 +133,7 @@ export class ImageService {
       // pruned): unpack from local content rather than ask a registry that may not even have it.
       const local = always ? undefined : await this.unpackLocal(ref);
       if (local) return local;
-      const { progressLine } = await import('../images/pull-progress.js');
+      const { progressLine } = await import('./pull-progress.js');
       const pulled = await this.pull(ref, (p) => onProgress(progressLine(p)), signal);
       return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
     }
@@ -144,7 +144,7 @@ export class ImageService {
 
   /** Unpack an image whose record and content are in this namespace; undefined if they are not. */
   private async unpackLocal(ref: string): Promise<EnsuredImage | undefined> {
-    const [{ unpackSpaceCheck }, { unpackImage }, { withLease }] = await Promise.all([import('../containerd/import.js'), import('../containerd/unpack.js'), import('../containerd/lease.js')]);
+    const [{ unpackSpaceCheck }, { unpackImage }, { withLease }] = await Promise.all([import('./import.js'), import('../containerd/unpack.js'), import('../containerd/lease.js')]);
     for (const name of ImageService.names(ref)) {
       const call = { namespace: this.namespace };
       let resolved;
@@ -181,7 +181,7 @@ export class ImageService {
   /** Pull `ref` from its registry (always asks the registry; present blobs are not downloaded again). */
   async pull(ref: string, onProgress?: (p: PullProgress) => void, signal?: AbortSignal): Promise<{ name: string; digest: string; config: ImageConfigJson; chainId: string }> {
     // Loaded on first pull: a host whose images are all present never loads the registry client.
-    const [{ pullImage }, { registryConfig }] = await Promise.all([import('../images/pull.js'), import('../images/registry/config.js')]);
+    const [{ pullImage }, { registryConfig }] = await Promise.all([import('./pull.js'), import('./registry/config.js')]);
     const policy = this.policy?.();
     const registry = registryConfig(policy?.containerRegistry ?? { mirrors: new Map(), credentials: new Map(), insecure: new Map() });
     const limits = policy?.images;
@@ -201,7 +201,7 @@ export class ImageService {
   async prune(): Promise<PruneResult> {
     const run = (async (): Promise<PruneResult> => {
       await Promise.allSettled([...this.busy]);
-      const { pruneUnused } = await import('../images/prune.js');
+      const { pruneUnused } = await import('./prune.js');
       return pruneUnused(this.client, this.namespace);
     })();
     this.pruning = run;
@@ -214,7 +214,7 @@ export class ImageService {
 
   async import(file: string, ref?: string): Promise<{ name: string; digest: string }[]> {
     this.known.clear();
-    const { importArchive } = await import('../containerd/import.js');
+    const { importArchive } = await import('./import.js');
     const maxUnpackedSize = this.policy?.().images.maxUnpackedSize;
     const imported = await this.tracked(() => importArchive(this.client, file, { namespace: this.namespace, ref, ...(maxUnpackedSize ? { maxUnpackedSize } : {}) }));
     return imported.map((i) => ({ name: i.name, digest: i.target.digest }));
@@ -226,7 +226,7 @@ export class ImageService {
    */
   async adopt(from: string, names: string[]): Promise<void> {
     for (const n of names) this.known.delete(n);
-    const { linkImages } = await import('../containerd/import.js');
+    const { linkImages } = await import('./import.js');
     await this.tracked(() => linkImages(this.client, from, this.namespace, names));
   }
 

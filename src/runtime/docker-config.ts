@@ -3,6 +3,7 @@
 // Docker's own restart policy is off (berth's supervisor restarts), and nothing privileged is ever asked for.
 import type Dockerode from 'dockerode';
 import type { OciMount, OciSpec, SelinuxDecision } from '../spec/types.js';
+import { LABELS } from './types.js';
 
 // Mounts Docker makes itself for every container; berth's copies of them are not passed on.
 const ENGINE_MOUNTS = new Set(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys']);
@@ -41,7 +42,7 @@ export function dockerCreateOptions(
   const binds = spec.mounts.filter((m) => m.type === 'bind' && !ENGINE_MOUNTS.has(m.destination)).map(bindString);
   const tmpfs = Object.fromEntries(spec.mounts.filter((m) => m.type === 'tmpfs' && !ENGINE_MOUNTS.has(m.destination)).map((m) => [m.destination, tmpfsOptions(m)]));
   const cpu = res.cpu?.quota !== undefined && res.cpu.period ? Math.round((res.cpu.quota / res.cpu.period) * 1e9) : undefined;
-  const selinux = labels['berth.selinux.applied'] === 'true' ? { applied: true, processLabel: labels['berth.selinux.process-label'] ?? '' } : undefined;
+  const selinux = labels[LABELS.selinuxApplied] === 'true' ? { applied: true, processLabel: labels[LABELS.selinuxProcess] ?? '' } : undefined;
   const hostConfig: Dockerode.HostConfig = {
     ReadonlyRootfs: spec.root.readonly,
     Privileged: false,

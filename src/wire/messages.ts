@@ -1,6 +1,7 @@
 // TypeScript shapes of berth.v1 messages as they come off the wire with our loader options (snake_case,
-// int64 as number, defaults filled in, oneof name in a marker field). Server and client both use them, so a
-// field renamed in a .proto shows up as a compile error on both sides once changed here.
+// int64 as number, defaults filled in, oneof name in a marker field). Server (src/api/) and client
+// (src/cli/) both use them, so a field renamed in a .proto shows up as a compile error on both sides once
+// changed here.
 
 export interface WireUnitEvent {
   at: string;
@@ -101,4 +102,40 @@ export interface WirePullProgress {
   layers_total: number;
   name: string;
   digest: string;
+}
+
+/** berth.v1.WorkloadSpec. */
+export interface WireWorkloadSpec {
+  name: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  memory_bytes?: number | null;
+  cpus?: number | null;
+  pids?: number | null;
+  mounts: { source: string; destination: string; read_only: boolean }[];
+  restart: string;
+  cap_add: string[];
+  privileged: boolean;
+  host_network: boolean;
+  host_pid: boolean;
+  devices: string[];
+}
+
+/** berth.v1.Workload. */
+export interface WireWorkload {
+  spec: WireWorkloadSpec | null;
+  runtime: string;
+  mcs: string;
+  status: WireUnit | null;
+}
+
+export interface WireListRequest {
+  page_size?: number;
+  page_token?: string;
+}
+
+export interface WireListResponse {
+  workloads: WireWorkload[];
+  next_page_token?: string;
 }
