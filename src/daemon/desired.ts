@@ -1,19 +1,7 @@
 import { validateUnit } from '../units/index.js';
 import type { UnitSpec } from '../units/types.js';
 import { effectiveNamespaces } from '../units/resolve.js';
-
-export interface HostContainerSetting {
-  enabled: boolean;
-  source: string;
-  superpowered: boolean;
-  userData?: string;
-}
-export interface BootstrapContainerSetting {
-  source: string;
-  mode: 'off' | 'once' | 'always';
-  essential: boolean;
-  userData?: string;
-}
+import type { BootstrapContainerSettings, HostContainerSettings } from '../settings/index.js';
 
 export interface DesiredState {
   specs: UnitSpec[];
@@ -35,7 +23,7 @@ function plainUnit(name: string, cls: 'host' | 'bootstrap', image: string): Unit
  * the unit dirs as its template (admin, control) or a plain host container, then overlays source,
  * superpowered and user-data. Units from the dirs that no setting mentions run as written.
  */
-export function desiredState(loaded: ReadonlyMap<string, UnitSpec>, hosts: ReadonlyMap<string, HostContainerSetting>, bootstraps: ReadonlyMap<string, BootstrapContainerSetting>): DesiredState {
+export function desiredState(loaded: ReadonlyMap<string, UnitSpec>, hosts: ReadonlyMap<string, HostContainerSettings>, bootstraps: ReadonlyMap<string, BootstrapContainerSettings>): DesiredState {
   const specs = new Map<string, UnitSpec>();
   const running = new Set<string>();
   const errors: string[] = [];

@@ -4,7 +4,7 @@ import { ImageReader, type ImageConfigJson } from '../containerd/image-manifest.
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from '../containerd/unpack.js';
 import { isBuiltinImage } from './builtin-refs.js';
 import type { ImageConfig } from '../spec/types.js';
-import type { PolicySettings } from '../settings/accessors.js';
+import type { PolicySettings } from '../settings/index.js';
 import type { PullProgress } from './pull-progress.js';
 import type { PruneResult } from './prune.js';
 import { parseReference } from './registry/reference.js';

@@ -9,29 +9,39 @@ export type { SettingIssue, SettingsErrorCode } from './errors.js';
 export type { DocumentFormat } from './document.js';
 export type { SettingsTree } from './tree.js';
 export type { SettingValue, ValueKind, ValueType } from './values.js';
+export { SETTINGS, settingsHelp } from './registry.js';
+export type { SettingDefinition, SettingsFamily, Wildcard } from './model.js';
 export {
-  SETTINGS,
-  WILDCARDS,
-  settingsHelp,
+  FAMILIES,
+  bootstrapContainersFamily,
+  containerRegistryFamily,
+  hostContainersFamily,
+  imagesFamily,
+  selinuxFamily,
+  workloadsFamily,
   SELINUX_MODES,
   BOOTSTRAP_MODES,
   WORKLOAD_RUNTIMES,
   PULL_POLICIES,
-} from './registry.js';
-export type { SettingDefinition, Wildcard } from './registry.js';
+} from './families/index.js';
+export type {
+  BootstrapContainerSettings,
+  BootstrapMode,
+  ContainerRegistrySettings,
+  HostContainerSettings,
+  ImagesSettings,
+  PullPolicy,
+  RegistryCredentials,
+  SelinuxMode,
+  SelinuxSettings,
+  WorkloadRuntime,
+  WorkloadsSettings,
+} from './families/index.js';
+export { policyOf, readFamily } from './views.js';
+export type { PolicySettings } from './views.js';
 export { resolveKey, resolvePrefix } from './keys.js';
 export { REDACTED, isSecretKey, redactSettings } from './redact.js';
 export type { ResolvedKey, ResolvedPrefix, Resolution } from './keys.js';
 export { parseAssignments } from './assignments.js';
-export type {
-  BootstrapContainerSettings,
-  BootstrapMode,
-  HostContainerSettings,
-  PolicySettings,
-  PullPolicy,
-  RegistryCredentials,
-  SelinuxMode,
-  WorkloadRuntime,
-} from './accessors.js';
 export { SETTINGS_FILE_VERSION, settingsFilePath } from './persistence.js';
 export type { FileWriter } from './persistence.js';

@@ -5,7 +5,7 @@
 // `credentials.docker.io`.
 
 import { showValue } from './errors.js';
-import { SETTINGS, WILDCARDS, type SettingDefinition, type Wildcard } from './registry.js';
+import { SETTINGS, type SettingDefinition, type Wildcard } from './registry.js';
 
 interface CompiledPattern {
   readonly definition: SettingDefinition;
@@ -16,10 +16,9 @@ interface CompiledPattern {
 
 function compile(definition: SettingDefinition): CompiledPattern {
   const segments = definition.pattern.split('.');
-  const at = segments.findIndex((s) => s.startsWith('<'));
-  if (at < 0) return { definition, prefix: segments, wildcard: undefined, suffix: [] };
-  const wildcard = WILDCARDS.get(segments[at] ?? '');
-  if (!wildcard) throw new Error(`settings registry: unknown placeholder in ${definition.pattern}`);
+  const { wildcard } = definition;
+  if (!wildcard) return { definition, prefix: segments, wildcard: undefined, suffix: [] };
+  const at = segments.indexOf(wildcard.placeholder);
   return { definition, prefix: segments.slice(0, at), wildcard, suffix: segments.slice(at + 1) };
 }
 

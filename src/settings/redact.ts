@@ -1,4 +1,4 @@
-// Secrets stay secret. Which settings are secret is declared once, in the registry (`sensitive: true`); this
+// Secrets stay secret. Which settings are secret is declared once, in its family (`sensitive: true`); this
 // file turns that flag into redacted copies for every place settings leave berthd: the API's Get and Pending
 // answers and berthctl's printing of them. The key stays visible with the value "<redacted>", so an operator
 // sees that a password is set without seeing it. The store itself keeps the real value: pulls need it.

@@ -1,17 +1,10 @@
 // The settings store: shipped defaults overlaid with committed operator values, changed through validated
 // transactions and persisted atomically. The store only records and announces changes (`onCommit`); what to
-// restart is the daemon's decision, made from the services a commit reports.
+// restart is the daemon's decision (it re-derives the desired state from the typed family views).
 
 import { mkdir } from 'node:fs/promises';
+import type { z } from 'zod';
 import { AtomicWriteError } from '../util/atomic-file.js';
-import {
-  bootstrapContainersOf,
-  hostContainersOf,
-  policyOf,
-  type BootstrapContainerSettings,
-  type HostContainerSettings,
-  type PolicySettings,
-} from './accessors.js';
 import { loadDefaults } from './defaults.js';
 import { parseDocument, type DocumentFormat } from './document.js';
 import { SettingsError } from './errors.js';
@@ -39,6 +32,9 @@ import {
 import { nestEntries, type SettingsTree } from './tree.js';
 import { checkChanges, SETTINGS_MAX_BYTES, SETTINGS_MAX_KEYS, type ChangeMap, type StagedChange } from './validate.js';
 import type { SettingValue } from './values.js';
+import type { BootstrapContainerSettings, HostContainerSettings } from './families/index.js';
+import { bootstrapContainersOf, hostContainersOf, policyOf, readFamily, type PolicySettings } from './views.js';
+import type { SettingsFamily } from './model.js';
 
 export interface SettingsStoreOptions {
   /** berth's state directory; the store keeps `<stateDir>/settings/settings.json`. */
@@ -54,7 +50,10 @@ export interface CommitResult {
   readonly generation: number;
   /** Dotted keys whose effective value changed (added, removed or modified), sorted. */
   readonly changedKeys: readonly string[];
-  /** Services those keys affect (`host-containers.admin`, `selinux`, …), deduplicated and sorted. */
+  /**
+   * Services those keys affect (`host-containers.admin`, `selinux`, …), deduplicated and sorted; each key's
+   * service comes from its family (model.ts). berthd logs it with every commit.
+   */
   readonly services: readonly string[];
   /** Set only if the commit took effect but its durability could not be confirmed (see commitChanges). */
   readonly warning?: string;
@@ -210,6 +209,11 @@ export class SettingsStore {
   /** Effective values under `prefix` as `{ dottedKey: value }`. */
   getFlat(prefix?: string): Record<string, SettingValue> {
     return Object.fromEntries(this.select(prefix).map(([key, value]) => [key, Array.isArray(value) ? [...value] : value]));
+  }
+
+  /** One family's effective values, typed by its schema (e.g. `store.family(imagesFamily).pullTimeoutMs`). */
+  family<S extends z.ZodType>(f: SettingsFamily<S>): z.output<S> {
+    return readFamily(this.effective, f);
   }
 
   hostContainers(): Map<string, HostContainerSettings> {

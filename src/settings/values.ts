@@ -1,6 +1,8 @@
-// Value types for settings: each bundles the zod schema (the rule), how `set key=TEXT` text is turned into
-// a candidate value, and a short hint for help text, so a key's declaration in the registry names one type
-// and gets validation, CLI parsing and `--help` from it.
+// Value types for settings: each constrained value (an image reference, user-data, a duration…) is its own
+// zod schema, made by a factory below. A family (src/settings/families/) declares a field by naming one of
+// them, so the rule, the CLI text parsing (by kind) and the `--help` hint come with the type. The schemas
+// here check the *stored* form, the one `set` takes and settings.json holds ("30s"); a family may pipe it
+// into a typed form for readers (milliseconds) with `.transform`.
 
 import { posix } from 'node:path';
 import { z } from 'zod';
@@ -15,6 +17,7 @@ export type TextParse =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly message: string };
 
+/** A value type as validation, `set k=TEXT` and `--help` see it; derived from the schema's factory. */
 export interface ValueType {
   readonly kind: ValueKind;
   /** Short form for help text: `true|false`, `auto|enforce|off`, `image reference`, … */
@@ -25,9 +28,26 @@ export interface ValueType {
   readonly fromText: (text: string) => TextParse;
 }
 
+// Keyed by schema instance. Not a zod registry: its metadata types would not carry the schema's own type,
+// which validation needs to hand back a SettingValue without a cast.
+const VALUE_TYPES = new WeakMap<object, ValueType>();
+
+/** The value type a factory below made `schema` with; undefined for any other schema. */
+export function valueTypeOf(schema: z.core.$ZodType): ValueType | undefined {
+  return VALUE_TYPES.get(schema);
+}
+
+function valueType<S extends z.ZodType<SettingValue>>(schema: S, kind: ValueKind, hint: string, fromText: ValueType['fromText'], choices?: readonly string[]): S {
+  VALUE_TYPES.set(schema, { kind, hint, schema, fromText, ...(choices ? { choices } : {}) });
+  return schema;
+}
+
 type Problem = (value: string) => string | undefined;
 
-function checkedString(problem?: Problem): z.ZodType<string> {
+const asIs = (text: string): TextParse => ({ ok: true, value: text });
+
+/** A string checked by `problem`, whose message becomes the issue's message as it is. */
+export function checkedString(problem?: Problem): z.ZodType<string> {
   const base = z.string({ error: 'expected a string' });
   if (!problem) return base;
   return base.superRefine((value, ctx) => {
@@ -36,42 +56,27 @@ function checkedString(problem?: Problem): z.ZodType<string> {
   });
 }
 
-export function booleanType(): ValueType {
-  return {
-    kind: 'boolean',
-    hint: 'true|false',
-    schema: z.boolean({ error: 'expected true or false' }),
-    fromText: (text) =>
-      text === 'true'
-        ? { ok: true, value: true }
-        : text === 'false'
-          ? { ok: true, value: false }
-          : { ok: false, message: 'expected true or false' },
-  };
+export function booleanValue(): z.ZodBoolean {
+  return valueType(z.boolean({ error: 'expected true or false' }), 'boolean', 'true|false', (text) =>
+    text === 'true'
+      ? { ok: true, value: true }
+      : text === 'false'
+        ? { ok: true, value: false }
+        : { ok: false, message: 'expected true or false' },
+  );
 }
 
-export function enumType(choices: readonly [string, ...string[]]): ValueType {
-  const expected = `expected one of ${choices.join(', ')}`;
-  return {
-    kind: 'enum',
-    hint: choices.join('|'),
-    choices,
-    schema: z.enum(choices as [string, ...string[]], { error: expected }),
-    fromText: (text) => ({ ok: true, value: text }),
-  };
+export function enumValue<const T extends readonly [string, ...string[]]>(choices: T) {
+  const schema = z.enum(choices, { error: `expected one of ${choices.join(', ')}` });
+  return valueType(schema, 'enum', choices.join('|'), asIs, choices);
 }
 
-export function stringType(hint: string, problem?: Problem): ValueType {
-  return {
-    kind: 'string',
-    hint,
-    schema: checkedString(problem),
-    fromText: (text) => ({ ok: true, value: text }),
-  };
+export function stringValue(hint: string, problem?: Problem): z.ZodType<string> {
+  return valueType(checkedString(problem), 'string', hint, asIs);
 }
 
 /** Lists reject duplicates: a repeated path or capability is always a mistake and makes diffs noisy. */
-export function listType(hint: string, itemProblem: Problem): ValueType {
+export function listValue(hint: string, itemProblem: Problem): z.ZodType<string[]> {
   const schema = z
     .array(checkedString(itemProblem), { error: 'expected a list of strings' })
     .superRefine((items, ctx) => {
@@ -81,7 +86,7 @@ export function listType(hint: string, itemProblem: Problem): ValueType {
         seen.add(item);
       });
     });
-  return { kind: 'string-list', hint: `list of ${hint}`, schema, fromText: listFromText };
+  return valueType(schema, 'string-list', `list of ${hint}`, listFromText);
 }
 
 /** `["a","b"]` (JSON) or `a,b` (comma-separated); empty text is the empty list. */
@@ -95,6 +100,36 @@ function listFromText(text: string): TextParse {
     }
   }
   return { ok: true, value: trimmed === '' ? [] : trimmed.split(',').map((item) => item.trim()) };
+}
+
+// ---- the constrained values settings use ---------------------------------------------------------------
+
+export const imageReference = (): z.ZodType<string> => stringValue('image reference', imageReferenceProblem);
+export const userData = (): z.ZodType<string> => stringValue('base64, at most 16 KiB decoded', userDataProblem);
+/** A user name, password or token: any non-empty text without NUL. */
+export const credential = (): z.ZodType<string> => stringValue('string', nonEmptyProblem);
+export const base64Auth = (): z.ZodType<string> => stringValue('base64 of user:password', base64Problem);
+export const absolutePath = (): z.ZodType<string> => stringValue('absolute path', absolutePathProblem);
+export const absolutePaths = (): z.ZodType<string[]> => listValue('absolute paths', absolutePathProblem);
+export const endpointUrls = (): z.ZodType<string[]> => listValue('http(s) endpoint URLs', endpointUrlProblem);
+export const capabilities = (): z.ZodType<string[]> => listValue('capability names', capabilityProblem);
+
+/** Stored as text ("30m"); readers get milliseconds. */
+export const duration = () => stringValue('duration (500ms, 30s, 30m, 2h)', durationProblem).transform(durationMs);
+/** Stored as text ("8Gi"); readers get bytes. */
+export const size = () => stringValue('size like 8Gi, 500Mi, 1G', sizeProblem).transform(sizeBytes);
+
+// The stored text passed its rule before these run, so a miss is a programming error, not bad input.
+function durationMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`settings: ${JSON.stringify(text)} is not a duration`);
+  return ms;
+}
+
+function sizeBytes(text: string): number {
+  const parsed = parseSize(text);
+  if (!parsed.ok) throw new Error(`settings: ${JSON.stringify(text)} is not a size`);
+  return parsed.value;
 }
 
 // ---- rules ---------------------------------------------------------------------------------------------

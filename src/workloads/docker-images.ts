@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import { basicCredentials, registryConfig } from '../images/registry/config.js';
 import { parseReference, type ImageReference } from '../images/registry/reference.js';
 import { PullWatch } from '../images/registry/watch.js';
-import type { PolicySettings, RegistryCredentials } from '../settings/accessors.js';
+import type { PolicySettings, RegistryCredentials } from '../settings/index.js';
 import type { ImageConfig } from '../spec/types.js';
 import { SharedTasks } from '../util/shared-task.js';
 

@@ -16,7 +16,7 @@ import { BUSYBOX_REF } from '../support/images.js';
 import { BerthClient, type PullProgressMessage } from '../../src/cli/client.js';
 import { ImageService } from '../../src/images/image-service.js';
 import { writeBlob } from '../../src/containerd/content-writer.js';
-import type { PolicySettings } from '../../src/settings/accessors.js';
+import { policyOf, type PolicySettings } from '../../src/settings/index.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 
 const run = promisify(execFile);
@@ -50,7 +50,7 @@ function policy(pullPolicy: 'if-not-present' | 'always', insecure: string[]): ()
     selinuxMode: 'auto',
     containerRegistry: { mirrors: new Map(), credentials: new Map(), insecure: new Map(insecure.map((h) => [h, true])) },
     workloads: { runtime: 'containerd', hostPathAllowList: [], allowedCapabilities: [], requireMemoryLimit: false },
-    images: { pullPolicy, maxUnpackedSize: 8 * 1024 ** 3 },
+    images: { ...policyOf(new Map()).images, pullPolicy, maxUnpackedSize: 8 * 1024 ** 3 },
   };
   return () => p;
 }

@@ -18,7 +18,7 @@ import { registryConfig, type RegistrySettings } from '../../src/images/registry
 import { ImageService } from '../../src/images/image-service.js';
 import { BerthClient } from '../../src/cli/client.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
-import type { PolicySettings, RegistryCredentials } from '../../src/settings/accessors.js';
+import { policyOf, type PolicySettings, type RegistryCredentials } from '../../src/settings/index.js';
 
 let ctd: TestContainerd;
 let cc: ContainerdClient;
@@ -55,7 +55,7 @@ function policy(over: Partial<PolicySettings['images']> = {}): () => PolicySetti
     selinuxMode: 'auto',
     containerRegistry: settings(),
     workloads: { runtime: 'containerd', hostPathAllowList: [], allowedCapabilities: [], requireMemoryLimit: false },
-    images: { pullPolicy: 'if-not-present', maxUnpackedSize: 8 * 1024 ** 3, ...over },
+    images: { ...policyOf(new Map()).images, pullPolicy: 'if-not-present', maxUnpackedSize: 8 * 1024 ** 3, ...over },
   };
   return () => p;
 }

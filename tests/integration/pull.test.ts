@@ -12,7 +12,7 @@ import { pullImage, type PullOptions } from '../../src/images/pull.js';
 import { registryConfig, type RegistrySettings } from '../../src/images/registry/config.js';
 import type { PullProgress } from '../../src/images/pull-progress.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
-import type { RegistryCredentials } from '../../src/settings/accessors.js';
+import type { RegistryCredentials } from '../../src/settings/index.js';
 
 let ctd: TestContainerd;
 let cc: ContainerdClient;

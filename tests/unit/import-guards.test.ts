@@ -12,8 +12,7 @@ import { decideSpace, reserveFor, DiskSpaceError } from '../../src/images/disk-s
 import { grpcCodeOf } from '../../src/api/errors.js';
 import { openArchive, ImportError } from '../../src/containerd/archive-file.js';
 import { BlobScanner, UnpackedSizeError, type ScanResult } from '../../src/containerd/layer-scan.js';
-import { SETTINGS } from '../../src/settings/index.js';
-import { policyOf } from '../../src/settings/accessors.js';
+import { SETTINGS, policyOf } from '../../src/settings/index.js';
 import { END, gzipChunks, tarEntry, tarHeader, zeroFileLayer } from '../support/hostile-archives.js';
 import { withDeadline } from '../support/wait.js';
 

@@ -1,7 +1,7 @@
 // Registry authorization: answer a 401's WWW-Authenticate challenge with Basic credentials or a Bearer token
 // from the challenge's realm (anonymous, basic, or an identity/refresh token), and remember the answer per
 // endpoint host and scope so later requests of the pull send it up front.
-import type { RegistryCredentials } from '../../settings/accessors.js';
+import type { RegistryCredentials } from '../../settings/index.js';
 import { basicCredentials } from './config.js';
 import { readBody, type HttpTransport } from './http.js';
 import { transient, unauthorized } from './errors.js';

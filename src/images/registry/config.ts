@@ -2,7 +2,7 @@
 // then the registry itself; HTTPS with the system CAs plus an optional bundle; plain HTTP only when the
 // registry is marked insecure.
 import { readFileSync } from 'node:fs';
-import type { PolicySettings, RegistryCredentials } from '../../settings/accessors.js';
+import type { PolicySettings, RegistryCredentials } from '../../settings/index.js';
 import { apiHost } from './reference.js';
 
 export interface Endpoint {

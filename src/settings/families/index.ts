@@ -1,0 +1,25 @@
+// Every settings family, in the order keys are listed (`--help`, `settings keys`) and matched.
+
+import type { SettingsFamily } from '../model.js';
+import { bootstrapContainersFamily } from './bootstrap-containers.js';
+import { containerRegistryFamily } from './container-registry.js';
+import { hostContainersFamily } from './host-containers.js';
+import { imagesFamily } from './images.js';
+import { selinuxFamily } from './selinux.js';
+import { workloadsFamily } from './workloads.js';
+
+export const FAMILIES: readonly SettingsFamily[] = [
+  hostContainersFamily,
+  bootstrapContainersFamily,
+  selinuxFamily,
+  containerRegistryFamily,
+  workloadsFamily,
+  imagesFamily,
+];
+
+export * from './bootstrap-containers.js';
+export * from './container-registry.js';
+export * from './host-containers.js';
+export * from './images.js';
+export * from './selinux.js';
+export * from './workloads.js';
