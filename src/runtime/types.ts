@@ -1,10 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { OciSpec } from '../spec/types.js';
 
-// Callers import the errors from './errors.js'; re-exported here for code that still imports them with the
-// types (the supervisor), until it switches.
-export { AlreadyExistsError, NotFoundError, RuntimeUnavailableError } from './errors.js';
-
 /** Labels berth puts on every container it creates; adoption and garbage collection key on them. */
 export const LABELS = {
   unit: 'berth.unit',

@@ -1,20 +1,29 @@
 import type { UnitState } from './types.js';
 
+/** Every unit state, in lifecycle order (for tests and tables that must cover them all). */
+export const UNIT_STATES: readonly UnitState[] = ['stopped', 'waiting', 'preparing', 'starting', 'running', 'stopping', 'exited', 'failed', 'backing-off'];
+
 /**
- * The transitions a unit may take. Anything else is a bug in the supervisor, and is refused loudly rather
- * than leaving a unit in a state it cannot leave.
+ * The transitions a unit really takes, found by reading every state change in the runner and checked by
+ * running the supervisor tests with each transition logged. Anything else is a bug in the supervisor and is
+ * refused (see UnitRecord.setState) rather than leaving a unit in a state it cannot leave or that lies about
+ * it: `stopped → running` once passed, which let a unit claim a task no one had started or attached.
  */
-const TRANSITIONS: Record<UnitState, readonly UnitState[]> = {
-  waiting: ['preparing', 'stopped', 'failed', 'waiting'],
-  preparing: ['starting', 'failed', 'backing-off', 'stopped', 'waiting', 'preparing'],
-  starting: ['running', 'failed', 'backing-off', 'stopped', 'exited', 'stopping'],
+export const TRANSITIONS: Readonly<Record<UnitState, readonly UnitState[]>> = {
+  // → starting: adoption attaches to a task found running (then → running); → exited: a bootstrap unit
+  // whose marker says it already ran.
+  stopped: ['waiting', 'preparing', 'starting', 'exited'],
+  waiting: ['preparing', 'stopped'],
+  // preparing → preparing: image pull progress, reported in the state's message.
+  preparing: ['preparing', 'starting', 'failed', 'backing-off', 'stopped'],
+  starting: ['running', 'failed', 'backing-off', 'stopped'],
   // running → stopped: the task ended on its own just as the unit was being stopped or disabled.
-  running: ['stopping', 'exited', 'failed', 'backing-off', 'running', 'stopped'],
+  // running → failed: a bootstrap run whose container could not be removed, or a run that gave up.
+  running: ['stopping', 'exited', 'failed', 'backing-off', 'stopped'],
   stopping: ['stopped', 'failed'],
-  stopped: ['waiting', 'preparing', 'stopped', 'running', 'exited'],
-  exited: ['waiting', 'preparing', 'stopped', 'exited'],
-  failed: ['waiting', 'preparing', 'stopped', 'failed', 'backing-off'],
-  'backing-off': ['preparing', 'waiting', 'stopped', 'backing-off', 'failed'],
+  exited: ['waiting', 'preparing', 'stopped'],
+  failed: ['waiting', 'preparing', 'stopped'],
+  'backing-off': ['preparing', 'waiting', 'stopped'],
 };
 
 export function canTransition(from: UnitState, to: UnitState): boolean {
@@ -25,18 +34,5 @@ export class IllegalTransitionError extends Error {
   constructor(readonly unit: string, readonly from: UnitState, readonly to: UnitState) {
     super(`${unit}: illegal state transition ${from} → ${to}`);
     this.name = 'IllegalTransitionError';
-  }
-}
-
-/** Fixed-size ring of recent events (Talos keeps 64 per service). */
-export class EventRing<T> {
-  private readonly items: T[] = [];
-  constructor(private readonly capacity = 64) {}
-  push(item: T): void {
-    this.items.push(item);
-    if (this.items.length > this.capacity) this.items.shift();
-  }
-  toArray(): T[] {
-    return [...this.items];
   }
 }

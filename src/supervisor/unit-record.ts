@@ -1,12 +1,17 @@
 import type { UnitSpec } from '../units/types.js';
 import type { RunningTask } from '../runtime/types.js';
 import type { SelinuxDecision } from '../spec/types.js';
-import { EventRing, canTransition, IllegalTransitionError } from './state-machine.js';
+import { canTransition, IllegalTransitionError } from './state-machine.js';
+import { EventRing } from './events.js';
 import type { HealthState, UnitEvent, UnitState, UnitStatus } from './types.js';
 
-/** The supervisor's mutable record of one unit: desired vs actual, and its recent history. */
+/**
+ * The supervisor's mutable record of one unit: desired vs actual, and its recent history. Its state is
+ * changed only by the runner (runner.ts), through setState, which admits only the transition table's moves.
+ */
 export class UnitRecord {
-  state: UnitState = 'stopped';
+  /** Read-only from outside: the only way to change it is setState (no assignment can skip the table). */
+  private current: UnitState = 'stopped';
   desired: 'running' | 'stopped' = 'stopped';
   readonly events = new EventRing<UnitEvent>(64);
   restarts = 0;
@@ -44,6 +49,10 @@ export class UnitRecord {
     private readonly emit: (unit: UnitRecord, event: UnitEvent) => void,
   ) {}
 
+  get state(): UnitState {
+    return this.current;
+  }
+
   get name(): string {
     return this.spec.name;
   }
@@ -53,10 +62,16 @@ export class UnitRecord {
     return this.spec.name;
   }
 
+  /** Throws IllegalTransitionError, changing nothing, for a move the table does not admit. */
   setState(state: UnitState, message: string): void {
     if (!canTransition(this.state, state)) throw new IllegalTransitionError(this.name, this.state, state);
-    this.state = state;
-    const event = { at: new Date().toISOString(), state, message };
+    this.current = state;
+    this.note(message);
+  }
+
+  /** Record an event in the current state (a state change, or news such as a health verdict). */
+  note(message: string): void {
+    const event = { at: new Date().toISOString(), state: this.state, message };
     this.events.push(event);
     this.emit(this, event);
   }

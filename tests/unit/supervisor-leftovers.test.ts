@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import { LogStore } from '../../src/supervisor/log-store.js';
 import { validateUnit } from '../../src/units/index.js';
-import { LABELS, RuntimeUnavailableError, type ManagedContainer, type Runtime, type RunningTask, type RuntimeEvent } from '../../src/runtime/types.js';
+import { RuntimeUnavailableError } from '../../src/runtime/errors.js';
+import { LABELS, type ManagedContainer, type Runtime, type RunningTask, type RuntimeEvent } from '../../src/runtime/types.js';
 import { waitFor } from '../support/wait.js';
 
 /** A runtime that can "go away": while down, every call fails as containerd's would. */
