@@ -1,4 +1,4 @@
-import { allocateMcs } from '../spec/index.js';
+import { allocateMcs } from '../ocispec/index.js';
 
 /**
  * MCS category pairs in use on this host, by owner (unit or workload name): each owner keeps its pair for

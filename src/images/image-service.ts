@@ -3,7 +3,7 @@ import { isNotFound } from '../containerd/errors.js';
 import { ImageReader, type ImageConfigJson } from '../containerd/image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from '../containerd/unpack.js';
 import { isBuiltinImage } from './builtin-refs.js';
-import type { ImageConfig } from '../spec/types.js';
+import type { ImageConfig } from '../ocispec/types.js';
 import type { PolicySettings } from '../settings/index.js';
 import type { PullProgress } from './pull-progress.js';
 import type { PruneResult } from './prune.js';

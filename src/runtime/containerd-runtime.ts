@@ -7,7 +7,7 @@ import { isAlreadyExists, isNotFound, isUnavailable } from '../containerd/errors
 import { attachStdio, prepareStdio } from '../containerd/stdio.js';
 import { subscribeEvents } from '../containerd/events.js';
 import type { Mount } from '../containerd/types.js';
-import type { OciSpec } from '../spec/types.js';
+import type { OciSpec } from '../ocispec/types.js';
 import { AlreadyExistsError, NotFoundError, RuntimeUnavailableError } from './errors.js';
 import { LABELS, type ExecHandle, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 

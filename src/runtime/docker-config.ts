@@ -2,7 +2,7 @@
 // capabilities, limits, mounts and confinement, so a workload gets the same policy on either engine.
 // Docker's own restart policy is off (berth's supervisor restarts), and nothing privileged is ever asked for.
 import type Dockerode from 'dockerode';
-import type { OciMount, OciSpec, SelinuxDecision } from '../spec/types.js';
+import type { OciMount, OciSpec, SelinuxDecision } from '../ocispec/types.js';
 import { LABELS } from './types.js';
 
 // Mounts Docker makes itself for every container; berth's copies of them are not passed on.

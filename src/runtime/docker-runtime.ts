@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
-import type { OciSpec } from '../spec/types.js';
+import type { OciSpec } from '../ocispec/types.js';
 import { dockerCreateOptions } from './docker-config.js';
 import { dockerExec } from './docker-exec.js';
 import { Deferred, mapState, parseLines, statusCode, toRuntimeError, type DockerEvent } from './docker-util.js';

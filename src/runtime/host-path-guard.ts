@@ -27,8 +27,8 @@
 //    check 2 (and a process that already exited can no longer be looked into, so it is let be). SELinux
 //    (container_t with its own MCS pair) is what keeps a workload from reading host files during it.
 import { access, stat } from 'node:fs/promises';
-import { checkResolvedSources, resolutionChange, type HostPathFacts } from '../spec/host-path-rules.js';
-import { bindIndices, unitHostPathFacts, type HostPathPolicy } from '../spec/host-paths.js';
+import { checkResolvedSources, resolutionChange, type HostPathFacts } from '../ocispec/host-path-rules.js';
+import { bindIndices, unitHostPathFacts, type HostPathPolicy } from './host-paths.js';
 import type { UnitSpec } from '../units/types.js';
 import type { StartGuard } from './types.js';
 

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { OciSpec } from '../spec/types.js';
+import type { OciSpec } from '../ocispec/types.js';
 
 /** Labels berth puts on every container it creates; adoption and garbage collection key on them. */
 export const LABELS = {

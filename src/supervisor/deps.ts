@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { UnitSpec } from '../units/types.js';
-import type { ImageConfig, SpecContext } from '../spec/types.js';
+import type { ImageConfig, SpecContext } from '../ocispec/types.js';
 import type { Runtime } from '../runtime/types.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { LogStore } from './log-store.js';

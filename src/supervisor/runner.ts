@@ -1,10 +1,10 @@
 import { signalNumber } from '../units/index.js';
-import { buildSpec } from '../spec/index.js';
-import type { SelinuxDecision } from '../spec/types.js';
+import { buildSpec } from '../ocispec/index.js';
+import type { SelinuxDecision } from '../ocispec/types.js';
 import { AlreadyExistsError, RuntimeUnavailableError } from '../runtime/errors.js';
 import { LABELS, type ExitInfo, type RunningTask, type StartGuard } from '../runtime/types.js';
 import { hostPathGuard } from '../runtime/host-path-guard.js';
-import { unitHostPathFacts } from '../spec/host-paths.js';
+import { unitHostPathFacts } from '../runtime/host-paths.js';
 import type { SupervisorDeps } from './deps.js';
 import { SpecError } from './errors.js';
 import { IllegalTransitionError } from './state-machine.js';

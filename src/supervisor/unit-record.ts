@@ -1,6 +1,6 @@
 import type { UnitSpec } from '../units/types.js';
 import type { RunningTask } from '../runtime/types.js';
-import type { SelinuxDecision } from '../spec/types.js';
+import type { SelinuxDecision } from '../ocispec/types.js';
 import { canTransition, IllegalTransitionError } from './state-machine.js';
 import { EventRing } from './events.js';
 import type { HealthState, UnitEvent, UnitState, UnitStatus } from './types.js';

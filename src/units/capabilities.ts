@@ -1,4 +1,4 @@
-// Capability names and the per-class sets. Kept here (not in src/spec) because
+// Capability names and the per-class sets. Kept here (not in src/ocispec) because
 // validation needs them too: a workload asking for an unsafe capability is a
 // unit error, reported offline, not a build-time surprise.
 

@@ -8,7 +8,7 @@ import { basicCredentials, registryConfig } from '../images/registry/config.js';
 import { parseReference, type ImageReference } from '../images/registry/reference.js';
 import { PullWatch } from '../images/registry/watch.js';
 import type { PolicySettings, RegistryCredentials } from '../settings/index.js';
-import type { ImageConfig } from '../spec/types.js';
+import type { ImageConfig } from '../ocispec/types.js';
 import { SharedTasks } from '../util/shared-task.js';
 
 export class DockerImageMissingError extends Error {

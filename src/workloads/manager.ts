@@ -1,10 +1,10 @@
 // The workload API's logic: requests are checked against policy, given an MCS pair, persisted, and handed
 // to a second Supervisor (the same state machine as host units) as class "workload" units.
 import type { Logger } from 'pino';
-import { allocateMcs } from '../spec/index.js';
-import { hostPathFacts } from '../spec/host-paths.js';
+import { allocateMcs } from '../ocispec/index.js';
+import { hostPathFacts } from '../runtime/host-paths.js';
 import { MOUNTS_MAX } from '../units/limits.js';
-import { mcsLevel } from '../spec/selinux.js';
+import { mcsLevel } from '../ocispec/selinux.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { LogLine, UnitStatus } from '../supervisor/types.js';
 import type { UnitSpec } from '../units/types.js';

@@ -5,9 +5,9 @@
 import { normalizeCapability, validateUnit } from '../units/index.js';
 import { LIST_MAX_ITEMS } from '../units/limits.js';
 import type { UnitSpec } from '../units/types.js';
-import { resolveInputs } from '../spec/index.js';
-import type { SpecContext } from '../spec/types.js';
-import type { HostPathFacts } from '../spec/host-path-rules.js';
+import { resolveInputs } from '../ocispec/index.js';
+import type { SpecContext } from '../ocispec/types.js';
+import type { HostPathFacts } from '../ocispec/host-path-rules.js';
 import type { PolicyViolation, WorkloadRequest } from './types.js';
 
 export interface WorkloadPolicy {

@@ -7,7 +7,7 @@ import type { ContainerdClient } from '../containerd/client.js';
 import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { SettingsStore } from '../settings/index.js';
-import type { ImageConfig, SpecContext } from '../spec/types.js';
+import type { ImageConfig, SpecContext } from '../ocispec/types.js';
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { UnitSpec } from '../units/types.js';

@@ -12,7 +12,7 @@ import {
   ARG_MAX_BYTES, ARGS_MAX_ITEMS, ENV_MAX_VARS, ENV_NAME_MAX_BYTES, ENV_TOTAL_MAX_BYTES, ENV_VALUE_MAX_BYTES,
   LIST_MAX_ITEMS, MOUNTS_MAX, PATH_MAX_BYTES, UNIT_TEXT_MAX_BYTES,
 } from '../../src/units/limits.js';
-import { buildSpec, type SpecContext } from '../../src/spec/index.js';
+import { buildSpec, type SpecContext } from '../../src/ocispec/index.js';
 import { checkWorkload, type WorkloadPolicy } from '../../src/workloads/policy.js';
 import type { WorkloadRequest } from '../../src/workloads/types.js';
 import { DEPTH_MESSAGE, jsonTextTooDeep, MAX_DOCUMENT_DEPTH, valueTooDeep } from '../../src/util/depth.js';

@@ -6,7 +6,7 @@ import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import type { Container, Mount } from '../../src/containerd/types.js';
 import { parseUnit, formatUnitError } from '../../src/units/index.js';
-import { buildSpec, type SpecContext } from '../../src/spec/index.js';
+import { buildSpec, type SpecContext } from '../../src/ocispec/index.js';
 
 const SNAP = '/var/lib/berth/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots';
 // What containerd's overlayfs snapshotter returns for an active snapshot on top of image layers.

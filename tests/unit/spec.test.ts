@@ -8,7 +8,7 @@ import {
 import {
   allocateMcs, buildSpec, defaultSpec, resolveInputs, specOptsFor, withCgroupMount, withEnv,
   type OciSpec, type SpecContext,
-} from '../../src/spec/index.js';
+} from '../../src/ocispec/index.js';
 
 function unit(text: string): UnitSpec {
   const r = parseUnit(text, 'demo.toml');

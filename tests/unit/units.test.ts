@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatUnitError, parseUnit, specHash, validateUnit, type UnitError, type UnitSpec } from '../../src/units/index.js';
-import { buildSpec, type SpecContext } from '../../src/spec/index.js';
+import { buildSpec, type SpecContext } from '../../src/ocispec/index.js';
 
 const HOST = 'name = "demo"\nclass = "host"\nimage = "localhost/berth/demo:1.0"\n';
 const WORKLOAD = 'name = "demo"\nclass = "workload"\nimage = "registry.example.com/team/app:1.2"\n';

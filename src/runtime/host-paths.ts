@@ -5,7 +5,7 @@ import { lstat, readFile, readlink, statfs } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { UnitSpec } from '../units/types.js';
-import type { ChainEntry, DeniedRoot, HostPathFacts, HostPathKind, HostPathResolution, MountEntry, PathIdentity } from './host-path-rules.js';
+import type { ChainEntry, DeniedRoot, HostPathFacts, HostPathKind, HostPathResolution, MountEntry, PathIdentity } from '../ocispec/host-path-rules.js';
 
 // As the kernel's MAXSYMLINKS: a loop (a -> b -> a) ends with an error rather than forever.
 const MAX_SYMLINKS = 40;
