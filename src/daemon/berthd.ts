@@ -8,10 +8,9 @@ import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { loadUnits, DEFAULT_UNIT_DIRS, formatUnitError } from '../units/index.js';
-import type { UnitSpec } from '../units/types.js';
 import { SettingsStore } from '../settings/index.js';
 import { persistentDir } from '../ocispec/index.js';
-import type { SpecContext, ImageConfig } from '../ocispec/types.js';
+import { specContextFactory } from '../ocispec/context.js';
 import { desiredState } from './desired.js';
 import { detectSelinux, type SelinuxState } from './selinux.js';
 import { preparePersistentDir } from './host-dirs.js';
@@ -112,22 +111,14 @@ export class Berthd {
       logger,
       ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal),
       forgetImage: (ref) => images.forget(ref),
-      specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
-        const policy = settings.policy();
-        return {
-          containerId: unit.name,
-          namespace: opts.namespace,
-          stateDir: opts.stateDir,
-          apiSocketPath: apiSocket,
-          runDir: opts.runDir,
-          selinux: { mode: policy.selinuxMode, active: selinux.active },
-          hostPathAllowList: [...policy.workloads.hostPathAllowList],
-          hostCapabilities: caps,
-          imageConfig: image,
-          absentHostPaths,
-          ...(unit.class === 'workload' ? { mcs: mcs.pairFor(unit.name) } : {}),
-        };
-      },
+      specContext: specContextFactory(
+        { namespace: opts.namespace, stateDir: opts.stateDir, runDir: opts.runDir, apiSocketPath: apiSocket, selinuxActive: selinux.active, hostCapabilities: caps, absentHostPaths },
+        () => {
+          const policy = settings.policy();
+          return { selinuxMode: policy.selinuxMode, hostPathAllowList: policy.workloads.hostPathAllowList };
+        },
+        (unit) => (unit.class === 'workload' ? mcs.pairFor(unit.name) : undefined),
+      ),
       prepareHostDirs: async (unit, hostDirs) => {
         for (const dir of hostDirs) await preparePersistentDir(hostContainersRoot, dir, dir === persistentDir(opts.stateDir, unit.name) ? unit.userData : undefined);
       },

@@ -7,11 +7,10 @@ import type { ContainerdClient } from '../containerd/client.js';
 import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { SettingsStore } from '../settings/index.js';
-import type { ImageConfig, SpecContext } from '../ocispec/types.js';
+import { specContextFactory } from '../ocispec/context.js';
+import type { ImageConfig } from '../ocispec/types.js';
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import type { UnitSpec } from '../units/types.js';
-import { normalizeCapability } from '../units/index.js';
 import { ImageService } from '../images/image-service.js';
 import { WorkloadManager } from './manager.js';
 import type { WorkloadPolicy } from './policy.js';
@@ -94,27 +93,15 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
     logger,
     ensureImage: (ref, onProgress, signal) => backend.ensureImage(ref, onProgress, signal),
     forgetImage: (ref) => backend.forgetImage(ref),
-    specContext: (unit: UnitSpec, image: ImageConfig): SpecContext => {
-      const policy = w.settings.policy();
-      // The effective set is capped by policy: what the class grants, plus adds, within the allowed list.
-      const allowed = new Set(policy.workloads.allowedCapabilities.flatMap((c) => {
-        const n = normalizeCapability(c, false);
-        return n.ok ? [n.value] : [];
-      }));
-      const mcs = manager?.mcsOf(unit.name);
-      return {
-        containerId: unit.name,
-        namespace: backend.runtime.namespace,
-        stateDir: w.stateDir,
-        apiSocketPath: w.apiSocket,
-        runDir: w.runDir,
-        selinux: { mode: policy.selinuxMode, active: w.selinuxActive },
-        ...(mcs ? { mcs } : {}),
-        hostPathAllowList: [...policy.workloads.hostPathAllowList],
-        hostCapabilities: w.hostCapabilities.filter((c) => allowed.has(c)),
-        imageConfig: image,
-      };
-    },
+    specContext: specContextFactory(
+      { namespace: backend.runtime.namespace, stateDir: w.stateDir, runDir: w.runDir, apiSocketPath: w.apiSocket, selinuxActive: w.selinuxActive, hostCapabilities: w.hostCapabilities },
+      () => {
+        const policy = w.settings.policy();
+        // The effective set is capped by policy: what the class grants, plus adds, within the allowed list.
+        return { selinuxMode: policy.selinuxMode, hostPathAllowList: policy.workloads.hostPathAllowList, capabilityCap: policy.workloads.allowedCapabilities };
+      },
+      (unit) => manager?.mcsOf(unit.name),
+    ),
     prepareHostDirs: async () => undefined,
     bootstrapMarkers: { done: async () => false, mark: async () => undefined },
   });
