@@ -26,3 +26,14 @@ export class AlreadyExistsError extends Error {
     this.name = 'AlreadyExistsError';
   }
 }
+
+/**
+ * The host refuses this start (a spec it will not run, a host path that is not what was checked): retrying
+ * cannot help, so a supervisor fails the unit at once instead of backing off.
+ */
+export class StartRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartRefusedError';
+  }
+}

@@ -30,12 +30,13 @@ import { access, stat } from 'node:fs/promises';
 import { checkResolvedSources, resolutionChange, type HostPathFacts } from '../ocispec/host-path-rules.js';
 import { bindIndices, unitHostPathFacts, type HostPathPolicy } from './host-paths.js';
 import type { UnitSpec } from '../units/types.js';
+import { StartRefusedError } from './errors.js';
 import type { StartGuard } from './types.js';
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
 /** A start refused because a host path is not (or no longer) what was checked: retrying will not help. */
-export class HostPathRefusedError extends Error {
+export class HostPathRefusedError extends StartRefusedError {
   override readonly name = 'HostPathRefusedError';
 }
 

@@ -1,3 +1,5 @@
+import { StartRefusedError } from '../runtime/errors.js';
+
 export class UnknownUnitError extends Error {
   constructor(readonly unit: string) {
     super(`unit ${JSON.stringify(unit)} not found`);
@@ -13,7 +15,7 @@ export class EssentialBootstrapError extends Error {
 }
 
 /** The host refused the unit's spec: retrying cannot help, so the restart wrapper gives up at once. */
-export class SpecError extends Error {
+export class SpecError extends StartRefusedError {
   constructor(message: string) {
     super(message);
     this.name = 'SpecError';

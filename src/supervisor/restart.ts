@@ -1,9 +1,7 @@
 import type { Logger } from 'pino';
-import { RuntimeUnavailableError } from '../runtime/errors.js';
-import { HostPathRefusedError } from '../runtime/host-path-guard.js';
+import { RuntimeUnavailableError, StartRefusedError } from '../runtime/errors.js';
 import { backoffDelay, nextAttempt, type BackoffPolicy } from './backoff.js';
 import { shouldRestart } from './restart-policy.js';
-import { SpecError } from './errors.js';
 import type { Runner } from './runner.js';
 import type { DaemonStatus } from './status.js';
 import type { UnitRecord } from './unit-record.js';
@@ -28,14 +26,9 @@ export class RestartWrapper {
     u.lastError = message;
     this.logger.warn({ unit: u.name, err: message }, 'start failed');
     if (e instanceof RuntimeUnavailableError) this.daemon.runtimeDown(message);
-    if (e instanceof SpecError) {
-      // A spec the host refuses will not get better by retrying.
-      this.runner.fail(u, message);
-      return;
-    }
-    if (e instanceof HostPathRefusedError) {
-      // Neither will a host path that changed under berth (a planted link stays planted): failed, with the
-      // reason, and the container it created removed.
+    if (e instanceof StartRefusedError) {
+      // The host refuses this start (its spec, or a host path that changed under berth: a planted link stays
+      // planted): retrying will not help. Failed, with the reason, and any container it created removed.
       this.runner.discardContainer(u);
       this.runner.fail(u, message);
       return;
