@@ -7,16 +7,16 @@ import { link, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/pr
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { resolveHostPath, hostPathFacts, parseMountinfo, type HostPathPolicy } from '../../src/runtime/host-paths.js';
 import { checkResolvedSources, hostPathProblem, resolutionChange, type HostPathFacts, type HostPathResolution, type ResolvedHostPath } from '../../src/ocispec/host-path-rules.js';
 import { buildSpec } from '../../src/ocispec/index.js';
 import type { SpecContext } from '../../src/ocispec/types.js';
 import { validateUnit } from '../../src/units/index.js';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import { LogStore } from '../../src/supervisor/log-store.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent, StartGuard } from '../../src/runtime/types.js';
 import { waitFor } from '../support/wait.js';
+import { testSupervisor } from '../support/supervisor.js';
 
 let tmp: string;
 let allow: string;
@@ -314,14 +314,10 @@ class GuardedRuntime implements Runtime {
 describe('supervisor: host paths resolved and re-checked at every start', () => {
   async function withSupervisor(source: string, fn: (sup: Supervisor, rt: GuardedRuntime) => Promise<void>): Promise<void> {
     const rt = new GuardedRuntime();
-    const sup = new Supervisor({
-      runtime: rt,
+    const sup = testSupervisor(rt, tmp, {
       logs: new LogStore(path.join(tmp, 'logs')),
-      logger: pino({ level: 'silent' }),
       ensureImage: async () => ({ config: { env: [], entrypoint: ['/bin/sh'], cmd: [], workingDir: '/', user: '' }, snapshotParent: '' }),
       specContext: (unit, image) => specContext({ containerId: unit.name, imageConfig: image }),
-      prepareHostDirs: async () => undefined,
-      bootstrapMarkers: { done: async () => false, mark: async () => undefined },
     });
     const u = validateUnit(WORKLOAD(source));
     assert.ok(u.ok);

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ApiError, BerthClient } from '../../src/cli/client.js';
 import { settingsApi } from '../../src/daemon/api-adapters.js';
@@ -16,10 +15,10 @@ import { FakeImages, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
 import { REDACTED, SETTINGS, SettingsError, SettingsStore, isSecretKey, redactSettings } from '../../src/settings/index.js';
 import { parseErrorMessage } from '../../src/settings/document.js';
 import { LogStore, LOG_DIR_MODE, LOG_FILE_MODE } from '../../src/supervisor/log-store.js';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
 import { validateUnit } from '../../src/units/index.js';
 import type { UnitSpec } from '../../src/units/types.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
+import { testSupervisor } from '../support/supervisor.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const SHIPPED_DEFAULTS = fileURLToPath(new URL('../../../rootfs/usr/share/berth/settings.toml', import.meta.url));
@@ -313,14 +312,9 @@ describe('restart never: an exited unit stays exited', () => {
   test('re-applying the desired state (another workload run, one removed) does not start it; start() and a changed spec do', async () => {
     const dir = await tempDir();
     const runtime = new ScriptedRuntime();
-    const sup = new Supervisor({
-      runtime,
+    const sup = testSupervisor(runtime, dir, {
       logs: new LogStore(join(dir, 'logs')),
-      logger: pino({ level: 'silent' }),
-      ensureImage: async () => ({ config: { env: [], entrypoint: [], cmd: ['/bin/true'], workingDir: '/', user: '' }, snapshotParent: '' }),
       specContext: (u, image) => ({ containerId: u.name, namespace: 'test', stateDir: dir, apiSocketPath: '/run/berth/api.sock', selinux: { mode: 'off', active: false }, hostPathAllowList: [], imageConfig: image, mcs: [1, 2] }),
-      prepareHostDirs: async () => undefined,
-      bootstrapMarkers: { done: async () => false, mark: async () => undefined },
     });
     try {
       const once = unit('once', 'never');

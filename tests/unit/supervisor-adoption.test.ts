@@ -3,11 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { LogStore } from '../../src/supervisor/log-store.js';
 import { specHash, validateUnit } from '../../src/units/index.js';
 import { LABELS, type ExitInfo, type ManagedContainer, type Runtime, type RunningTask, type RuntimeEvent } from '../../src/runtime/types.js';
+import { testSupervisor } from '../support/supervisor.js';
 
 /** A runtime holding one running task, left by a previous berthd, whose labels say which unit and spec. */
 class LeftoverRuntime implements Runtime {
@@ -47,15 +45,7 @@ test('adoption goes stopped → starting → running (never straight to running)
   const r = validateUnit({ name: 'kept', class: 'host', image: 'localhost/x:1', 'persistent-storage': false });
   assert.ok(r.ok);
   const runtime = new LeftoverRuntime({ id: 'kept', labels: { [LABELS.unit]: 'kept', [LABELS.specHash]: specHash(r.unit) }, task: { pid: 4242, status: 'running' } });
-  const sup = new Supervisor({
-    runtime,
-    logs: new LogStore(dir),
-    logger: pino({ level: 'silent' }),
-    ensureImage: async () => ({ config: { env: [], entrypoint: [], cmd: ['/bin/true'], workingDir: '/', user: '' }, snapshotParent: '' }),
-    specContext: (unit, image) => ({ containerId: unit.name, namespace: 'test', stateDir: dir, apiSocketPath: '/run/berth/api.sock', selinux: { mode: 'off', active: false }, hostPathAllowList: [], imageConfig: image }),
-    prepareHostDirs: async () => undefined,
-    bootstrapMarkers: { done: async () => false, mark: async () => undefined },
-  });
+  const sup = testSupervisor(runtime, dir);
   try {
     await sup.setDesired([r.unit], () => 'running');
     await sup.run();

@@ -6,13 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { LogStore } from '../../src/supervisor/log-store.js';
 import { validateUnit } from '../../src/units/index.js';
 import { RuntimeUnavailableError } from '../../src/runtime/errors.js';
 import { LABELS, type ManagedContainer, type Runtime, type RunningTask, type RuntimeEvent } from '../../src/runtime/types.js';
 import { waitFor } from '../support/wait.js';
+import { testSupervisor } from '../support/supervisor.js';
 
 /** A runtime that can "go away": while down, every call fails as containerd's would. */
 class FlakyRuntime implements Runtime {
@@ -79,15 +77,7 @@ class FlakyRuntime implements Runtime {
 test('a stopped unit whose container could not be removed while the runtime was gone loses it once the runtime is back', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-leftover-'));
   const runtime = new FlakyRuntime();
-  const sup = new Supervisor({
-    runtime,
-    logs: new LogStore(dir),
-    logger: pino({ level: 'silent' }),
-    ensureImage: async () => ({ config: { env: [], entrypoint: [], cmd: ['/bin/true'], workingDir: '/', user: '' }, snapshotParent: '' }),
-    specContext: (unit, image) => ({ containerId: unit.name, namespace: 'test', stateDir: dir, apiSocketPath: '/run/berth/api.sock', selinux: { mode: 'off', active: false }, hostPathAllowList: [], imageConfig: image }),
-    prepareHostDirs: async () => undefined,
-    bootstrapMarkers: { done: async () => false, mark: async () => undefined },
-  });
+  const sup = testSupervisor(runtime, dir);
   try {
     const r = validateUnit({ name: 'tog', class: 'host', image: 'localhost/x:1', 'persistent-storage': false });
     assert.ok(r.ok);

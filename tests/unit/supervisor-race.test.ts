@@ -3,11 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { LogStore } from '../../src/supervisor/log-store.js';
 import { validateUnit } from '../../src/units/index.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
+import { testSupervisor } from '../support/supervisor.js';
 
 /** A runtime whose tasks exit when the test says so (berth's own interface; containerd is not involved). */
 class ScriptedRuntime implements Runtime {
@@ -50,15 +48,7 @@ class ScriptedRuntime implements Runtime {
 test('a unit that exits on its own just as it is stopped ends stopped, and stop() succeeds', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-race-'));
   const runtime = new ScriptedRuntime();
-  const sup = new Supervisor({
-    runtime,
-    logs: new LogStore(dir),
-    logger: pino({ level: 'silent' }),
-    ensureImage: async () => ({ config: { env: [], entrypoint: [], cmd: ['/bin/true'], workingDir: '/', user: '' }, snapshotParent: '' }),
-    specContext: (unit, image) => ({ containerId: unit.name, namespace: 'test', stateDir: dir, apiSocketPath: '/run/berth/api.sock', selinux: { mode: 'off', active: false }, hostPathAllowList: [], imageConfig: image }),
-    prepareHostDirs: async () => undefined,
-    bootstrapMarkers: { done: async () => false, mark: async () => undefined },
-  });
+  const sup = testSupervisor(runtime, dir);
   try {
     const r = validateUnit({ name: 'racer', class: 'host', image: 'localhost/x:1', 'persistent-storage': false });
     assert.ok(r.ok);
