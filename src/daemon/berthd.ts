@@ -9,11 +9,11 @@ import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { loadUnits, DEFAULT_UNIT_DIRS, formatUnitError } from '../units/index.js';
 import { SettingsStore } from '../settings/index.js';
-import { persistentDir } from '../ocispec/index.js';
-import { specContextFactory } from '../ocispec/context.js';
-import { desiredState } from './desired.js';
+import { specContextFactory, specPlanner } from '../ocispec/context.js';
+import type { SpecPlan } from '../ocispec/plan.js';
+import type { UnitSpec } from '../units/types.js';
+import { desiredState, type DesiredState } from '../desired/index.js';
 import { detectSelinux, type SelinuxState } from './selinux.js';
-import { preparePersistentDir } from './host-dirs.js';
 import { bootstrapMarkers } from './bootstrap-markers.js';
 import { ImageService } from '../images/image-service.js';
 import { ManagedContainerd } from './managed-containerd.js';
@@ -64,6 +64,9 @@ export function defaultSettingsFile(): string {
  */
 export class Berthd {
   readonly apiSocket: string;
+  /** The unit dirs as last read (at start-up, and on reload: SIGHUP / `systemctl reload berthd`). */
+  private loadedUnits: ReadonlyMap<string, UnitSpec> = new Map();
+  private lastDesired: DesiredState | undefined;
   private constructor(
     readonly opts: BerthdOptions,
     readonly logger: Logger,
@@ -75,6 +78,7 @@ export class Berthd {
     readonly managed: ManagedContainerd | undefined,
     private readonly logs: LogStore,
     readonly workloads: Workloads,
+    private readonly plan: (unit: UnitSpec) => SpecPlan,
   ) {
     this.apiSocket = path.join(opts.runDir, 'api.sock');
   }
@@ -98,30 +102,24 @@ export class Berthd {
       onWriteError: (unit, err) => logger.warn({ unit, err: err.message }, 'unit log write failed; lines dropped until it works again'),
     });
     const images = new ImageService(client, opts.namespace, path.join(opts.stateDir, 'images'), () => settings.policy());
-    const runtime = new ContainerdRuntime(client, opts.namespace, path.join(opts.runDir, 'fifo'), logs);
+    const runtime = new ContainerdRuntime(client, opts.namespace, path.join(opts.runDir, 'fifo'), logs, images);
     const apiSocket = path.join(opts.runDir, 'api.sock');
     const caps = hostCapabilities();
     const absentHostPaths = ['/lib/modules'].filter((p) => !existsSync(p));
     const mcs = new McsRegistry();
-    const hostContainersRoot = path.join(opts.stateDir, 'host-containers');
+    const plan = specPlanner(specContextFactory(
+      { namespace: opts.namespace, stateDir: opts.stateDir, runDir: opts.runDir, apiSocketPath: apiSocket, selinuxActive: selinux.active, hostCapabilities: caps, absentHostPaths },
+      () => {
+        const policy = settings.policy();
+        return { selinuxMode: policy.selinuxMode, hostPathAllowList: policy.workloads.hostPathAllowList };
+      },
+      (unit) => (unit.class === 'workload' ? mcs.pairFor(unit.name) : undefined),
+    ));
 
     const supervisor = new Supervisor({
       runtime,
       logs,
       logger,
-      ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal),
-      forgetImage: (ref) => images.forget(ref),
-      specContext: specContextFactory(
-        { namespace: opts.namespace, stateDir: opts.stateDir, runDir: opts.runDir, apiSocketPath: apiSocket, selinuxActive: selinux.active, hostCapabilities: caps, absentHostPaths },
-        () => {
-          const policy = settings.policy();
-          return { selinuxMode: policy.selinuxMode, hostPathAllowList: policy.workloads.hostPathAllowList };
-        },
-        (unit) => (unit.class === 'workload' ? mcs.pairFor(unit.name) : undefined),
-      ),
-      prepareHostDirs: async (unit, hostDirs) => {
-        for (const dir of hostDirs) await preparePersistentDir(hostContainersRoot, dir, dir === persistentDir(opts.stateDir, unit.name) ? unit.userData : undefined);
-      },
       bootstrapMarkers: bootstrapMarkers(opts.stateDir, opts.runDir),
       onRuntimeDisconnected: managed ? () => void managed.ensureRunning().catch((e: unknown) => logger.error({ err: String(e) }, 'managed containerd restart failed')) : undefined,
     });
@@ -129,27 +127,36 @@ export class Berthd {
       stateDir: opts.stateDir, runDir: opts.runDir, apiSocket, logger, settings, selinuxActive: selinux.active,
       hostCapabilities: caps, containerd: client, dockerSocket: opts.dockerSocket,
     });
-    const daemon = new Berthd(opts, logger, client, settings, supervisor, images, selinux, managed, logs, workloads);
+    const daemon = new Berthd(opts, logger, client, settings, supervisor, images, selinux, managed, logs, workloads, plan);
     settings.onCommit((r) => {
-      logger.info({ changed: r.changedKeys, services: r.services }, 'settings committed');
+      logger.info({ changed: r.changedKeys }, 'settings committed');
       void daemon.reconcile().catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
     });
     return daemon;
   }
 
-  /** Units from the dirs and settings → the supervisor's desired state. */
-  async reconcile(): Promise<void> {
+  /** Read the unit dirs again (start-up, SIGHUP) and apply what they now say. */
+  async reloadUnits(): Promise<void> {
     const loaded = await loadUnits(this.opts.unitsDirs);
     for (const e of loaded.errors) this.logger.error({ error: formatUnitError(e) }, 'unit spec rejected');
-    const desired = desiredState(loaded.units, this.settings.hostContainers(), this.settings.bootstrapContainers());
+    this.loadedUnits = loaded.units;
+    await this.reconcile();
+  }
+
+  /** The units last read and the settings of now → a planned desired state → the supervisor. */
+  async reconcile(): Promise<void> {
+    const desired = desiredState(this.loadedUnits, { hostContainers: this.settings.hostContainers(), bootstrapContainers: this.settings.bootstrapContainers() }, this.plan, this.lastDesired);
+    this.lastDesired = desired;
     for (const e of desired.errors) this.logger.error({ error: e }, 'settings for a unit rejected');
-    await this.supervisor.setDesired(desired.specs, (spec) => (desired.running.has(spec.name) ? 'running' : 'stopped'));
+    for (const r of desired.refused) this.logger.error({ unit: r.unit, error: r.reason }, 'unit breaks a host rule; it will not start');
+    if (desired.changed.length > 0) this.logger.info({ units: desired.changed }, 'desired state changed');
+    await this.supervisor.setDesired(desired.units);
   }
 
   /** Load desired state, adopt, bootstrap, start. Resolves when settled (the moment for READY=1). */
   async start(): Promise<void> {
     await this.client.createNamespace(this.opts.namespace).catch(() => undefined);
-    await this.reconcile();
+    await this.reloadUnits();
     await this.supervisor.run();
     await this.workloads.manager.start();
   }

@@ -100,6 +100,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // The unit dirs are read at start-up and on reload only (`systemctl reload berthd` sends SIGHUP), not on
+  // every settings commit: a half-written unit file must not take effect because someone set a setting.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reading the unit dirs again');
+    void daemon.reloadUnits().catch((e: unknown) => logger.error({ err: String(e) }, 'unit reload failed'));
+  });
 
   api = await startApiServer({
     socketPath: daemon.apiSocket,

@@ -1,9 +1,10 @@
 // The one place a SpecContext is put together: the host's facts (fixed for a berthd's life) plus what the
-// settings say at the moment of a build. Host containers and workloads used to assemble it each on their
+// settings say at the moment of a plan (each commit). Host containers and workloads used to assemble it each on their
 // own (berthd.ts, workloads/wiring.ts), which let the two drift; both now call this factory.
 import { normalizeCapability } from '../units/index.js';
 import type { UnitSpec } from '../units/types.js';
-import type { ImageConfig, SpecContext } from './types.js';
+import type { PlanContext } from './types.js';
+import { planSpec, type SpecPlan } from './plan.js';
 
 /** What berthd knows of its host and its own dirs when it starts. */
 export interface HostSpecFacts {
@@ -18,9 +19,9 @@ export interface HostSpecFacts {
   absentHostPaths?: readonly string[];
 }
 
-/** What the settings say, read at each build (a commit may have changed it). */
+/** What the settings say, read at each plan (every commit plans again). */
 export interface SpecSettings {
-  selinuxMode: SpecContext['selinux']['mode'];
+  selinuxMode: PlanContext['selinux']['mode'];
   hostPathAllowList: readonly string[];
   /**
    * Workloads: the capabilities they may be granted at all (workloads.allowed-capabilities); the host's
@@ -29,10 +30,10 @@ export interface SpecSettings {
   capabilityCap?: readonly string[];
 }
 
-export type SpecContextFor = (unit: UnitSpec, image: ImageConfig) => SpecContext;
+export type SpecContextFor = (unit: UnitSpec) => PlanContext;
 
 export function specContextFactory(host: HostSpecFacts, settings: () => SpecSettings, mcsOf: (unit: UnitSpec) => [number, number] | undefined): SpecContextFor {
-  return (unit, image) => {
+  return (unit) => {
     const s = settings();
     let capabilities = [...host.hostCapabilities];
     if (s.capabilityCap !== undefined) {
@@ -53,8 +54,12 @@ export function specContextFactory(host: HostSpecFacts, settings: () => SpecSett
       ...(mcs ? { mcs } : {}),
       hostPathAllowList: [...s.hostPathAllowList],
       hostCapabilities: capabilities,
-      imageConfig: image,
       ...(host.absentHostPaths ? { absentHostPaths: [...host.absentHostPaths] } : {}),
     };
   };
+}
+
+/** The one spec planner: a unit → its SpecPlan, in the context this factory makes at that moment. */
+export function specPlanner(contextFor: SpecContextFor): (unit: UnitSpec) => SpecPlan {
+  return (unit) => planSpec(unit, contextFor(unit));
 }

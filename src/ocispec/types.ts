@@ -104,6 +104,28 @@ export interface SpecContext {
   absentHostPaths?: string[];
 }
 
+/**
+ * Everything a spec needs that is known when the desired state is made (host facts, the settings of that
+ * commit, the unit's MCS pair): a SpecContext without what only a start can tell (the image's config, the
+ * host's answer for each bind source).
+ */
+export type PlanContext = Omit<SpecContext, 'imageConfig' | 'hostPaths'>;
+
+/** What the start adds to a plan: the image's config and, for workload bind sources, the host's facts. */
+export interface StartFacts {
+  image: ImageConfig;
+  hostPaths?: HostPathFacts;
+}
+
+/** A host dir berth makes before a start: a host container's persistent dir (and its decoded user-data). */
+export interface HostDir {
+  /** The dir every host dir of this kind lives under; `path` must stay inside it. */
+  root: string;
+  path: string;
+  /** base64; written to `<path>/user-data`, which is removed when absent. */
+  userData?: string;
+}
+
 export interface SelinuxDecision {
   processLabel: string;
   mountLabel: string;

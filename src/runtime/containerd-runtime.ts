@@ -9,7 +9,7 @@ import { subscribeEvents } from '../containerd/events.js';
 import type { Mount } from '../containerd/types.js';
 import type { OciSpec } from '../ocispec/types.js';
 import { AlreadyExistsError, NotFoundError, RuntimeUnavailableError } from './errors.js';
-import { LABELS, type ExecHandle, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
+import { LABELS, type ExecHandle, type ImageSource, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 
 const STATUS: Record<string, NonNullable<ManagedContainer['task']>['status']> = {
   RUNNING: 'running', STOPPED: 'stopped', CREATED: 'created', PAUSED: 'paused', PAUSING: 'paused', UNKNOWN: 'unknown',
@@ -37,7 +37,7 @@ export class ContainerdRuntime implements Runtime {
   readonly lifecycle: ContainerLifecycle;
   private readonly mounts = new Map<string, Mount[]>();
 
-  constructor(readonly client: ContainerdClient, readonly namespace: string, private readonly fifoRoot: string, private readonly logs: LogSink) {
+  constructor(readonly client: ContainerdClient, readonly namespace: string, private readonly fifoRoot: string, private readonly logs: LogSink, readonly images: ImageSource) {
     this.lifecycle = new ContainerLifecycle(client, namespace);
   }
 

@@ -5,7 +5,7 @@ import { dockerCreateOptions } from './docker-config.js';
 import { dockerExec } from './docker-exec.js';
 import { Deferred, mapState, parseLines, statusCode, toRuntimeError, type DockerEvent } from './docker-util.js';
 import { AlreadyExistsError } from './errors.js';
-import { LABELS, type ExecHandle, type ExitInfo, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
+import { LABELS, type ExecHandle, type ImageSource, type ExitInfo, type LogSink, type ManagedContainer, type Runtime, type RuntimeEvent, type RunningTask, type StartGuard } from './types.js';
 
 /** Pause between attempts to re-subscribe to Docker's events after the stream broke. */
 const RECONNECT_MS = 1000;
@@ -25,7 +25,7 @@ export class DockerRuntime implements Runtime {
   private lastEventNano = 0;
   private closed = false;
 
-  constructor(private readonly docker: Dockerode, readonly namespace: string, private readonly logs: LogSink) {}
+  constructor(private readonly docker: Dockerode, readonly namespace: string, private readonly logs: LogSink, readonly images: ImageSource) {}
 
   // ---- event stream ---------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { OciSpec } from '../ocispec/types.js';
+import type { ImageConfig, OciSpec } from '../ocispec/types.js';
 
 /** Labels berth puts on every container it creates; adoption and garbage collection key on them. */
 export const LABELS = {
@@ -50,6 +50,23 @@ export interface LogSink {
   attach(unit: string, stream: 'stdout' | 'stderr', source: Readable): void;
 }
 
+/** An image ready to run: its config (for the spec) and top snapshot (the container's rootfs parent). */
+export interface PreparedImage {
+  config: ImageConfig;
+  snapshotParent: string;
+}
+
+/**
+ * Where a backend gets its images (images/image-service.ts on containerd, workloads/docker-images.ts on
+ * Docker): declared here so a backend depends on nothing above it.
+ */
+export interface ImageSource {
+  /** Import or pull `ref` if needed. `signal` aborts the wait (the unit was stopped or removed meanwhile). */
+  ensure(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<PreparedImage>;
+  /** Forget what `ensure` cached for `ref` (a create found the image gone). */
+  forget(ref: string): void;
+}
+
 export type RuntimeEvent =
   | { kind: 'exit'; id: string; exitCode: number }
   | { kind: 'oom'; id: string }
@@ -80,7 +97,9 @@ export interface Runtime {
   readonly name: string;
   readonly namespace: string;
   listManaged(): Promise<ManagedContainer[]>;
-  /** `parent`: the image's top snapshot when known (from ensureImage). */
+  /** The engine's images: a start makes sure its image is there before it builds the spec. */
+  readonly images: ImageSource;
+  /** `parent`: the image's top snapshot when known (from images.ensure). */
   create(id: string, image: string, spec: OciSpec, labels: Record<string, string>, parent?: string): Promise<void>;
   /** Starts the task with stdout/stderr flowing into the unit's log; `guard` may refuse it. */
   start(id: string, unit: string, guard?: StartGuard): Promise<RunningTask>;

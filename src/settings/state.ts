@@ -138,12 +138,3 @@ export function changedKeys(before: SettingsMap, after: SettingsMap): string[] {
   return [...keys].filter((key) => !sameValue(before.get(key), after.get(key))).sort();
 }
 
-/** Services to re-render/restart for a set of changed keys, deduplicated and sorted. */
-export function servicesOf(keys: Iterable<string>): string[] {
-  const services = new Set<string>();
-  for (const key of keys) {
-    const resolution = resolveKey(key);
-    if (resolution.ok) services.add(resolution.value.service);
-  }
-  return [...services].sort();
-}

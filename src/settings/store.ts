@@ -25,7 +25,6 @@ import {
   overlay,
   pathOf,
   instanceIssues,
-  servicesOf,
   sizeIssues,
   type SettingsMap,
 } from './state.js';
@@ -50,11 +49,6 @@ export interface CommitResult {
   readonly generation: number;
   /** Dotted keys whose effective value changed (added, removed or modified), sorted. */
   readonly changedKeys: readonly string[];
-  /**
-   * Services those keys affect (`host-containers.admin`, `selinux`, …), deduplicated and sorted; each key's
-   * service comes from its family (model.ts). berthd logs it with every commit.
-   */
-  readonly services: readonly string[];
   /** Set only if the commit took effect but its durability could not be confirmed (see commitChanges). */
   readonly warning?: string;
 }
@@ -272,7 +266,6 @@ export class SettingsStore {
     const result: CommitResult = {
       generation,
       changedKeys: keys,
-      services: servicesOf(keys),
       ...(warning !== undefined ? { warning } : {}),
     };
     this.operator = operator;

@@ -1,4 +1,3 @@
-import type { UnitSpec } from '../units/types.js';
 import { specHash } from '../units/index.js';
 import type { RunningTask } from '../runtime/types.js';
 import type { SupervisorDeps } from './deps.js';
@@ -6,7 +5,7 @@ import type { EventBus } from './events.js';
 import type { RestartWrapper } from './restart.js';
 import type { Runner } from './runner.js';
 import { UnitRecord } from './unit-record.js';
-import type { SupervisorEvent, UnitEvent, UnitState } from './types.js';
+import type { DesiredUnit, SupervisorEvent, UnitEvent, UnitState } from './types.js';
 import { runBootstrapUnit, type BootstrapDeps } from './bootstrap.js';
 
 /** States in which a unit has no live task and may be (re)started. */
@@ -63,8 +62,8 @@ export class Reconciler {
    * Set the desired units. New ones are added, removed ones stopped and forgotten, changed specs replaced
    * (only those: an unchanged unit is never touched), and desired running/stopped applied.
    */
-  async setDesired(specs: UnitSpec[], desired: (spec: UnitSpec) => 'running' | 'stopped'): Promise<void> {
-    const wanted = new Map(specs.map((s) => [s.name, s]));
+  async setDesired(units: readonly DesiredUnit[]): Promise<void> {
+    const wanted = new Map(units.map((d) => [d.plan.unit.name, d]));
     const ops: Promise<unknown>[] = [];
     for (const u of this.units.values()) {
       if (!wanted.has(u.name)) {
@@ -73,12 +72,12 @@ export class Reconciler {
         ops.push(u.serialize(() => this.runner.stop(u, 'unit removed')).then(() => this.units.delete(u.name)));
       }
     }
-    for (const spec of specs) {
+    for (const { plan, want } of units) {
+      const spec = plan.unit;
       const hash = specHash(spec);
-      const want = desired(spec);
       const record = this.units.get(spec.name);
       if (!record) {
-        const u = new UnitRecord(spec, hash, this.deps.runtime.namespace, this.emitUnit);
+        const u = new UnitRecord(plan, hash, this.deps.runtime.namespace, this.emitUnit);
         u.desired = want;
         this.units.set(spec.name, u);
         if (want === 'running' && this.bootstrapPhaseDone && spec.class !== 'bootstrap') ops.push(this.startRecord(u));
@@ -91,9 +90,13 @@ export class Reconciler {
         ops.push(record.serialize(async () => {
           const wasActive = !IDLE.has(record.state) || record.state === 'backing-off';
           if (wasActive) await this.runner.stop(record, 'spec changed');
-          record.spec = spec;
+          record.plan = plan;
           record.hash = hash;
         }));
+      } else {
+        // Same unit, new context (e.g. a commit changed the SELinux mode or the host-path allow-list): used
+        // from the next start on, without restarting a unit whose spec did not change.
+        record.plan = plan;
       }
       record.desired = want;
       // Re-applying the same desired state (another workload run or removed, any settings commit) is not a

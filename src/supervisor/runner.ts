@@ -1,10 +1,12 @@
 import { signalNumber } from '../units/index.js';
-import { buildSpec } from '../ocispec/index.js';
+import { finishSpec } from '../ocispec/plan.js';
 import type { SelinuxDecision } from '../ocispec/types.js';
 import { AlreadyExistsError, RuntimeUnavailableError } from '../runtime/errors.js';
 import { LABELS, type ExitInfo, type RunningTask, type StartGuard } from '../runtime/types.js';
 import { hostPathGuard } from '../runtime/host-path-guard.js';
 import { unitHostPathFacts } from '../runtime/host-paths.js';
+import { prepareHostDirs } from '../runtime/host-dirs.js';
+import type { HostPathFacts } from '../ocispec/host-path-rules.js';
 import type { SupervisorDeps } from './deps.js';
 import { SpecError } from './errors.js';
 import { IllegalTransitionError } from './state-machine.js';
@@ -71,26 +73,30 @@ export class Runner {
     this.transition(u, 'preparing', `preparing image ${u.spec.image}`);
     // A pull reports progress ("pulling REF: 1/3 layers, …") in the unit's state, at most once a second.
     let lastReport = 0;
-    const image = await u.launching((signal) => this.deps.ensureImage(u.spec.image, (message) => {
+    const { runtime } = this.deps;
+    const plan = u.plan;
+    // A unit that breaks a host rule whatever its image says is refused before any pull.
+    if (plan.refused) throw new SpecError(plan.refused.map((e) => `${e.path}: ${e.message}`).join('; '));
+    const image = await u.launching((signal) => runtime.images.ensure(plan.unit.image, (message) => {
       if (Date.now() - lastReport < 1000 || u.state !== 'preparing') return;
       lastReport = Date.now();
       this.transition(u, 'preparing', message);
     }, signal));
-    let ctx = this.deps.specContext(u.spec, image.config);
+    let hostPaths: HostPathFacts | undefined;
     let guard: StartGuard | undefined;
-    if (u.spec.class === 'workload' && u.spec.mounts.some((m) => m.type === 'bind')) {
+    if (plan.unit.class === 'workload' && plan.unit.mounts.some((m) => m.type === 'bind')) {
       // Workload bind sources: resolved on the host now, at every start (not only when the workload was
       // requested: an allowed dir may have changed since, e.g. a link planted by the workload itself), and
       // checked again right before runc mounts them (the guard).
+      const { ctx } = plan;
       const policy = { hostPathAllowList: ctx.hostPathAllowList, stateDir: ctx.stateDir, runDir: ctx.runDir, apiSocketPath: ctx.apiSocketPath };
-      const facts = await unitHostPathFacts(u.spec, policy);
-      ctx = { ...ctx, hostPaths: facts };
-      guard = hostPathGuard(u.spec, facts, policy);
+      hostPaths = await unitHostPathFacts(plan.unit, policy);
+      guard = hostPathGuard(plan.unit, hostPaths, policy);
     }
-    const built = buildSpec(u.spec, ctx);
+    const built = finishSpec(plan, { image: image.config, ...(hostPaths ? { hostPaths } : {}) });
     if (!built.ok) throw new SpecError(built.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
     u.selinux = built.selinux;
-    await this.deps.prepareHostDirs(u.spec, built.hostDirs);
+    await prepareHostDirs(plan.hostDirs);
     this.transition(u, 'starting', 'creating container');
     const labels = {
       [LABELS.unit]: u.name,
@@ -100,16 +106,15 @@ export class Runner {
       [LABELS.selinuxMount]: built.selinux.mountLabel,
       [LABELS.selinuxApplied]: String(built.selinux.applied),
     };
-    const { runtime } = this.deps;
     try {
-      await runtime.create(u.containerId, u.spec.image, built.spec, labels, image.snapshotParent);
+      await runtime.create(u.containerId, plan.unit.image, built.spec, labels, image.snapshotParent);
     } catch (e) {
       if (e instanceof AlreadyExistsError) {
         // A leftover of this id (a crash between create and start): replace it, once.
         await runtime.remove(u.containerId);
-        await runtime.create(u.containerId, u.spec.image, built.spec, labels, image.snapshotParent);
+        await runtime.create(u.containerId, plan.unit.image, built.spec, labels, image.snapshotParent);
       } else {
-        this.deps.forgetImage?.(u.spec.image);
+        runtime.images.forget(plan.unit.image);
         throw e;
       }
     }

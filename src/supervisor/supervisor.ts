@@ -1,4 +1,3 @@
-import type { UnitSpec } from '../units/types.js';
 import { RuntimeUnavailableError } from '../runtime/errors.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import type { SupervisorDeps } from './deps.js';
@@ -14,7 +13,7 @@ import { runBootstrapPhase, type BootstrapDeps } from './bootstrap.js';
 import { RuntimeWatch } from './runtime-watch.js';
 import { execIn } from './exec.js';
 import type { UnitRecord } from './unit-record.js';
-import type { ExecRequest, ExecSession, LogLine, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
+import type { DesiredUnit, ExecRequest, ExecSession, LogLine, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
 
 // The facade's callers (daemon, workloads, tests) import these from here, as before the split.
 export type { SupervisorDeps } from './deps.js';
@@ -111,8 +110,8 @@ export class Supervisor implements SupervisorApi {
   }
 
   /** See Reconciler.setDesired: only changed units are touched. */
-  setDesired(specs: UnitSpec[], desired: (spec: UnitSpec) => 'running' | 'stopped'): Promise<void> {
-    return this.reconciler.setDesired(specs, desired);
+  setDesired(units: readonly DesiredUnit[]): Promise<void> {
+    return this.reconciler.setDesired(units);
   }
 
   get blocked(): string | undefined {

@@ -4,6 +4,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { UnitClass } from '../units/types.js';
+import type { SpecPlan } from '../ocispec/plan.js';
 
 export type { UnitClass };
 
@@ -80,6 +81,15 @@ export interface ExecSession {
   /** Ends the process's stdin (close our end + CloseIO). */
   closeStdin(): Promise<void>;
   exitCode: Promise<number>;
+}
+
+/**
+ * One unit of the desired state, as the supervisor receives it: the spec already planned (settings read,
+ * host rules checked; ocispec/plan.ts) and whether it should run. The unit spec is `plan.unit`.
+ */
+export interface DesiredUnit {
+  plan: SpecPlan;
+  want: 'running' | 'stopped';
 }
 
 export type SupervisorEvent =

@@ -1,6 +1,7 @@
 import type { UnitSpec } from '../units/types.js';
 import type { RunningTask } from '../runtime/types.js';
 import type { SelinuxDecision } from '../ocispec/types.js';
+import type { SpecPlan } from '../ocispec/plan.js';
 import { canTransition, IllegalTransitionError } from './state-machine.js';
 import { EventRing } from './events.js';
 import type { HealthState, UnitEvent, UnitState, UnitStatus } from './types.js';
@@ -43,11 +44,16 @@ export class UnitRecord {
   private launchAbort: AbortController | undefined;
 
   constructor(
-    public spec: UnitSpec,
+    /** The planned spec this record runs (replaced by the reconciler when the desired state changes). */
+    public plan: SpecPlan,
     public hash: string,
     readonly namespace: string,
     private readonly emit: (unit: UnitRecord, event: UnitEvent) => void,
   ) {}
+
+  get spec(): UnitSpec {
+    return this.plan.unit;
+  }
 
   get state(): UnitState {
     return this.current;

@@ -8,6 +8,7 @@ import { mcsLevel } from '../ocispec/selinux.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { LogLine, UnitStatus } from '../supervisor/types.js';
 import type { UnitSpec } from '../units/types.js';
+import type { SpecPlan } from '../ocispec/plan.js';
 import { WorkloadExistsError, WorkloadNotFoundError, WorkloadValidationError } from './errors.js';
 import { checkWorkload, formatViolations, type WorkloadPolicy } from './policy.js';
 import type { WorkloadStore } from './store.js';
@@ -25,6 +26,8 @@ export interface WorkloadInfo {
 export interface WorkloadManagerDeps {
   store: WorkloadStore;
   supervisor: Supervisor;
+  /** The one spec planner (ocispec/context.ts), with the workloads' settings and MCS pairs. */
+  plan(unit: UnitSpec): SpecPlan;
   policy(): WorkloadPolicy;
   runtime: WorkloadBackendName;
   namespace: string;
@@ -38,6 +41,8 @@ export class WorkloadManager {
   /** Persisted workloads the current policy refuses: not run, reported with the reason. */
   private readonly refused = new Map<string, string>();
   private started = false;
+  /** The workload specs last handed to the supervisor. */
+  private applied: UnitSpec[] = [];
   private readonly watch = new AbortController();
   /**
    * Bumped, synchronously, by every run/start of a workload: an "it ended" report that predates the bump must
@@ -67,7 +72,21 @@ export class WorkloadManager {
   }
 
   private async apply(): Promise<void> {
-    await this.deps.supervisor.setDesired(this.specs(), (spec) => this.deps.store.get(spec.name)?.desired ?? 'stopped');
+    this.applied = this.specs();
+    await this.plan(this.applied);
+  }
+
+  private plan(specs: readonly UnitSpec[]): Promise<void> {
+    return this.deps.supervisor.setDesired(specs.map((spec) => ({ plan: this.deps.plan(spec), want: this.deps.store.get(spec.name)?.desired ?? 'stopped' })));
+  }
+
+  /**
+   * A settings commit: the same workloads planned again in the new context (SELinux mode, allow-list,
+   * capability cap), used from each one's next start. Policy is not re-checked here: a running workload
+   * is not stopped by a commit, as before plans existed; the next run/remove/start-up re-checks it.
+   */
+  async settingsChanged(): Promise<void> {
+    if (this.started) await this.plan(this.applied);
   }
 
   /** Load the persisted workloads, adopt what still runs, start the rest. */

@@ -7,8 +7,8 @@ import type { ContainerdClient } from '../containerd/client.js';
 import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { SettingsStore } from '../settings/index.js';
-import { specContextFactory } from '../ocispec/context.js';
-import type { ImageConfig } from '../ocispec/types.js';
+import { specContextFactory, specPlanner } from '../ocispec/context.js';
+import type { ImageSource } from '../runtime/types.js';
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { ImageService } from '../images/image-service.js';
@@ -41,8 +41,6 @@ export interface Workloads {
 interface Backend {
   runtime: Runtime;
   images?: ImageService;
-  ensureImage(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<{ config: ImageConfig; snapshotParent: string }>;
-  forgetImage(ref: string): void;
   close(): void;
 }
 
@@ -53,17 +51,17 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
     const { DockerRuntime } = await import('../runtime/docker-runtime.js');
     const { DockerImages } = await import('./docker-images.js');
     const docker = new Dockerode({ socketPath: w.dockerSocket ?? DEFAULT_DOCKER_SOCKET });
-    const runtime = new DockerRuntime(docker, 'docker', logs);
     // Same registry settings (pull policy, mirrors, credentials, time limits) as host containers.
-    const images = new DockerImages(docker, () => w.settings.policy());
-    return { runtime, ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal), forgetImage: (ref) => images.forget(ref), close: () => runtime.close() };
+    const images: ImageSource = new DockerImages(docker, () => w.settings.policy());
+    const runtime = new DockerRuntime(docker, 'docker', logs, images);
+    return { runtime, close: () => runtime.close() };
   }
   await w.containerd.createNamespace(WORKLOAD_NAMESPACE).catch(() => undefined);
   // Workload pulls used registry defaults (no mirrors, credentials, insecure hosts, CA or pull policy) until
   // the settings were passed here: they now follow the same container-registry.* and images.* keys as host containers.
   const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'), () => w.settings.policy());
-  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs);
-  return { runtime, images, ensureImage: (ref, onProgress, signal) => images.ensure(ref, onProgress, signal), forgetImage: (ref) => images.forget(ref), close: () => undefined };
+  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, path.join(w.runDir, 'fifo'), logs, images);
+  return { runtime, images, close: () => undefined };
 }
 
 function workloadPolicy(w: WorkloadsWiring): WorkloadPolicy {
@@ -91,26 +89,25 @@ export async function createWorkloads(w: WorkloadsWiring): Promise<Workloads> {
     runtime: backend.runtime,
     logs,
     logger,
-    ensureImage: (ref, onProgress, signal) => backend.ensureImage(ref, onProgress, signal),
-    forgetImage: (ref) => backend.forgetImage(ref),
-    specContext: specContextFactory(
-      { namespace: backend.runtime.namespace, stateDir: w.stateDir, runDir: w.runDir, apiSocketPath: w.apiSocket, selinuxActive: w.selinuxActive, hostCapabilities: w.hostCapabilities },
-      () => {
-        const policy = w.settings.policy();
-        // The effective set is capped by policy: what the class grants, plus adds, within the allowed list.
-        return { selinuxMode: policy.selinuxMode, hostPathAllowList: policy.workloads.hostPathAllowList, capabilityCap: policy.workloads.allowedCapabilities };
-      },
-      (unit) => manager?.mcsOf(unit.name),
-    ),
-    prepareHostDirs: async () => undefined,
     bootstrapMarkers: { done: async () => false, mark: async () => undefined },
   });
-  manager = new WorkloadManager({ store, supervisor, policy: () => workloadPolicy(w), runtime: backend.runtime.name === 'docker' ? 'docker' : 'containerd', namespace: backend.runtime.namespace, logger, logs });
+  const plan = specPlanner(specContextFactory(
+    { namespace: backend.runtime.namespace, stateDir: w.stateDir, runDir: w.runDir, apiSocketPath: w.apiSocket, selinuxActive: w.selinuxActive, hostCapabilities: w.hostCapabilities },
+    () => {
+      const policy = w.settings.policy();
+      // The effective set is capped by policy: what the class grants, plus adds, within the allowed list.
+      return { selinuxMode: policy.selinuxMode, hostPathAllowList: policy.workloads.hostPathAllowList, capabilityCap: policy.workloads.allowedCapabilities };
+    },
+    (unit) => manager?.mcsOf(unit.name),
+  ));
+  manager = new WorkloadManager({ store, supervisor, plan, policy: () => workloadPolicy(w), runtime: backend.runtime.name === 'docker' ? 'docker' : 'containerd', namespace: backend.runtime.namespace, logger, logs });
   const m = manager;
+  const unsubscribe = w.settings.onCommit(() => void m.settingsChanged().catch((e: unknown) => logger.error({ err: String(e) }, 'planning workloads after a settings commit failed')));
   return {
     manager: m,
     ...(backend.images ? { images: backend.images } : {}),
     close: async () => {
+      unsubscribe();
       m.close();
       backend.close();
       await logs.close();

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, stat, chmod } from 'node:fs/promises';
+import { readFile, rm, stat, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -169,4 +169,33 @@ test('the socket is 0660 and a non-root user without the berth group is refused'
   const r = await berthctl(['units'], { uid: 65534, gid: 65534 });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /permission denied|EACCES|cannot reach/i);
+});
+
+test('unit dirs are read at start-up and on reload (SIGHUP), not on a settings commit', async () => {
+  await b.writeUnit('fromfile', `name = "fromfile"
+class = "host"
+image = "localhost/berth/control:latest"
+command = ["/bin/sh", "-c", "exec sleep 3600"]
+persistent-storage = false
+[stop]
+timeout = "2s"
+`);
+  try {
+    const set = await berthctl(['set', 'host-containers.admin.enabled=true']);
+    assert.equal(set.code, 0, set.stderr);
+    // The commit's reconcile has run once admin runs; the new file is not part of it.
+    await waitUnit(client, 'admin', (u) => u.state === 'running', 20_000, 'admin running');
+    assert.ok(!(await client.units.list()).some((u) => u.name === 'fromfile'), 'a commit does not read the unit dirs');
+    assert.equal((await berthctl(['set', 'host-containers.admin.enabled=false'])).code, 0);
+    process.kill(b.pid!, 'SIGHUP');
+    const fromfile = await waitUnit(client, 'fromfile', (u) => u.state === 'running', 20_000, 'fromfile running after SIGHUP');
+    assert.equal(fromfile.class, 'host');
+  } finally {
+    await rm(path.join(b.unitsDir, 'fromfile.toml'), { force: true });
+  }
+  process.kill(b.pid!, 'SIGHUP');
+  await withDeadline((async () => {
+    while ((await client.units.list()).some((u) => u.name === 'fromfile')) await new Promise((r) => setImmediate(r));
+  })(), 20_000, 'fromfile removed after its file is gone and SIGHUP');
+  assert.equal((await client.units.get('control')).state, 'running', 'control untouched by the reloads');
 });

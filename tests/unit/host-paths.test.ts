@@ -16,7 +16,7 @@ import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import { LogStore } from '../../src/supervisor/log-store.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent, StartGuard } from '../../src/runtime/types.js';
 import { waitFor } from '../support/wait.js';
-import { testSupervisor } from '../support/supervisor.js';
+import { planned, testImages, testSupervisor } from '../support/supervisor.js';
 
 let tmp: string;
 let allow: string;
@@ -276,6 +276,7 @@ describe('spec building with resolved host paths', () => {
 class GuardedRuntime implements Runtime {
   readonly name = 'guarded';
   readonly namespace = 'test';
+  readonly images = testImages({ env: [], entrypoint: ['/bin/sh'], cmd: [], workingDir: '/', user: '' });
   /** Runs after the container is created, before the task: the window a swap would race. */
   betweenCreateAndTask: (() => Promise<void>) | undefined;
   tasks = 0;
@@ -314,15 +315,14 @@ class GuardedRuntime implements Runtime {
 describe('supervisor: host paths resolved and re-checked at every start', () => {
   async function withSupervisor(source: string, fn: (sup: Supervisor, rt: GuardedRuntime) => Promise<void>): Promise<void> {
     const rt = new GuardedRuntime();
-    const sup = testSupervisor(rt, tmp, {
-      logs: new LogStore(path.join(tmp, 'logs')),
-      ensureImage: async () => ({ config: { env: [], entrypoint: ['/bin/sh'], cmd: [], workingDir: '/', user: '' }, snapshotParent: '' }),
-      specContext: (unit, image) => specContext({ containerId: unit.name, imageConfig: image }),
-    });
+    const sup = testSupervisor(rt, tmp, { logs: new LogStore(path.join(tmp, 'logs')) });
     const u = validateUnit(WORKLOAD(source));
     assert.ok(u.ok);
     try {
-      await sup.setDesired([u.unit], () => 'running');
+      await sup.setDesired(planned([u.unit], () => 'running', (unit) => {
+        const { imageConfig: _image, ...ctx } = specContext({ containerId: unit.name });
+        return ctx;
+      }));
       await sup.run();
       await fn(sup, rt);
     } finally {

@@ -18,7 +18,7 @@ import { LogStore, LOG_DIR_MODE, LOG_FILE_MODE } from '../../src/supervisor/log-
 import { validateUnit } from '../../src/units/index.js';
 import type { UnitSpec } from '../../src/units/types.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
-import { testSupervisor } from '../support/supervisor.js';
+import { planned, testImages, testSupervisor } from '../support/supervisor.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const SHIPPED_DEFAULTS = fileURLToPath(new URL('../../../rootfs/usr/share/berth/settings.toml', import.meta.url));
@@ -262,6 +262,7 @@ describe('log store: private files, removed with the unit', () => {
 class ScriptedRuntime implements Runtime {
   readonly name = 'scripted';
   readonly namespace = 'test';
+  readonly images = testImages();
   readonly exits = new Map<string, (e: ExitInfo) => void>();
   readonly starts = new Map<string, number>();
   private pid = 100;
@@ -312,15 +313,12 @@ describe('restart never: an exited unit stays exited', () => {
   test('re-applying the desired state (another workload run, one removed) does not start it; start() and a changed spec do', async () => {
     const dir = await tempDir();
     const runtime = new ScriptedRuntime();
-    const sup = testSupervisor(runtime, dir, {
-      logs: new LogStore(join(dir, 'logs')),
-      specContext: (u, image) => ({ containerId: u.name, namespace: 'test', stateDir: dir, apiSocketPath: '/run/berth/api.sock', selinux: { mode: 'off', active: false }, hostPathAllowList: [], imageConfig: image, mcs: [1, 2] }),
-    });
+    const sup = testSupervisor(runtime, dir, { logs: new LogStore(join(dir, 'logs')) });
     try {
       const once = unit('once', 'never');
       const fails = unit('fails', 'never');
       const clean = unit('clean', 'on-failure');
-      await sup.setDesired([once, fails, clean], () => 'running');
+      await sup.setDesired(planned([once, fails, clean], () => 'running'));
       await sup.run();
       runtime.exits.get('once')!({ exitCode: 0, at: new Date() });
       runtime.exits.get('fails')!({ exitCode: 3, at: new Date() });
@@ -330,8 +328,8 @@ describe('restart never: an exited unit stays exited', () => {
 
       // Another workload is run, then one removed: the manager re-applies every workload's desired state.
       const other = unit('other', 'always');
-      await sup.setDesired([once, fails, clean, other], () => 'running');
-      await sup.setDesired([once, fails, clean], () => 'running');
+      await sup.setDesired(planned([once, fails, clean, other], () => 'running'));
+      await sup.setDesired(planned([once, fails, clean], () => 'running'));
       for (const name of ['once', 'fails', 'clean']) assert.equal(runtime.starts.get(name), 1, `${name} not started again`);
       assert.equal(sup.get('once')?.state, 'exited');
       assert.equal(sup.get('fails')?.state, 'failed');
@@ -340,13 +338,13 @@ describe('restart never: an exited unit stays exited', () => {
       await sup.start('once');
       assert.equal(runtime.starts.get('once'), 2);
       assert.equal(sup.get('once')?.desired, 'running');
-      await sup.setDesired([once, unit('fails', 'never', { command: ['/bin/other'] }), clean], () => 'running');
+      await sup.setDesired(planned([once, unit('fails', 'never', { command: ['/bin/other'] }), clean], () => 'running'));
       assert.equal(runtime.starts.get('fails'), 2);
       // And disabling then enabling again (a settings toggle) does too.
-      await sup.setDesired([once, clean], () => 'running');
-      await sup.setDesired([once, clean], (s) => (s.name === 'clean' ? 'stopped' : 'running'));
+      await sup.setDesired(planned([once, clean], () => 'running'));
+      await sup.setDesired(planned([once, clean], (s) => (s.name === 'clean' ? 'stopped' : 'running')));
       assert.equal(sup.get('clean')?.state, 'exited', 'desired stopped for an ended unit (persisted by the workload manager) leaves it as it is');
-      await sup.setDesired([once, clean], () => 'running');
+      await sup.setDesired(planned([once, clean], () => 'running'));
       assert.equal(runtime.starts.get('clean'), 2);
     } finally {
       sup.close();

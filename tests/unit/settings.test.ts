@@ -422,7 +422,6 @@ describe('apply', () => {
       ].join('\n'),
       'toml',
     );
-    assert.deepEqual(result.services, ['container-registry', 'host-containers.admin', 'host-containers.debug']);
     assert.deepEqual(store.hostContainers().get('debug'), {
       enabled: false,
       superpowered: false,
@@ -507,7 +506,6 @@ describe('transactions', () => {
     const result = await store.commit('tx1');
     assert.equal(result.generation, 1);
     assert.deepEqual(result.changedKeys, ['host-containers.admin.enabled', 'selinux.mode']);
-    assert.deepEqual(result.services, ['host-containers.admin', 'selinux']);
     assert.equal(store.getFlat()['host-containers.admin.enabled'], true);
     assert.deepEqual(store.pending('tx1'), []);
   });
@@ -577,14 +575,13 @@ describe('transactions', () => {
   });
 });
 
-// ---- changed keys, services, removal --------------------------------------------------------------------
+// ---- changed keys, removal --------------------------------------------------------------------
 
 describe('commit results', () => {
   test('changed keys are effective changes only', async () => {
     const { store } = await openStore();
     const same = await store.set({ 'host-containers.admin.enabled': false, 'selinux.mode': 'auto' });
     assert.deepEqual(same.changedKeys, []);
-    assert.deepEqual(same.services, []);
     assert.equal(same.generation, 1);
     const changed = await store.set({
       'host-containers.control.enabled': false,
@@ -600,13 +597,6 @@ describe('commit results', () => {
       'images.pull-policy',
       'workloads.require-memory-limit',
     ]);
-    assert.deepEqual(changed.services, [
-      'bootstrap-containers.init',
-      'container-registry',
-      'host-containers.control',
-      'images',
-      'workloads',
-    ]);
   });
 
   test('unset: leaf reverts to default, operator containers are removed, default containers are not', async () => {
@@ -618,7 +608,6 @@ describe('commit results', () => {
 
     const removed = await store.unset(['host-containers.foo']);
     assert.deepEqual(removed.changedKeys, ['host-containers.foo.enabled', 'host-containers.foo.source']);
-    assert.deepEqual(removed.services, ['host-containers.foo']);
     assert.deepEqual(store.get('host-containers.foo'), {});
 
     await assertRejectedUnchanged(

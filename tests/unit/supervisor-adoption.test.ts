@@ -5,12 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { specHash, validateUnit } from '../../src/units/index.js';
 import { LABELS, type ExitInfo, type ManagedContainer, type Runtime, type RunningTask, type RuntimeEvent } from '../../src/runtime/types.js';
-import { testSupervisor } from '../support/supervisor.js';
+import { planned, testImages, testSupervisor } from '../support/supervisor.js';
 
 /** A runtime holding one running task, left by a previous berthd, whose labels say which unit and spec. */
 class LeftoverRuntime implements Runtime {
   readonly name = 'leftover';
   readonly namespace = 'test';
+  readonly images = testImages();
   started = 0;
   constructor(private readonly leftover: ManagedContainer) {}
   async listManaged(): Promise<ManagedContainer[]> {
@@ -47,7 +48,7 @@ test('adoption goes stopped → starting → running (never straight to running)
   const runtime = new LeftoverRuntime({ id: 'kept', labels: { [LABELS.unit]: 'kept', [LABELS.specHash]: specHash(r.unit) }, task: { pid: 4242, status: 'running' } });
   const sup = testSupervisor(runtime, dir);
   try {
-    await sup.setDesired([r.unit], () => 'running');
+    await sup.setDesired(planned([r.unit], () => 'running'));
     await sup.run();
     const kept = sup.get('kept')!;
     assert.equal(kept.state, 'running');

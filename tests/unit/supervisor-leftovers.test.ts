@@ -10,12 +10,13 @@ import { validateUnit } from '../../src/units/index.js';
 import { RuntimeUnavailableError } from '../../src/runtime/errors.js';
 import { LABELS, type ManagedContainer, type Runtime, type RunningTask, type RuntimeEvent } from '../../src/runtime/types.js';
 import { waitFor } from '../support/wait.js';
-import { testSupervisor } from '../support/supervisor.js';
+import { planned, testImages, testSupervisor } from '../support/supervisor.js';
 
 /** A runtime that can "go away": while down, every call fails as containerd's would. */
 class FlakyRuntime implements Runtime {
   readonly name = 'flaky';
   readonly namespace = 'test';
+  readonly images = testImages();
   readonly containers = new Map<string, Record<string, string>>();
   down = false;
   private readonly events: RuntimeEvent[] = [];
@@ -81,7 +82,7 @@ test('a stopped unit whose container could not be removed while the runtime was 
   try {
     const r = validateUnit({ name: 'tog', class: 'host', image: 'localhost/x:1', 'persistent-storage': false });
     assert.ok(r.ok);
-    await sup.setDesired([r.unit], () => 'running');
+    await sup.setDesired(planned([r.unit], () => 'running'));
     await sup.run();
     await waitFor(() => sup.get('tog')?.state === 'backing-off', 5_000, 'the failed start backs off');
     assert.equal(runtime.containers.get('tog')?.[LABELS.unit], 'tog', 'the half-made container is still there');

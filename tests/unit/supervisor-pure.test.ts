@@ -10,7 +10,7 @@ import { shouldRestart } from '../../src/supervisor/restart-policy.js';
 import { canTransition } from '../../src/supervisor/state-machine.js';
 import { EventRing } from '../../src/supervisor/events.js';
 import { LogStore } from '../../src/supervisor/log-store.js';
-import { desiredState } from '../../src/daemon/desired.js';
+import { desiredUnits } from '../../src/desired/index.js';
 import { validateUnit } from '../../src/units/index.js';
 import type { UnitSpec } from '../../src/units/types.js';
 
@@ -133,7 +133,7 @@ test('desired state: settings overlay templates, enable/disable, new host contai
     ['control', { enabled: true, source: 'registry.example/control:2', superpowered: false, userData: 'aGk=' }],
     ['mine', { enabled: true, source: 'localhost/mine:1', superpowered: false }],
   ]);
-  const d = desiredState(loaded, hosts, new Map());
+  const d = desiredUnits(loaded, hosts, new Map());
   assert.deepEqual(d.errors, []);
   const byName = new Map(d.specs.map((s) => [s.name, s]));
   assert.equal(byName.get('control')!.image, 'registry.example/control:2');
@@ -145,7 +145,7 @@ test('desired state: settings overlay templates, enable/disable, new host contai
 });
 
 test('desired state: bootstrap containers from settings, mode off is not run', () => {
-  const d = desiredState(new Map(), new Map(), new Map([
+  const d = desiredUnits(new Map(), new Map(), new Map([
     ['prep', { source: 'localhost/prep:1', mode: 'once' as const, essential: true }],
     ['skip', { source: 'localhost/prep:1', mode: 'off' as const, essential: false }],
   ]));
@@ -157,6 +157,6 @@ test('desired state: bootstrap containers from settings, mode off is not run', (
 
 test('desired state: a setting naming a unit of another class is an error', () => {
   const loaded = new Map([['w', unit({ name: 'w', class: 'workload', image: 'x/y:1' })]]);
-  const d = desiredState(loaded, new Map([['w', { enabled: true, source: 'x/y:1', superpowered: false }]]), new Map());
+  const d = desiredUnits(loaded, new Map([['w', { enabled: true, source: 'x/y:1', superpowered: false }]]), new Map());
   assert.match(d.errors[0]!, /host-containers\.w: unit w is a workload unit/);
 });

@@ -5,12 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { validateUnit } from '../../src/units/index.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
-import { testSupervisor } from '../support/supervisor.js';
+import { planned, testImages, testSupervisor } from '../support/supervisor.js';
 
 /** A runtime whose tasks exit when the test says so (berth's own interface; containerd is not involved). */
 class ScriptedRuntime implements Runtime {
   readonly name = 'scripted';
   readonly namespace = 'test';
+  readonly images = testImages();
   readonly exits = new Map<string, (e: ExitInfo) => void>();
   private pid = 100;
   async listManaged(): Promise<ManagedContainer[]> {
@@ -52,7 +53,7 @@ test('a unit that exits on its own just as it is stopped ends stopped, and stop(
   try {
     const r = validateUnit({ name: 'racer', class: 'host', image: 'localhost/x:1', 'persistent-storage': false });
     assert.ok(r.ok);
-    await sup.setDesired([r.unit], () => 'running');
+    await sup.setDesired(planned([r.unit], () => 'running'));
     await sup.run();
     assert.equal(sup.get('racer')?.state, 'running');
     let open!: () => void;

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { canTransition, IllegalTransitionError, TRANSITIONS, UNIT_STATES } from '../../src/supervisor/state-machine.js';
 import { UnitRecord } from '../../src/supervisor/unit-record.js';
 import { validateUnit } from '../../src/units/index.js';
+import { planSpec } from '../../src/ocispec/plan.js';
+import { testPlanContext } from '../support/supervisor.js';
 import type { UnitEvent, UnitState } from '../../src/supervisor/types.js';
 
 const pairs = UNIT_STATES.flatMap((from) => UNIT_STATES.map((to) => [from, to] as const));
@@ -15,7 +17,7 @@ const admitted = new Set(Object.entries(TRANSITIONS).flatMap(([from, tos]) => to
 function recordIn(from: UnitState, events: UnitEvent[] = []): UnitRecord {
   const r = validateUnit({ name: 'u', class: 'host', image: 'localhost/x:1' });
   assert.ok(r.ok);
-  const u = new UnitRecord(r.unit, 'hash', 'test', (_u, e) => events.push(e));
+  const u = new UnitRecord(planSpec(r.unit, testPlanContext(r.unit)), 'hash', 'test', (_u, e) => events.push(e));
   const path: Record<UnitState, UnitState[]> = {
     stopped: [],
     waiting: ['waiting'],

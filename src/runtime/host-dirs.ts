@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { HostDir } from '../ocispec/types.js';
 
 /**
  * Create a unit's persistent dir and write its decoded user-data there. Nothing in the path may be a
@@ -36,4 +37,9 @@ export async function preparePersistentDir(root: string, dir: string, userData: 
     await fh.close();
   }
   await rename(tmp, target);
+}
+
+/** Make a start's host dirs (from its SpecPlan), in order. */
+export async function prepareHostDirs(dirs: readonly HostDir[]): Promise<void> {
+  for (const d of dirs) await preparePersistentDir(d.root, d.path, d.userData);
 }

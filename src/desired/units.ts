@@ -3,7 +3,8 @@ import type { UnitSpec } from '../units/types.js';
 import { effectiveNamespaces } from '../units/resolve.js';
 import type { BootstrapContainerSettings, HostContainerSettings } from '../settings/index.js';
 
-export interface DesiredState {
+/** The units the settings ask for, before planning. */
+export interface DesiredUnits {
   specs: UnitSpec[];
   /** Names that should be running (host units enabled, bootstrap units with a mode other than off). */
   running: Set<string>;
@@ -23,7 +24,7 @@ function plainUnit(name: string, cls: 'host' | 'bootstrap', image: string): Unit
  * the unit dirs as its template (admin, control) or a plain host container, then overlays source,
  * superpowered and user-data. Units from the dirs that no setting mentions run as written.
  */
-export function desiredState(loaded: ReadonlyMap<string, UnitSpec>, hosts: ReadonlyMap<string, HostContainerSettings>, bootstraps: ReadonlyMap<string, BootstrapContainerSettings>): DesiredState {
+export function desiredUnits(loaded: ReadonlyMap<string, UnitSpec>, hosts: ReadonlyMap<string, HostContainerSettings>, bootstraps: ReadonlyMap<string, BootstrapContainerSettings>): DesiredUnits {
   const specs = new Map<string, UnitSpec>();
   const running = new Set<string>();
   const errors: string[] = [];
