@@ -47,6 +47,8 @@ export interface ApiServer {
   readonly socketPath: string;
   /** Bound TCP port when the TLS listener is on. */
   readonly tcpPort?: number;
+  /** The group that may use the socket (mode 0660); gid undefined when no such group exists (root only). */
+  readonly socketGroup: { name: string; gid: number | undefined };
   /** Ends open streams, stops listening and removes the socket. */
   close(graceMs?: number): Promise<void>;
 }
@@ -91,10 +93,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const shutdown = (): void => server.forceShutdown();
   let ino: number;
   let tcpPort: number | undefined;
+  const groupName = options.socketGroup ?? SOCKET_GROUP;
+  let gid: number | undefined;
   try {
     await prepareSocketDir(path.dirname(socketPath));
     await removeStaleSocket(socketPath);
-    const gid = await groupId(options.socketGroup ?? SOCKET_GROUP, options.groupFile);
+    gid = await groupId(groupName, options.groupFile);
     const temp = temporarySocketPath(socketPath);
     await bind(server, `unix://${temp}`, grpc.ServerCredentials.createInsecure());
     ino = await publishSocket(temp, socketPath, gid);
@@ -123,5 +127,5 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     return closing;
   };
 
-  return { socketPath, ...(tcpPort !== undefined ? { tcpPort } : {}), close };
+  return { socketPath, ...(tcpPort !== undefined ? { tcpPort } : {}), socketGroup: { name: groupName, gid }, close };
 }

@@ -117,6 +117,10 @@ async function main(): Promise<void> {
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });
   logger.info({ socket: daemon.apiSocket, opts }, 'API listening');
+  if (api.socketGroup.gid === undefined) {
+    // Said once, loudly: on a fresh host this is why berthctl works as root and is refused for everyone else.
+    logger.warn({ socket: daemon.apiSocket, group: api.socketGroup.name }, `no "${api.socketGroup.name}" group on this host: the API socket is owned by root:root (0660), so only root can use berthctl; create the group (groupadd --system ${api.socketGroup.name}) and add operators to it, then restart berthd`);
+  }
   await daemon.start();
   const status = daemon.supervisor.status();
   await notify.ready(status.message);

@@ -80,7 +80,23 @@ describe('socket', () => {
     assert.ok(st.isSocket());
     assert.equal(st.mode & 0o777, 0o660);
     assert.equal(st.gid, 4242);
+    assert.deepEqual(server.socketGroup, { name: 'berth', gid: 4242 });
     assert.equal((await stat(join(dir, 'run'))).mode & 0o002, 0);
+  });
+
+  test('without a berth group the socket is root-only, and the server says which group was missing', async () => {
+    const d = await tempDir();
+    await writeFile(join(d, 'group'), 'root:x:0:
+');
+    const s = await startApiServer({ socketPath: join(d, 'api.sock'), supervisor, settings, images, host: fakeHost(), groupFile: join(d, 'group') });
+    try {
+      assert.deepEqual(s.socketGroup, { name: 'berth', gid: undefined });
+      const st = await stat(s.socketPath);
+      assert.equal(st.mode & 0o777, 0o660);
+      assert.equal(st.gid, process.getgid!());
+    } finally {
+      await s.close();
+    }
   });
 
   test('a stale socket is replaced; a live one or a world-writable directory is refused', async () => {
