@@ -86,8 +86,7 @@ describe('socket', () => {
 
   test('without a berth group the socket is root-only, and the server says which group was missing', async () => {
     const d = await tempDir();
-    await writeFile(join(d, 'group'), 'root:x:0:
-');
+    await writeFile(join(d, 'group'), 'root:x:0:\n');
     const s = await startApiServer({ socketPath: join(d, 'api.sock'), supervisor, settings, images, host: fakeHost(), groupFile: join(d, 'group') });
     try {
       assert.deepEqual(s.socketGroup, { name: 'berth', gid: undefined });
