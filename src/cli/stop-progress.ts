@@ -58,7 +58,8 @@ const finished = (p: StopProgress): boolean => p.phase !== 'signal' && p.phase !
 /**
  * The lines a terminal shows: one per unit, in the order they first reported, each with its latest step
  * (countdowns computed for `now`), names aligned, cut to `columns`. At most `rows` lines: when there are more
- * units, those still stopping come first and the finished ones are summed up in a last line.
+ * units, every one still stopping is kept (finished ones fill what room is left) and the rest are summed up
+ * in a last line.
  */
 export function renderStopBoard(events: readonly TimedStopProgress[], now: number, opts: { columns: number; rows: number }): string[] {
   const latest = new Map<string, TimedStopProgress>();
