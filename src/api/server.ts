@@ -84,7 +84,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const streams = new ActiveStreams();
   const server = new grpc.Server(SERVER_OPTIONS);
   server.addService(berthService('Settings'), settingsService(options.settings));
-  server.addService(berthService('Units'), unitsService(options.supervisor, streams));
+  server.addService(berthService('Units'), unitsService(options.supervisor, streams, options.workloads));
   server.addService(berthService('Events'), eventsService(options.supervisor, streams));
   server.addService(berthService('Images'), imagesService(options.images));
   server.addService(berthService('Host'), hostService(options.host, options.supervisor));

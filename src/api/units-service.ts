@@ -1,11 +1,12 @@
 // berth.v1.Units: unit status and lifecycle, logs. Exec lives in exec-service.ts.
 import type * as grpc from '@grpc/grpc-js';
-import type { SupervisorApi, UnitStatus } from '../supervisor/types.js';
+import type { StopObserver, SupervisorApi, UnitStatus } from '../supervisor/types.js';
 import { requireUnit } from './unit-lookup.js';
 import { ActiveStreams, failStream, unary, untilAborted, writeMessage } from './calls.js';
 import { unitToWire } from '../wire/convert.js';
 import { UnavailableError, ValidationError } from './errors.js';
 import { execHandler } from './exec-service.js';
+import { stopProgressHandler } from './stop-progress.js';
 import type { WireLogLine, WireUnit } from '../wire/messages.js';
 
 interface NameRequest {
@@ -18,7 +19,13 @@ interface LogsRequest {
   follow: boolean;
 }
 
-export function unitsService(supervisor: SupervisorApi, streams: ActiveStreams): grpc.UntypedServiceImplementation {
+/** What stop-all needs of the workloads, besides the host units' supervisor. */
+export interface StopAllWorkloads {
+  stopAll(onProgress?: StopObserver): Promise<void>;
+}
+
+/** `workloads`: stopped by StopAll too (absent: a daemon without workloads). */
+export function unitsService(supervisor: SupervisorApi, streams: ActiveStreams, workloads?: StopAllWorkloads): grpc.UntypedServiceImplementation {
   const action = (fn: (name: string) => Promise<UnitStatus>) =>
     unary<NameRequest, WireUnit>(async ({ name }) => {
       requireUnit(supervisor, name);
@@ -55,9 +62,17 @@ export function unitsService(supervisor: SupervisorApi, streams: ActiveStreams):
     Restart: action((name) => supervisor.restart(name)),
     Logs: logs as grpc.handleServerStreamingCall<unknown, unknown>,
     Exec: execHandler(supervisor, streams) as grpc.handleBidiStreamingCall<unknown, unknown>,
+    // Host units and workloads at once: the slowest stop timeout bounds the wait, not their sum.
     StopAll: unary<Record<string, never>, Record<string, never>>(async () => {
-      await supervisor.stopAll();
+      await Promise.all([supervisor.stopAll(), workloads?.stopAll()]);
       return {};
     }),
+    StopAllWithProgress: stopProgressHandler<Record<string, never>>(streams, async (_req, emit) => {
+      await Promise.all([supervisor.stopAll(emit('unit')), workloads?.stopAll(emit('workload'))]);
+    }) as grpc.handleServerStreamingCall<unknown, unknown>,
+    StopWithProgress: stopProgressHandler<NameRequest>(streams, async ({ name }, emit) => {
+      requireUnit(supervisor, name);
+      await supervisor.stop(name, emit('unit'));
+    }) as grpc.handleServerStreamingCall<unknown, unknown>,
   };
 }

@@ -4,20 +4,23 @@
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { BERTH_BUNDLE, loadBundle } from '../protobuf/bundle.js';
-import type { LogLine } from '../supervisor/types.js';
+import type { LogLine, StopObserver } from '../supervisor/types.js';
 import type { WorkloadInfo } from '../workloads/manager.js';
 import { compareWorkloadNames, type WorkloadRequest } from '../workloads/types.js';
 import { specFromWire, workloadToWire } from '../wire/workloads.js';
 import type { WireListRequest, WireListResponse, WireLogLine, WireWorkload, WireWorkloadSpec } from '../wire/messages.js';
 import { ActiveStreams, failStream, unary, untilAborted, writeMessage } from './calls.js';
 import { UnavailableError, ValidationError } from './errors.js';
+import { stopProgressHandler } from './stop-progress.js';
 
 export interface WorkloadsApi {
   run(request: WorkloadRequest): Promise<WorkloadInfo>;
   list(): WorkloadInfo[];
   get(name: string): WorkloadInfo;
   startWorkload(name: string): Promise<WorkloadInfo>;
-  stop(name: string): Promise<WorkloadInfo>;
+  stop(name: string, onProgress?: StopObserver): Promise<WorkloadInfo>;
+  /** Every workload stopped (persisted as such) and every container of their engine removed. */
+  stopAll(onProgress?: StopObserver): Promise<void>;
   remove(name: string): Promise<void>;
   logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine>;
 }
@@ -125,6 +128,9 @@ export function workloadsService(api: WorkloadsApi, streams: ActiveStreams): grp
     Get: unary<NameRequest, WireWorkload>(({ name }) => workloadToWire(api.get(name))),
     Start: unary<NameRequest, WireWorkload>(async ({ name }) => workloadToWire(await api.startWorkload(name))),
     Stop: unary<NameRequest, WireWorkload>(async ({ name }) => workloadToWire(await api.stop(name))),
+    StopWithProgress: stopProgressHandler<NameRequest>(streams, async ({ name }, emit) => {
+      await api.stop(name, emit('workload'));
+    }) as grpc.handleServerStreamingCall<unknown, unknown>,
     Remove: unary<NameRequest, Record<string, never>>(async ({ name }) => {
       await api.remove(name);
       return {};

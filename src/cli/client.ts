@@ -3,8 +3,8 @@
 // loads the protos once and keeps per-call work to the gRPC call itself.
 import * as grpc from '@grpc/grpc-js';
 import {
-  berthClientConstructor, hostFactsFromWire, logLineFromWire, pullProgressFromWire, specToWire, unitFromWire, versionFromWire,
-  watchEventFromWire, workloadFromWire,
+  berthClientConstructor, hostFactsFromWire, logLineFromWire, pullProgressFromWire, specToWire, stopProgressFromWire, unitFromWire, versionFromWire,
+  watchEventFromWire, workloadFromWire, type StopProgress, type WireStopProgress,
   type BerthServiceName, type ExecRequest, type HostFacts, type LogLine, type PullProgressMessage, type UnitStatus, type VersionInfo,
   type WatchEvent, type WireEvent, type WireHostFacts, type WireListResponse, type WireLogLine, type WirePullProgress, type WireUnit,
   type WireExecInput, type WireExecOutput, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
@@ -15,7 +15,7 @@ import { execSession, type ExecHandle } from './client-exec.js';
 export { ApiError } from './client-call.js';
 export type { ExecHandle } from './client-exec.js';
 export type {
-  DaemonStatus, ExecRequest, HostFacts, LogLine, PullProgressMessage, UnitStatus, VersionInfo, WatchEvent, WorkloadInfo, WorkloadRequest,
+  DaemonStatus, ExecRequest, HostFacts, LogLine, PullProgressMessage, StopProgress, UnitStatus, VersionInfo, WatchEvent, WorkloadInfo, WorkloadRequest,
 } from '../wire/index.js';
 
 /** Workloads per list page; the server also closes a page at 1 MiB. */
@@ -160,9 +160,15 @@ export class BerthClient {
       unitFromWire(await this.call<WireUnit>('Units', 'Stop', { name }, opts)),
     restart: async (name: string, opts?: CallOptions): Promise<UnitStatus> =>
       unitFromWire(await this.call<WireUnit>('Units', 'Restart', { name }, opts)),
+    /** Every unit and every workload stopped, their containers removed. */
     stopAll: async (opts?: CallOptions): Promise<void> => {
       await this.call('Units', 'StopAll', {}, opts);
     },
+    /** stopAll, reporting each step as it happens; ends when everything is stopped. */
+    stopAllWithProgress: (opts: { signal?: AbortSignal } = {}): AsyncIterable<StopProgress> =>
+      streamOf(this.serverStream<WireStopProgress>('Units', 'StopAllWithProgress', {}), stopProgressFromWire, opts.signal),
+    stopWithProgress: (name: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<StopProgress> =>
+      streamOf(this.serverStream<WireStopProgress>('Units', 'StopWithProgress', { name }), stopProgressFromWire, opts.signal),
     logs: (name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogLine> => {
       const req = { name, follow: opts.follow ?? false, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
       return streamOf(this.serverStream<WireLogLine>('Units', 'Logs', req), logLineFromWire, opts.signal);
@@ -194,6 +200,9 @@ export class BerthClient {
       workloadFromWire(await this.call<WireWorkload>('Workloads', 'Start', { name }, opts)),
     stop: async (name: string, opts?: CallOptions): Promise<WorkloadInfo> =>
       workloadFromWire(await this.call<WireWorkload>('Workloads', 'Stop', { name }, opts)),
+    /** stop, reporting each step as it happens; ends when the workload is stopped. */
+    stopWithProgress: (name: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<StopProgress> =>
+      streamOf(this.serverStream<WireStopProgress>('Workloads', 'StopWithProgress', { name }), stopProgressFromWire, opts.signal),
     remove: async (name: string, opts?: CallOptions): Promise<void> => {
       await this.call('Workloads', 'Remove', { name }, opts);
     },

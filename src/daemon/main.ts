@@ -91,6 +91,8 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string): Promise<void> => {
     if (exiting) return;
     exiting = true;
+    // First: a managed containerd stopped right after us (`npm stop`) must not be started again while we exit.
+    daemon.managed?.detach();
     logger.info({ signal }, 'berthd exiting; units keep running');
     await notify.stopping();
     await api?.close(1000).catch(() => undefined);

@@ -5,7 +5,7 @@ import type { EventBus } from './events.js';
 import type { RestartWrapper } from './restart.js';
 import type { Runner } from './runner.js';
 import { UnitRecord } from './unit-record.js';
-import type { DesiredUnit, SupervisorEvent, UnitEvent, UnitState } from './types.js';
+import type { DesiredUnit, StopObserver, SupervisorEvent, UnitEvent, UnitState } from './types.js';
 import { runBootstrapUnit, type BootstrapDeps } from './bootstrap.js';
 
 /** States in which a unit has no live task and may be (re)started. */
@@ -34,6 +34,7 @@ export class Reconciler {
 
   async start(u: UnitRecord): Promise<void> {
     u.desired = 'running';
+    u.held = false;
     u.attempt = 0;
     u.ended = false;
     if (u.spec.class === 'bootstrap') {
@@ -49,10 +50,11 @@ export class Reconciler {
     });
   }
 
-  async stop(u: UnitRecord): Promise<void> {
+  async stop(u: UnitRecord, onProgress?: StopObserver): Promise<void> {
     u.desired = 'stopped';
+    u.held = true;
     u.abortLaunch(); // a pull in progress would otherwise hold the stop behind it
-    await u.serialize(() => this.runner.stop(u, 'stopped on request'));
+    await u.serialize(() => this.runner.stop(u, 'stopped on request', onProgress));
     this.kickWaiting();
   }
 
@@ -79,6 +81,7 @@ export class Reconciler {
       if (!record) {
         const u = new UnitRecord(plan, hash, this.deps.runtime.namespace, this.emitUnit);
         u.desired = want;
+        u.configured = want;
         this.units.set(spec.name, u);
         if (want === 'running' && this.bootstrapPhaseDone && spec.class !== 'bootstrap') ops.push(this.startRecord(u));
         continue;
@@ -98,6 +101,10 @@ export class Reconciler {
         // from the next start on, without restarting a unit whose spec did not change.
         record.plan = plan;
       }
+      // Stopped on request and the configuration still says the same: it stays stopped (new spec or not).
+      if (record.held && want === record.configured) continue;
+      record.held = false;
+      record.configured = want;
       record.desired = want;
       // Re-applying the same desired state (another workload run or removed, any settings commit) is not a
       // request to run again a unit whose run ended for good (`restart never`): that restarted it. Nor is

@@ -12,7 +12,7 @@ import { SpecError } from './errors.js';
 import { IllegalTransitionError } from './state-machine.js';
 import type { DaemonStatus } from './status.js';
 import type { UnitRecord } from './unit-record.js';
-import type { UnitState } from './types.js';
+import type { StopObserver, StopProgress, UnitState } from './types.js';
 
 /** What the runner tells the rest of the supervisor; it decides nothing about restarts or dependencies. */
 export interface RunnerHooks {
@@ -193,31 +193,45 @@ export class Runner {
 
   // ---- stopping ---------------------------------------------------------------------------------------
 
-  /** Stop a unit's task (stop signal, timeout, SIGKILL) and remove its container. Runs inside the chain. */
-  async stop(u: UnitRecord, why: string): Promise<void> {
+  /**
+   * Stop a unit's task (stop signal, timeout, SIGKILL) and remove its container. Runs inside the chain.
+   * `onProgress` hears each step as it happens (a stop may wait for its whole timeout: callers show it).
+   */
+  async stop(u: UnitRecord, why: string, onProgress?: StopObserver): Promise<void> {
     u.clearTimers();
     const task = u.task;
     const { runtime } = this.deps;
+    const report = (p: Omit<StopProgress, 'unit'>): void => onProgress?.({ unit: u.name, ...p });
     u.generation++; // the exit we are about to cause is ours, not a crash
     if (task && u.state === 'running') {
       this.transition(u, 'stopping', why);
-      const signal = signalNumber(u.spec.stop.signal ?? 'SIGTERM') ?? 15;
+      const signalName = u.spec.stop.signal ?? 'SIGTERM';
+      const signal = signalNumber(signalName) ?? 15;
+      const timeoutMs = u.spec.stop.timeoutMs;
+      const sentAt = Date.now();
+      let exited: ExitInfo | undefined;
+      const exit = task.exited.then((e) => void (exited = e), () => undefined);
       try {
         await runtime.signal(u.containerId, signal);
-        const timedOut = await Promise.race([task.exited.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), u.spec.stop.timeoutMs).unref())]);
+        report({ phase: 'signal', signal: signalName, timeoutMs, elapsedMs: 0 });
+        const timedOut = await Promise.race([exit.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
         if (timedOut) {
           await runtime.signal(u.containerId, 9);
-          await Promise.race([task.exited.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+          report({ phase: 'kill', signal: 'SIGKILL', elapsedMs: Date.now() - sentAt });
+          await Promise.race([exit, new Promise((r) => setTimeout(r, 10_000).unref())]);
         }
         await runtime.remove(u.containerId);
+        report({ phase: 'stopped', elapsedMs: Date.now() - sentAt, ...(exited ? { exitCode: (exited as ExitInfo).exitCode } : {}) });
       } catch (e) {
         u.lastError = e instanceof Error ? e.message : String(e);
         u.task = undefined;
         u.pid = 0;
         this.transition(u, 'failed', `stop failed: ${u.lastError}`);
+        report({ phase: 'failed', elapsedMs: Date.now() - sentAt, message: u.lastError });
         return;
       }
     } else {
+      report({ phase: 'not-running', elapsedMs: 0, message: u.state });
       await runtime.remove(u.containerId).catch(() => undefined);
     }
     u.task = undefined;

@@ -1,4 +1,5 @@
 import { RuntimeUnavailableError } from '../runtime/errors.js';
+import { LABELS } from '../runtime/types.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import type { SupervisorDeps } from './deps.js';
 import { EssentialBootstrapError, UnknownUnitError } from './errors.js';
@@ -13,7 +14,7 @@ import { runBootstrapPhase, type BootstrapDeps } from './bootstrap.js';
 import { RuntimeWatch } from './runtime-watch.js';
 import { execIn } from './exec.js';
 import type { UnitRecord } from './unit-record.js';
-import type { DesiredUnit, ExecRequest, ExecSession, LogLine, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
+import type { DesiredUnit, ExecRequest, ExecSession, LogLine, StopObserver, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
 
 // The facade's callers (daemon, workloads, tests) import these from here, as before the split.
 export type { SupervisorDeps } from './deps.js';
@@ -80,9 +81,9 @@ export class Supervisor implements SupervisorApi {
     return u.status();
   }
 
-  async stop(name: string): Promise<UnitStatus> {
+  async stop(name: string, onProgress?: StopObserver): Promise<UnitStatus> {
     const u = this.require(name);
-    await this.reconciler.stop(u);
+    await this.reconciler.stop(u, onProgress);
     return u.status();
   }
 
@@ -92,8 +93,18 @@ export class Supervisor implements SupervisorApi {
     return this.start(name);
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.reconciler.units.values()].map((u) => this.stop(u.name)));
+  async stopAll(onProgress?: StopObserver): Promise<void> {
+    const units = [...this.reconciler.units.values()];
+    // All at once: the slowest stop timeout bounds the wait, not their sum.
+    await Promise.all(units.map((u) => this.reconciler.stop(u, onProgress)));
+    // "Stop everything" leaves no container behind, not even one no unit claims (a unit removed while berthd
+    // was down is only swept at the next start-up otherwise). Removing deletes the task (SIGKILL first), so
+    // its shim and rootfs mount go too.
+    for (const c of await this.deps.runtime.listManaged()) {
+      if (this.reconciler.units.has(c.labels[LABELS.unit] ?? '') && c.id === c.labels[LABELS.unit]) continue;
+      this.deps.logger.info({ container: c.id }, 'stop-all: removing a container no unit claims');
+      await this.deps.runtime.remove(c.id);
+    }
   }
 
   logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine> {

@@ -96,17 +96,44 @@ export type SupervisorEvent =
   | { kind: 'unit'; unit: string; state: UnitState; message: string; at: string }
   | { kind: 'daemon'; message: string; at: string };
 
+/**
+ * What a stop is doing, as it happens: the stop signal sent (and when SIGKILL follows), SIGKILL sent, the
+ * task gone (exit code, time since the first signal), or why not. One unit's reports come in that order.
+ */
+export interface StopProgress {
+  unit: string;
+  /** signal | kill | stopped | not-running (no task: only its container, if any, removed) | failed */
+  phase: 'signal' | 'kill' | 'stopped' | 'not-running' | 'failed';
+  /** signal, kill: the signal sent (`SIGTERM`, `SIGKILL`…). */
+  signal?: string;
+  /** signal: milliseconds from now until SIGKILL, if the task has not exited by then. */
+  timeoutMs?: number;
+  /** Milliseconds since the stop signal (0 for `signal` and `not-running`). */
+  elapsedMs: number;
+  /** stopped: the task's exit status. */
+  exitCode?: number;
+  /** failed: why; not-running: the unit's state. */
+  message?: string;
+}
+
+export type StopObserver = (progress: StopProgress) => void;
+
 export interface SupervisorApi {
   list(): UnitStatus[];
   get(name: string): UnitStatus | undefined;
   start(name: string): Promise<UnitStatus>;
-  stop(name: string): Promise<UnitStatus>;
+  /** Desired stopped until `start` (or, for a host unit, its settings turn it off and on, or berthd restarts). */
+  stop(name: string, onProgress?: StopObserver): Promise<UnitStatus>;
   restart(name: string): Promise<UnitStatus>;
   logs(name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine>;
   exec(req: ExecRequest): Promise<ExecSession>;
   events(signal: AbortSignal): AsyncIterable<SupervisorEvent>;
   /** Daemon-wide status line (what sd_notify STATUS= says). */
   status(): { ready: boolean; containerd: 'connected' | 'unavailable'; message: string };
-  /** Stop every unit (an explicit API request), as opposed to berthd exiting, which leaves units running. */
-  stopAll(): Promise<void>;
+  /**
+   * Stop every unit (an explicit API request), as opposed to berthd exiting, which leaves units running, and
+   * remove every container of this supervisor's namespace: no task, shim or mount is left. Each unit stays
+   * known (and stopped), so `start` runs it again.
+   */
+  stopAll(onProgress?: StopObserver): Promise<void>;
 }

@@ -36,6 +36,14 @@ export class UnitRecord {
    * desired state run it. Reported as desired "stopped": nothing will start it by itself.
    */
   ended = false;
+  /**
+   * Stopped on request (`stop`, `stop-all`): the desired state the configuration last gave (`configured`)
+   * no longer applies until `start`, or until the configuration itself changes its mind (off, then on).
+   * Re-applying the same configuration (any settings commit) must not bring the unit back.
+   */
+  held = false;
+  /** What the last setDesired wanted for this unit. */
+  configured: 'running' | 'stopped' = 'stopped';
   restartTimer: NodeJS.Timeout | undefined;
   healthTimer: NodeJS.Timeout | undefined;
   /** Operations on one unit run one after another. */

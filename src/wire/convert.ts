@@ -2,10 +2,12 @@
 // the server (src/api/) encodes with these, the client (src/cli/client.ts) decodes with them, so the two
 // can't drift apart.
 import type {
-  DaemonStatus, HealthState, HostFacts, LogLine, PullProgressMessage, SelinuxInfo, UnitClass, UnitEvent, UnitOrDaemonEvent, UnitState, UnitStatus,
-  VersionInfo, WatchEvent,
+  DaemonStatus, HealthState, HostFacts, LogLine, PullProgressMessage, SelinuxInfo, StopProgress, UnitClass, UnitEvent, UnitOrDaemonEvent, UnitState,
+  UnitStatus, VersionInfo, WatchEvent,
 } from './types.js';
-import type { WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WirePullProgress, WireUnit, WireUnitEvent, WireVersion } from './messages.js';
+import type {
+  WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WirePullProgress, WireStopProgress, WireUnit, WireUnitEvent, WireVersion,
+} from './messages.js';
 
 // ---- encoding (the server's side) ---------------------------------------------------------------------
 
@@ -50,7 +52,28 @@ export function eventToWire(e: UnitOrDaemonEvent): WireEvent {
     : { at: e.at, daemon: { message: e.message } };
 }
 
+export function stopProgressToWire(p: StopProgress): WireStopProgress {
+  const wire: WireStopProgress = {
+    kind: p.kind, name: p.name, phase: p.phase, signal: p.signal ?? '', timeout_ms: p.timeoutMs ?? 0, elapsed_ms: p.elapsedMs, message: p.message ?? '',
+  };
+  if (p.exitCode !== undefined) wire.exit_code = p.exitCode;
+  return wire;
+}
+
 // ---- decoding (the client's side) ---------------------------------------------------------------------
+
+const STOP_PHASES: ReadonlySet<string> = new Set<StopProgress['phase']>(['signal', 'kill', 'stopped', 'not-running', 'failed']);
+
+/** `undefined` for a phase this client does not know (a newer server); callers skip those. */
+export function stopProgressFromWire(w: WireStopProgress): StopProgress | undefined {
+  if (!STOP_PHASES.has(w.phase)) return undefined;
+  const p: StopProgress = { kind: w.kind === 'workload' ? 'workload' : 'unit', name: w.name, phase: w.phase as StopProgress['phase'], elapsedMs: w.elapsed_ms };
+  if (w.signal) p.signal = w.signal;
+  if (w.phase === 'signal') p.timeoutMs = w.timeout_ms;
+  if (w.exit_code !== undefined && w.exit_code !== null) p.exitCode = w.exit_code;
+  if (w.message) p.message = w.message;
+  return p;
+}
 
 function unitEventFromWire(e: WireUnitEvent): UnitEvent {
   return { at: e.at, state: e.state as UnitState, message: e.message };

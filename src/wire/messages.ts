@@ -139,3 +139,15 @@ export interface WireListResponse {
   workloads: WireWorkload[];
   next_page_token?: string;
 }
+
+/** berth.v1.StopProgress. */
+export interface WireStopProgress {
+  kind: string;
+  name: string;
+  phase: string;
+  signal: string;
+  timeout_ms: number;
+  elapsed_ms: number;
+  exit_code?: number | null;
+  message: string;
+}

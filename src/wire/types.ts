@@ -150,3 +150,16 @@ export interface VersionInfo {
   containerdVersion: string;
   daemon: DaemonStatus;
 }
+
+/** One step of a stop (berth.v1.StopProgress): see src/supervisor/types.ts StopProgress. */
+export interface StopProgress {
+  /** A host/bootstrap unit, or a workload (names may repeat across the two). */
+  kind: 'unit' | 'workload';
+  name: string;
+  phase: 'signal' | 'kill' | 'stopped' | 'not-running' | 'failed';
+  signal?: string;
+  timeoutMs?: number;
+  elapsedMs: number;
+  exitCode?: number;
+  message?: string;
+}

@@ -6,7 +6,7 @@ import { hostPathFacts } from '../runtime/host-paths.js';
 import { MOUNTS_MAX } from '../units/limits.js';
 import { mcsLevel } from '../ocispec/selinux.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import type { LogLine, UnitStatus } from '../supervisor/types.js';
+import type { LogLine, StopObserver, UnitStatus } from '../supervisor/types.js';
 import type { UnitSpec } from '../units/types.js';
 import type { SpecPlan } from '../ocispec/plan.js';
 import { WorkloadExistsError, WorkloadNotFoundError, WorkloadValidationError } from './errors.js';
@@ -187,10 +187,24 @@ export class WorkloadManager {
     await this.deps.store.update((records) => void records.set(name, { ...r, desired }));
   }
 
-  async stop(name: string): Promise<WorkloadInfo> {
+  async stop(name: string, onProgress?: StopObserver): Promise<WorkloadInfo> {
     await this.setDesired(name, 'stopped');
-    if (this.deps.supervisor.get(name)) await this.deps.supervisor.stop(name);
+    if (this.deps.supervisor.get(name)) await this.deps.supervisor.stop(name, onProgress);
     return this.get(name);
+  }
+
+  /**
+   * `workloads stop` for every workload at once (berthctl stop-all): each is persisted as stopped first, so
+   * neither a restart policy nor a berthd restart runs it again until `workloads start`; then every
+   * container of the workloads' engine is removed.
+   */
+  async stopAll(onProgress?: StopObserver): Promise<void> {
+    if (this.deps.store.all().some((r) => r.desired !== 'stopped')) {
+      await this.deps.store.update((records) => {
+        for (const [name, r] of records) if (r.desired !== 'stopped') records.set(name, { ...r, desired: 'stopped' });
+      });
+    }
+    await this.deps.supervisor.stopAll(onProgress);
   }
 
   async startWorkload(name: string): Promise<WorkloadInfo> {

@@ -3,7 +3,7 @@
 // ones to exercise every RPC: units change state, logs can be followed, exec runs a tiny command set.
 import { PassThrough } from 'node:stream';
 import type {
-  ExecRequest, ExecSession, LogLine, SupervisorApi, SupervisorEvent, UnitState, UnitStatus,
+  ExecRequest, ExecSession, LogLine, StopObserver, SupervisorApi, SupervisorEvent, UnitState, UnitStatus,
 } from '../../src/supervisor/types.js';
 import { NotFoundError, ValidationError } from '../../src/api/errors.js';
 import type { HostApi, ImagesApi, SettingsApi } from '../../src/api/services.js';
@@ -134,8 +134,12 @@ export class FakeSupervisor implements SupervisorApi {
   async start(name: string): Promise<UnitStatus> {
     return this.transition(name, 'running', 'running');
   }
-  async stop(name: string): Promise<UnitStatus> {
-    return this.transition(name, 'stopped', 'stopped');
+  async stop(name: string, onProgress?: StopObserver): Promise<UnitStatus> {
+    const was = this.units.get(name)?.state;
+    if (was === 'running') onProgress?.({ unit: name, phase: 'signal', signal: 'SIGTERM', timeoutMs: 10_000, elapsedMs: 0 });
+    const unit = this.transition(name, 'stopped', 'stopped');
+    onProgress?.(was === 'running' ? { unit: name, phase: 'stopped', exitCode: 143, elapsedMs: 5 } : { unit: name, phase: 'not-running', elapsedMs: 0, message: was ?? '' });
+    return unit;
   }
   async restart(name: string): Promise<UnitStatus> {
     const unit = this.transition(name, 'running', 'running');
@@ -190,9 +194,9 @@ export class FakeSupervisor implements SupervisorApi {
   status(): { ready: boolean; containerd: 'connected' | 'unavailable'; message: string } {
     return { ready: true, containerd: 'connected', message: 'all units up' };
   }
-  async stopAll(): Promise<void> {
+  async stopAll(onProgress?: StopObserver): Promise<void> {
     this.stoppedAll = true;
-    for (const name of this.units.keys()) this.transition(name, 'stopped', 'stopped');
+    for (const name of this.units.keys()) await this.stop(name, onProgress);
   }
 }
 

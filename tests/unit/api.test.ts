@@ -222,6 +222,25 @@ describe('Units', () => {
     await client.units.start('control');
   });
 
+  test('stop progress streams: StopAllWithProgress reports every unit and ends; StopWithProgress one', async () => {
+    const seen = [];
+    for await (const p of client.units.stopAllWithProgress()) seen.push(p);
+    assert.deepEqual(seen.map((p) => `${p.kind} ${p.name} ${p.phase}`), [
+      'unit admin signal', 'unit admin stopped', 'unit control signal', 'unit control stopped',
+    ]);
+    assert.deepEqual(seen[0], { kind: 'unit', name: 'admin', phase: 'signal', signal: 'SIGTERM', timeoutMs: 10_000, elapsedMs: 0 });
+    assert.deepEqual(seen[1], { kind: 'unit', name: 'admin', phase: 'stopped', exitCode: 143, elapsedMs: 5 });
+    const again = [];
+    for await (const p of client.units.stopWithProgress('admin')) again.push(p);
+    assert.deepEqual(again, [{ kind: 'unit', name: 'admin', phase: 'not-running', elapsedMs: 0, message: 'stopped' }]);
+    const drain = async (): Promise<void> => {
+      for await (const _ of client.units.stopWithProgress('nope')) assert.fail('no progress for an unknown unit');
+    };
+    await rejectsWith(drain(), status.NOT_FOUND, '"nope"');
+    await client.units.start('admin');
+    await client.units.start('control');
+  });
+
   test('an unknown unit is NOT_FOUND, an empty name INVALID_ARGUMENT', async () => {
     await rejectsWith(client.units.get('nope'), status.NOT_FOUND, '"nope"');
     await rejectsWith(client.units.start('nope'), status.NOT_FOUND);

@@ -4,6 +4,8 @@ import type { UnitStatus } from '../../wire/index.js';
 import { connect } from '../context.js';
 import { UsageError } from '../errors.js';
 import { formatPairs, printJson, printJsonLine, printTable } from '../output.js';
+import { seconds, stopOutcome } from '../stop-progress.js';
+import { failIfAny, followStop } from '../stop-view.js';
 
 function dash(v: string | number | undefined): string {
   return v === undefined || v === '' ? '-' : String(v);
@@ -39,6 +41,8 @@ export function formatStatus(u: UnitStatus): string {
   return text;
 }
 
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 function nonNegativeInt(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
   return Number(value);
@@ -66,7 +70,7 @@ export function registerUnits(program: Command): void {
       else process.stdout.write(formatStatus(unit));
     });
 
-  for (const verb of ['start', 'stop', 'restart'] as const) {
+  for (const verb of ['start', 'restart'] as const) {
     program
       .command(verb)
       .description(`${verb} a unit (the supervisor's desired state follows)`)
@@ -80,13 +84,38 @@ export function registerUnits(program: Command): void {
   }
 
   program
+    .command('stop')
+    .description('stop a unit, showing the stop signal and the time until SIGKILL while it waits; it stays stopped until `start` (a settings change that does not turn it off and on again leaves it so; a berthd restart runs it again)')
+    .argument('<name>', 'unit name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      if (options.output === 'json') {
+        printJson(await client.units.stop(name, {}));
+        return;
+      }
+      const events = await followStop(client.units.stopWithProgress(name), options.output, () => client.units.stop(name, {}));
+      const unit = await client.units.get(name);
+      process.stdout.write(`${unit.name}: ${unit.state}\n`);
+      failIfAny(events);
+    });
+
+  program
     .command('stop-all')
-    .description('stop every unit (berthd keeps running)')
-    .option('--yes', 'confirm: this also stops the admin and control containers')
+    .description('stop every unit and every workload and remove their containers: no task, shim or mount of berth is left (berthd and its containerd keep running). Progress per unit while it waits. Nothing comes back by itself: units stay stopped until `start` or a berthd restart (which runs the enabled ones again); workloads are persisted as stopped, as by `workloads stop`, and stay so, across berthd restarts too, until `workloads start`')
+    .option('--yes', 'confirm: this also stops the admin and control containers and every workload')
     .action(async (opts: { yes?: boolean }, cmd: Command) => {
-      if (!opts.yes) throw new UsageError('stop-all stops every unit; add --yes to confirm');
-      const { client } = await connect(cmd);
-      await client.units.stopAll();
+      if (!opts.yes) throw new UsageError('stop-all stops every unit and workload; add --yes to confirm');
+      const { client, options } = await connect(cmd);
+      const started = Date.now();
+      const events = await followStop(client.units.stopAllWithProgress(), options.output, () => client.units.stopAll());
+      if (options.output !== 'json') {
+        const took = seconds(Date.now() - started);
+        if (events) {
+          const o = stopOutcome(events);
+          process.stdout.write(`stopped ${count(o.units, 'unit')} and ${count(o.workloads, 'workload')} in ${took}\n`);
+        } else process.stdout.write(`stopped everything in ${took}\n`);
+      }
+      failIfAny(events);
     });
 
   program

@@ -4,6 +4,7 @@ import type { WorkloadInfo } from '../../wire/index.js';
 import { connect } from '../context.js';
 import { formatPairs, humanBytes, printJson, printJsonLine, printTable } from '../output.js';
 import { collect, runRequest, type RunFlags } from './workloads-args.js';
+import { failIfAny, followStop } from '../stop-view.js';
 
 function row(w: WorkloadInfo): string[] {
   const s = w.status;
@@ -92,16 +93,29 @@ export function registerWorkloads(program: Command): void {
       else process.stdout.write(formatWorkload(w));
     });
 
-  for (const verb of ['start', 'stop'] as const) {
-    workloads
-      .command(verb)
-      .description(`${verb} a workload (persisted: it stays ${verb === 'start' ? 'running' : 'stopped'} across berthd restarts)`)
-      .argument('<name>', 'workload name')
-      .action(async (name: string, _opts: unknown, cmd: Command) => {
-        const { client, options } = await connect(cmd);
-        print(await client.workloads[verb](name), options.output === 'json');
-      });
-  }
+  workloads
+    .command('start')
+    .description('start a workload (persisted: it stays running across berthd restarts)')
+    .argument('<name>', 'workload name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      print(await client.workloads.start(name), options.output === 'json');
+    });
+
+  workloads
+    .command('stop')
+    .description('stop a workload (persisted: it stays stopped across berthd restarts), showing the stop signal and the time until SIGKILL while it waits')
+    .argument('<name>', 'workload name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      if (options.output === 'json') {
+        print(await client.workloads.stop(name), true);
+        return;
+      }
+      const events = await followStop(client.workloads.stopWithProgress(name), options.output, () => client.workloads.stop(name));
+      print(await client.workloads.get(name), false);
+      failIfAny(events);
+    });
 
   workloads
     .command('rm')
