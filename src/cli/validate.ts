@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { documentFormat } from './document-format.js';
+import { unreadable } from './files.js';
 
 export interface FileIssue {
   /** The field (dotted key, `mounts[2].destination`, `line 3, column 5`), or '' for the whole file. */
@@ -97,7 +98,7 @@ export async function validateFile(file: string, defaultsFile: string | undefine
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const message = `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+    const message = unreadable(err);
     return { file, kind: /\.toml$/i.test(file) ? 'unit' : 'settings', ok: false, errors: [{ path: '', message }] };
   }
   const kind = (await isUnitSpec(file, text)) ? 'unit' : 'settings';

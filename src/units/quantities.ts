@@ -24,20 +24,26 @@ export function parseDuration(text: string): Parsed<number> {
   return { ok: true, value: total };
 }
 
-// Kubernetes quantity convention: K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti powers of 1024.
+// Sizes are binary throughout, whichever notation is used: Kubernetes' Ki/Mi/Gi/Ti, and Docker's (and
+// systemd's) single letters b/k/m/g/t in either case, so `--memory 64m` (as people type it for docker run)
+// means 64Mi. Decimal powers of 1000 are deliberately not offered: "64M" meaning 64 000 000 beside "64m"
+// meaning 64 MiB would be a trap for exactly the people who type both.
 const SIZE_UNITS: Record<string, number> = {
-  '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12,
-  Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
+  '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
+  ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4,
 };
-const SIZE = /^(\d+)(k|K|Ki|M|Mi|G|Gi|T|Ti)?$/;
+// Ki/Mi/Gi/Ti exactly as Kubernetes spells them; the single letters in either case.
+const SIZE = /^(\d+)(Ki|Mi|Gi|Ti|[bkmgtBKMGT])?$/;
 
-/** "64Mi", "1G", "4096" → bytes. */
+export const SIZE_EXAMPLES = '"64Mi", "64m", "1Gi", "1g", "512k" or a byte count';
+
+/** "64Mi", "64m", "1G", "4096" → bytes. */
 export function parseSize(text: string): Parsed<number> {
   const m = SIZE.exec(text);
   if (m === null) {
-    return { ok: false, message: `must be a size like "64Mi", "1Gi", "1G" or a byte count (got ${JSON.stringify(text)})` };
+    return { ok: false, message: `must be a size like ${SIZE_EXAMPLES} (got ${JSON.stringify(text)})` };
   }
-  const bytes = Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] ?? 1);
+  const bytes = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
   if (!Number.isSafeInteger(bytes)) return { ok: false, message: 'is too large' };
   return { ok: true, value: bytes };
 }

@@ -222,9 +222,10 @@ test('bind mounts default to rbind and read-only', () => {
   assert.deepEqual(u.mounts[0], { type: 'bind', source: '/srv/x', destination: '/x', options: ['rbind', 'ro'] });
 });
 
-test('memory accepts integer bytes and decimal units', () => {
+test('memory accepts integer bytes and binary units, Docker\'s single letters included', () => {
   assert.equal(accepted(`${HOST}[resources]\nmemory = 1073741824\n`).resources.memoryBytes, 1024 ** 3);
-  assert.equal(accepted(`${HOST}[resources]\nmemory = "1G"\n`).resources.memoryBytes, 1e9);
+  assert.equal(accepted(`${HOST}[resources]\nmemory = "1G"\n`).resources.memoryBytes, 1024 ** 3);
+  assert.equal(accepted(`${HOST}[resources]\nmemory = "64m"\n`).resources.memoryBytes, 64 * 1024 ** 2);
 });
 
 test('accepts digests, registries with ports and SIGRTMIN+3', () => {

@@ -4,6 +4,7 @@ import type { WorkloadInfo } from '../../wire/index.js';
 import { connect } from '../context.js';
 import { formatPairs, humanBytes, printJson, printJsonLine, printTable } from '../output.js';
 import { collect, runRequest, type RunFlags } from './workloads-args.js';
+import { imageRefArg, nameArg, nonNegativeIntArg, sizeArg } from '../arguments.js';
 
 function row(w: WorkloadInfo): string[] {
   const s = w.status;
@@ -50,11 +51,11 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('run')
     .description('run a workload; refused with the reason when it asks for more than the workload policy allows')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .argument('[command...]', 'command and arguments (after --), replacing the image entrypoint and cmd')
-    .requiredOption('--image <ref>', 'image reference')
+    .requiredOption('--image <ref>', 'image reference', imageRefArg)
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
-    .option('-m, --memory <size>', 'memory limit, e.g. 64Mi')
+    .option('-m, --memory <size>', 'memory limit, e.g. 64Mi or 64m (binary: 64m is 64 MiB, as for docker run)', sizeArg)
     .option('--cpus <n>', 'CPU limit in cores, e.g. 0.5')
     .option('--pids <n>', 'maximum number of processes')
     .option('--mount <src:dst[:ro|:rw]>', 'bind a host path from the allow-list (read-only unless :rw; repeatable)', collect)
@@ -84,7 +85,7 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('status')
     .description('show one workload in detail')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       const w = await client.workloads.get(name);
@@ -96,7 +97,7 @@ export function registerWorkloads(program: Command): void {
     workloads
       .command(verb)
       .description(`${verb} a workload (persisted: it stays ${verb === 'start' ? 'running' : 'stopped'} across berthd restarts)`)
-      .argument('<name>', 'workload name')
+      .argument('<name>', 'workload name', nameArg)
       .action(async (name: string, _opts: unknown, cmd: Command) => {
         const { client, options } = await connect(cmd);
         print(await client.workloads[verb](name), options.output === 'json');
@@ -107,7 +108,7 @@ export function registerWorkloads(program: Command): void {
     .command('rm')
     .alias('remove')
     .description('stop a workload, remove its container and forget it')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       await client.workloads.remove(name);
@@ -116,8 +117,8 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('logs')
     .description("print a workload's logs")
-    .argument('<name>', 'workload name')
-    .option('-n, --tail <lines>', 'only the last N lines', (v: string) => Number(v))
+    .argument('<name>', 'workload name', nameArg)
+    .option('-n, --tail <lines>', 'only the last N lines', nonNegativeIntArg)
     .option('-f, --follow', 'keep printing new lines until interrupted')
     .action(async (name: string, opts: { tail?: number; follow?: boolean }, cmd: Command) => {
       const { client, options } = await connect(cmd);
