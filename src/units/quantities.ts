@@ -9,10 +9,12 @@ const DURATION_PART = /(\d+)(ms|s|m|h)/g;
 // Timers in Node cannot exceed 2^31-1 ms; a longer duration would silently fire at once.
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 
+export const DURATION_EXAMPLES = '"500ms", "20s", "1m30s" or "1h"';
+
 /** "500ms", "5s", "1m30s", "2h" → milliseconds. */
 export function parseDuration(text: string): Parsed<number> {
   if (!DURATION.test(text)) {
-    return { ok: false, message: `must be a duration like "500ms", "5s", "1m30s" or "1h" (got ${JSON.stringify(text)})` };
+    return { ok: false, message: `expected a duration like ${DURATION_EXAMPLES}, got ${JSON.stringify(text)}` };
   }
   let total = 0;
   for (const m of text.matchAll(DURATION_PART)) {
@@ -41,7 +43,7 @@ export const SIZE_EXAMPLES = '"64Mi", "64m", "1Gi", "1g", "512k" or a byte count
 export function parseSize(text: string): Parsed<number> {
   const m = SIZE.exec(text);
   if (m === null) {
-    return { ok: false, message: `must be a size like ${SIZE_EXAMPLES} (got ${JSON.stringify(text)})` };
+    return { ok: false, message: `expected a size like ${SIZE_EXAMPLES}, got ${JSON.stringify(text)}` };
   }
   const bytes = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
   if (!Number.isSafeInteger(bytes)) return { ok: false, message: 'is too large' };
@@ -51,7 +53,7 @@ export function parseSize(text: string): Parsed<number> {
 /** "1777", "0755" → numeric mode. Only strings, so TOML's decimal integers can't be mistaken for octal. */
 export function parseOctalMode(text: string): Parsed<number> {
   if (!/^[0-7]{3,4}$/.test(text)) {
-    return { ok: false, message: `must be an octal mode string like "755" or "1777" (got ${JSON.stringify(text)})` };
+    return { ok: false, message: `expected an octal mode string like "755" or "1777", got ${JSON.stringify(text)}` };
   }
   return { ok: true, value: Number.parseInt(text, 8) };
 }
@@ -61,7 +63,7 @@ const UINT32_MAX_ID = 4294967294; // (uid_t)-1 is reserved as "no change"
 /** "1000" or "1000:1000" → ids. */
 export function parseUserSpec(text: string): Parsed<{ uid: number; gid?: number }> {
   const m = /^(\d+)(?::(\d+))?$/.exec(text);
-  if (m === null) return { ok: false, message: `must be a numeric "uid" or "uid:gid" (got ${JSON.stringify(text)})` };
+  if (m === null) return { ok: false, message: `expected a numeric "uid" or "uid:gid", got ${JSON.stringify(text)}` };
   const uid = Number(m[1]);
   const gid = m[2] === undefined ? undefined : Number(m[2]);
   if (uid > UINT32_MAX_ID || (gid !== undefined && gid > UINT32_MAX_ID)) {

@@ -124,7 +124,7 @@ test('TOML syntax errors name the file and the line', () => {
   if (r.ok) return;
   assert.equal(r.errors.length, 1);
   assert.equal(r.errors[0]?.file, 'admin.toml');
-  assert.match(formatUnitError(r.errors[0]!), /^admin\.toml: line 4, column \d+: invalid TOML: /);
+  assert.match(formatUnitError(r.errors[0]!), /^admin\.toml:4:\d+: invalid TOML: /);
 });
 
 test('formatUnitError renders file: path: message', () => {
