@@ -20,6 +20,10 @@ export const nameArg = (value: string): string => check(unitNameProblem(value), 
 
 export const imageRefArg = (value: string): string => check(imageRefProblem(value), value);
 
+/** A name an image already has: whatever an archive called it, so only what no name can be is refused. */
+export const imageNameArg = (value: string): string =>
+  check(value === '' ? 'must not be empty' : /\s/.test(value) ? 'must not contain whitespace' : undefined, value);
+
 export const txNameArg = (value: string): string => check(transactionNameProblem(value), value);
 
 // Setting keys are dotted segments; a registry host inside one may carry a port, a mirror may be `*`.

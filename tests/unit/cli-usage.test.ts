@@ -75,7 +75,7 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'images import': { args: ['app.tar', '--ref', 'Bad Ref'], names: '--ref' },
   'images pull': { args: ['team//app:1'], names: "'ref'" },
   'images ls': { args: ['-o', 'xml'], names: '--output' },
-  'images rm': { args: ['registry.example.com/app@sha256:short'], names: "'ref'" },
+  'images rm': { args: ['two words'], names: "'ref'" },
   'images prune': { args: ['-o', 'xml'], names: '--output' },
   host: { args: ['-o', 'xml'], names: '--output' },
   version: { args: ['-o', 'xml'], names: '--output' },

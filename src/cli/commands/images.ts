@@ -1,7 +1,7 @@
 // `berthctl images import|pull|ls|rm|prune`.
 import type { Command } from 'commander';
 import path from 'node:path';
-import { imageRefArg, nonEmptyArg } from '../arguments.js';
+import { imageNameArg, imageRefArg, nonEmptyArg } from '../arguments.js';
 import { connect } from '../context.js';
 import { humanBytes, printJson, printJsonLine, printTable } from '../output.js';
 import type { PullProgressMessage } from '../client.js';
@@ -86,7 +86,7 @@ export function registerImages(program: Command): void {
     .command('rm')
     .alias('remove')
     .description('remove an image')
-    .argument('<ref>', 'image reference', imageRefArg)
+    .argument('<ref>', 'image name, as images ls shows it', imageNameArg)
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       await client.images.remove(ref);
