@@ -30,6 +30,15 @@ function describe(err: Error & { code?: unknown }, socket: string): string {
 async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const program = buildProgram({ setExitCode: (code) => (exitCode = code) });
+  // commander prints its own parse errors; one thrown from an action (an InvalidArgumentError from flag
+  // checks) it does not, so remember which ones it printed and print the rest below.
+  let commanderPrinted = false;
+  program.configureOutput({
+    outputError: (text, write) => {
+      commanderPrinted = true;
+      write(text);
+    },
+  });
   // A closed pipe (`berthctl logs x | head`) ends us quietly, like other Unix tools.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(exitCode);
@@ -39,9 +48,10 @@ async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // commander has printed the message or help already.
+      // commander has printed help, or (commanderPrinted) the message already.
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
       if (err.code === 'commander.help') return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      if (!commanderPrinted) fail(err.message);
       return EXIT_USAGE;
     }
     if (err instanceof ReportedFailure) return err.exitCode;

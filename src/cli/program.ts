@@ -21,6 +21,8 @@ export function buildProgram(hooks: ProgramHooks): Command {
   // Set before adding commands: subcommands copy these settings when created.
   program
     .exitOverride()
+    // A stray argument is a mistake to report, not something to ignore (`berthctl units admin`).
+    .allowExcessArguments(false)
     .showSuggestionAfterError()
     .description('control berth, the host container supervisor')
     .addOption(new Option('--socket <path>', 'berthd API socket').env('BERTH_SOCKET').default(DEFAULT_SOCKET))

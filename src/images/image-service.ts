@@ -10,11 +10,32 @@ import type { PruneResult } from './prune.js';
 import { parseReference } from './registry/reference.js';
 import { SharedTasks } from '../util/shared-task.js';
 
+/**
+ * An image berth's store (this containerd namespace) does not hold and no registry will give: named with
+ * the command that puts it there, since a locally built image is the usual reason.
+ */
 export class ImageMissingError extends Error {
-  constructor(readonly ref: string) {
-    super(`image ${ref} is not present in containerd; import it with \`berthctl images import FILE --ref ${ref}\``);
+  /** gRPC NOT_FOUND, for the API's error mapping. */
+  readonly code = 5;
+  constructor(readonly ref: string, why?: string) {
+    super(`image ${ref} is not in berth's image store${why ? ` (${why})` : ''}; import it with \`berthctl images import FILE --ref ${ref}\``);
     this.name = 'ImageMissingError';
   }
+}
+
+/** `localhost/app:1`: a name for an imported image, not a registry (the registry would be https://localhost). */
+export function isLocalOnlyRef(ref: string): boolean {
+  try {
+    return parseReference(ref).domain === 'localhost';
+  } catch {
+    return false;
+  }
+}
+
+/** `app:1`, `team/app`: written without a registry host, so a pull goes to Docker Hub only by default. */
+export function hasNoRegistryHost(ref: string): boolean {
+  const first = ref.split('/')[0] ?? '';
+  return !ref.includes('/') || !(first.includes('.') || first.includes(':') || first === 'localhost');
 }
 
 export interface EnsuredImage {
@@ -82,6 +103,12 @@ export class ImageService {
     this.known.delete(ref);
   }
 
+  /** Whether `container-registry.*` settings point `domain` somewhere (a mirror, or marked insecure). */
+  private hasRegistryFor(domain: string): boolean {
+    const registry = this.policy?.().containerRegistry;
+    return registry !== undefined && (registry.mirrors.has(domain) || registry.insecure.get(domain) === true);
+  }
+
   private pullPolicy(): 'if-not-present' | 'always' {
     return this.policy?.().images.pullPolicy ?? 'if-not-present';
   }
@@ -133,9 +160,18 @@ export class ImageService {
       // pruned): unpack from local content rather than ask a registry that may not even have it.
       const local = always ? undefined : await this.unpackLocal(ref);
       if (local) return local;
+      if (isLocalOnlyRef(ref) && !this.hasRegistryFor('localhost')) throw new ImageMissingError(ref, 'localhost is not a registry berth pulls from');
       const { progressLine } = await import('./pull-progress.js');
-      const pulled = await this.pull(ref, (p) => onProgress(progressLine(p)), signal);
-      return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
+      try {
+        const pulled = await this.pull(ref, (p) => onProgress(progressLine(p)), signal);
+        return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
+      } catch (e) {
+        // `app:1` the registry does not know (Docker Hub answers 401 for a repository that does not exist)
+        // is most often an image built on this host and not imported yet: say so beside the registry's answer.
+        const { RegistryError } = await import('./registry/errors.js');
+        if (hasNoRegistryHost(ref) && e instanceof RegistryError && (e.code === 5 || e.code === 16)) throw new ImageMissingError(ref, `the registry says: ${e.message}`);
+        throw e;
+      }
     }
     const imported = await this.present(ref);
     if (!imported) throw new ImageMissingError(ref);

@@ -32,10 +32,14 @@ function parseText(text: string, format: DocumentFormat): unknown {
   } catch (err) {
     if (err instanceof DocumentDepthError) throw new SettingsError('document', [{ key: '', message: err.message }]);
     const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
-    const reason = parseErrorMessage(err);
+    const reason = parseErrorMessage(err).replace(/^Invalid TOML document:\s*/, '');
     throw new SettingsError('document', [{ key: '', message: `invalid ${format.toUpperCase()}${where}: ${reason}` }]);
   }
 }
+
+/** What a document must look like, for the messages about one that does not. */
+export const SETTINGS_DOCUMENT_SHAPE =
+  'a settings document has only a [settings] table, e.g. [settings.host-containers.admin] with enabled = true';
 
 /** Returns the document's `settings` table. The only top-level key allowed is `settings`. */
 export function parseDocument(text: string, format: DocumentFormat): ChangeMap {
@@ -53,11 +57,13 @@ export function parseDocument(text: string, format: DocumentFormat): ChangeMap {
   if (unexpected.length > 0) {
     throw new SettingsError(
       'document',
-      unexpected.map((key) => ({ key, message: 'unexpected top-level key; settings go under "settings"' })),
+      unexpected.map((key) => ({ key, message: `unexpected top-level key: ${SETTINGS_DOCUMENT_SHAPE}` })),
     );
   }
   const settings = doc['settings'];
-  if (settings === undefined) throw new SettingsError('empty', [{ key: 'settings', message: 'missing' }]);
+  if (settings === undefined) {
+    throw new SettingsError('empty', [{ key: 'settings', message: `missing: ${SETTINGS_DOCUMENT_SHAPE}` }]);
+  }
   if (!isPlainObject(settings)) {
     throw new SettingsError('document', [{ key: 'settings', message: 'expected a table' }]);
   }

@@ -33,3 +33,9 @@ export function registryHostProblem(host: string): string | undefined {
 export function mirrorHostProblem(host: string): string | undefined {
   return host === '*' ? undefined : registryHostProblem(host);
 }
+
+const TRANSACTION_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function transactionNameProblem(tx: string): string | undefined {
+  return TRANSACTION_NAME.test(tx) ? undefined : 'a transaction name is 1-64 of A-Z a-z 0-9 . _ -';
+}

@@ -18,6 +18,7 @@ import {
   type FileWriter,
 } from './persistence.js';
 import { SerialQueue } from './serial-queue.js';
+import { transactionNameProblem } from './names.js';
 import {
   applyChanges,
   changedKeys,
@@ -55,7 +56,6 @@ export interface CommitResult {
 
 export type CommitListener = (result: CommitResult) => void;
 
-const TRANSACTION_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** Named transactions open at once (each is memory a client fills). */
 export const MAX_TRANSACTIONS = 64;
 
@@ -233,7 +233,7 @@ export class SettingsStore {
   }
 
   private checkTransactionName(tx: string): void {
-    if (!TRANSACTION_NAME.test(tx)) {
+    if (transactionNameProblem(tx) !== undefined) {
       throw new SettingsError('invalid', [], `invalid transaction name ${JSON.stringify(tx)}: use 1-64 of A-Z a-z 0-9 . _ -`);
     }
   }

@@ -6,6 +6,9 @@ export interface UnitError {
   file?: string;
   path: string;
   message: string;
+  /** Where the value (or the `[table]` header) is written, 1-based, when the file's text located it. */
+  line?: number;
+  column?: number;
 }
 
 export type UnitResult<T> = { ok: true; unit: T } | { ok: false; errors: UnitError[] };
@@ -31,8 +34,24 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out === '' ? ROOT_PATH : out;
 }
 
+/** The path of a TOML syntax error: its line and column say where, there is no key to name. */
+export const SYNTAX_PATH = '(syntax)';
+
+/** `file:line:column: path: message`, the form compilers use (editors and CI logs jump to it). */
 export function formatUnitError(e: UnitError): string {
-  return e.file === undefined ? `${e.path}: ${e.message}` : `${e.file}: ${e.path}: ${e.message}`;
+  const at = e.line === undefined ? '' : `${e.line}:${e.column ?? 1}`;
+  const where = e.file === undefined ? (at === '' ? '' : `line ${at}: `) : at === '' ? `${e.file}: ` : `${e.file}:${at}: `;
+  return `${where}${e.path === SYNTAX_PATH ? '' : `${e.path}: `}${e.message}`;
+}
+
+/** A value as an error message quotes it: `20`, `"20"`, `true`, or its kind for arrays and tables. */
+export function showInput(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return 'a date';
+  return typeof value === 'object' ? 'a table' : typeof value;
 }
 
 export function withFile(errors: UnitError[], file: string | undefined): UnitError[] {

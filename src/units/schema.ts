@@ -3,6 +3,7 @@
 // numbers; rules spanning several fields live in rules.ts, defaults in resolve.ts.
 import { z } from 'zod';
 import { normalizeCapability } from './capabilities.js';
+import { showInput } from './errors.js';
 import { imageRefProblem } from './image-ref.js';
 import { isValidEnvName, unitNameProblem } from './names.js';
 import { absolutePathProblem } from './paths.js';
@@ -14,9 +15,15 @@ import {
 } from './limits.js';
 import { BIND_OPTIONS, TMPFS_OPTIONS, USER_DATA_MAX_BYTES } from './types.js';
 
-/** A string checked (and possibly converted) by one of the pure parsers. */
-function parsedString<T>(parse: (s: string) => Parsed<T> | string | undefined) {
-  return z.string().transform((s, ctx): T => {
+/**
+ * A string checked (and possibly converted) by one of the pure parsers. `expected` names the format for a
+ * value that is not a string at all (`timeout = 20`): "expected a duration like "20s", got 20".
+ */
+function parsedString<T>(parse: (s: string) => Parsed<T> | string | undefined, expected?: string) {
+  const notString = expected === undefined
+    ? undefined
+    : { error: (issue: { input?: unknown }) => (issue.input === undefined ? undefined : `expected ${expected}, got ${showInput(issue.input)}`) };
+  return z.string(notString).transform((s, ctx): T => {
     const r = parse(s);
     if (typeof r === 'object') {
       if (r.ok) return r.value;
@@ -107,11 +114,12 @@ function argList(min: number) {
     return ok ? (v as string[]) : z.NEVER;
   });
 }
-const duration = parsedString(parseDuration);
+const DURATION = 'a duration like "20s"';
+const duration = parsedString(parseDuration, DURATION);
 const positiveDuration = parsedString((s) => {
   const r = parseDuration(s);
   return r.ok && r.value === 0 ? { ok: false as const, message: 'must be greater than 0' } : r;
-});
+}, DURATION);
 
 const capability = (allowAll: boolean) =>
   parsedString((s) => normalizeCapability(s, allowAll));
@@ -140,7 +148,7 @@ const memory = z.unknown().transform((v, ctx): number => {
     if (r.ok) bytes = r.value;
     else ctx.issues.push({ code: 'custom', message: r.message, input: v });
   } else {
-    ctx.issues.push({ code: 'custom', message: 'must be a size string like "256Mi" or an integer number of bytes', input: v });
+    ctx.issues.push({ code: 'custom', message: `expected a size like "256Mi" or an integer number of bytes, got ${showInput(v)}`, input: v });
   }
   if (bytes === undefined) return z.NEVER;
   if (bytes <= 0) {
@@ -204,8 +212,8 @@ const tmpfsMount = z.strictObject({
   size: parsedString((s) => {
     const r = parseSize(s);
     return r.ok && r.value === 0 ? { ok: false as const, message: 'must be greater than 0' } : r;
-  }).optional(),
-  mode: parsedString(parseOctalMode).optional(),
+  }, 'a size like "64Mi"').optional(),
+  mode: parsedString(parseOctalMode, 'an octal mode string like "755"').optional(),
   options: shortList(z.enum(TMPFS_OPTIONS)).optional(),
 });
 
@@ -224,7 +232,7 @@ export const unitFileSchema = z.strictObject({
   args: argList(0).optional(),
   env: envTable.optional(),
   'working-dir': containerPath.optional(),
-  user: parsedString(parseUserSpec).optional(),
+  user: parsedString(parseUserSpec, 'a "uid" or "uid:gid" string').optional(),
   superpowered: z.boolean().optional(),
   mounts: boundedArray(z.discriminatedUnion('type', [bindMount, tmpfsMount]), MOUNTS_MAX, 'mounts').optional(),
   'user-data': userData.optional(),

@@ -325,6 +325,8 @@ describe('restart never: an exited unit stays exited', () => {
       runtime.exits.get('clean')!({ exitCode: 0, at: new Date() });
       await until(() => sup.get('once')?.state === 'exited' && sup.get('fails')?.state === 'failed' && sup.get('clean')?.state === 'exited', 'all ended');
       assert.equal(sup.get('once')?.desired, 'stopped', 'nothing will start it: not desired running');
+      // What `units` and `workloads ls` print as DESIRED (issue 16.3): a failed `never` run and a clean `on-failure` exit too.
+      assert.deepEqual(['fails', 'clean'].map((n) => sup.get(n)?.desired), ['stopped', 'stopped']);
 
       // Another workload is run, then one removed: the manager re-applies every workload's desired state.
       const other = unit('other', 'always');

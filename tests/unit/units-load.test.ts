@@ -92,7 +92,7 @@ test('TOML syntax errors name the file and line', async () => {
     await writeFile(file, 'name = "broken"\nclass = = "host"\n');
     const r = await loadUnits([vendor]);
     assert.equal(r.errors.length, 1);
-    assert.match(formatUnitError(r.errors[0]!), new RegExp(`^${file}: line 2, column \\d+: invalid TOML`));
+    assert.match(formatUnitError(r.errors[0]!), new RegExp(`^${file}:2:\\d+: invalid TOML`));
   });
 });
 

@@ -124,7 +124,7 @@ test('TOML syntax errors name the file and the line', () => {
   if (r.ok) return;
   assert.equal(r.errors.length, 1);
   assert.equal(r.errors[0]?.file, 'admin.toml');
-  assert.match(formatUnitError(r.errors[0]!), /^admin\.toml: line 4, column \d+: invalid TOML: /);
+  assert.match(formatUnitError(r.errors[0]!), /^admin\.toml:4:\d+: invalid TOML: /);
 });
 
 test('formatUnitError renders file: path: message', () => {
@@ -222,9 +222,10 @@ test('bind mounts default to rbind and read-only', () => {
   assert.deepEqual(u.mounts[0], { type: 'bind', source: '/srv/x', destination: '/x', options: ['rbind', 'ro'] });
 });
 
-test('memory accepts integer bytes and decimal units', () => {
+test('memory accepts integer bytes and binary units, Docker\'s single letters included', () => {
   assert.equal(accepted(`${HOST}[resources]\nmemory = 1073741824\n`).resources.memoryBytes, 1024 ** 3);
-  assert.equal(accepted(`${HOST}[resources]\nmemory = "1G"\n`).resources.memoryBytes, 1e9);
+  assert.equal(accepted(`${HOST}[resources]\nmemory = "1G"\n`).resources.memoryBytes, 1024 ** 3);
+  assert.equal(accepted(`${HOST}[resources]\nmemory = "64m"\n`).resources.memoryBytes, 64 * 1024 ** 2);
 });
 
 test('accepts digests, registries with ports and SIGRTMIN+3', () => {

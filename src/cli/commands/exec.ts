@@ -1,11 +1,13 @@
 // `berthctl exec [-t] NAME -- CMD…`: runs a command in a unit's container with our stdio attached. With -t
 // the local terminal goes raw (keys reach the remote shell unchanged) and window size changes follow.
 import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { nameArg } from '../arguments.js';
 import { connect } from '../context.js';
 import { UsageError } from '../errors.js';
 
 function collect(value: string, previous: string[]): string[] {
-  if (!value.includes('=')) throw new UsageError(`--env expects KEY=VALUE, got ${JSON.stringify(value)}`);
+  if (!value.includes('=')) throw new InvalidArgumentError('expected KEY=VALUE');
   return [...previous, value];
 }
 
@@ -53,12 +55,12 @@ export function registerExec(program: Command, setExitCode: (code: number) => vo
     .command('exec')
     .description("run a command in a unit's container; its exit code becomes berthctl's")
     .usage('[options] <name> -- <command...>')
-    .argument('<name>', 'unit name')
+    .argument('<name>', 'unit name', nameArg)
     .argument('<command...>', 'command and arguments (after --)')
     .option('-t, --tty', 'allocate a terminal (raw mode locally, window size forwarded)')
     .option('-e, --env <KEY=VALUE>', 'extra environment variable (repeatable)', collect, [] as string[])
     .action(async (name: string, command: string[], opts: { tty?: boolean; env: string[] }, cmd: Command) => {
-      if (command.length === 0) throw new UsageError('exec needs a command after --');
+      if (command.length === 0) throw new UsageError('missing argument <command>: exec needs a command after --');
       setExitCode(await run(name, command, opts, cmd));
     });
 }

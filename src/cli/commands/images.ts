@@ -1,6 +1,7 @@
 // `berthctl images import|pull|ls|rm|prune`.
 import type { Command } from 'commander';
 import path from 'node:path';
+import { imageNameArg, imageRefArg, nonEmptyArg } from '../arguments.js';
 import { connect } from '../context.js';
 import { humanBytes, printJson, printJsonLine, printTable } from '../output.js';
 import type { PullProgressMessage } from '../client.js';
@@ -27,8 +28,8 @@ export function registerImages(program: Command): void {
   images
     .command('import')
     .description('import an OCI image archive that is on this host')
-    .argument('<file>', 'path of the archive, a regular file (read by berthd, so it must be on this host)')
-    .option('--ref <ref>', 'name to give the image')
+    .argument('<file>', 'path of the archive, a regular file (read by berthd, so it must be on this host)', nonEmptyArg)
+    .option('--ref <ref>', 'name to give the image', imageRefArg)
     .action(async (file: string, opts: { ref?: string }, cmd: Command) => {
       const { client, options } = await connect(cmd);
       // berthd has its own working directory; send a path that means the same to it.
@@ -40,7 +41,7 @@ export function registerImages(program: Command): void {
   images
     .command('pull')
     .description('pull an image from its registry (settings: container-registry.*)')
-    .argument('<ref>', 'image reference (busybox, registry.example.com/team/app:1.2, repo@sha256:…)')
+    .argument('<ref>', 'image reference (busybox, registry.example.com/team/app:1.2, repo@sha256:…)', imageRefArg)
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       const ac = new AbortController();
@@ -85,7 +86,7 @@ export function registerImages(program: Command): void {
     .command('rm')
     .alias('remove')
     .description('remove an image')
-    .argument('<ref>', 'image reference')
+    .argument('<ref>', 'image name, as images ls shows it', imageNameArg)
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       await client.images.remove(ref);

@@ -1,7 +1,8 @@
 // Settings commands: get, set, apply, keys, and named transactions (set --tx, tx pending|commit|discard).
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { nonEmptyArg, settingsPrefixArg, txNameArg } from '../arguments.js';
 import { connect } from '../context.js';
+import { readUserFile } from '../files.js';
 import { UsageError } from '../errors.js';
 import { documentFormat } from '../document-format.js';
 import { printJson, printTable, type OutputFormat } from '../output.js';
@@ -20,7 +21,7 @@ export function parseAssignments(args: readonly string[]): Record<string, string
   const values: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const arg of args) {
     const eq = arg.indexOf('=');
-    if (eq <= 0) throw new UsageError(`expected KEY=VALUE, got ${JSON.stringify(arg)}`);
+    if (eq <= 0) throw new UsageError(`argument ${JSON.stringify(arg)}: expected KEY=VALUE`);
     const key = arg.slice(0, eq);
     if (key in values) throw new UsageError(`${key}: given more than once`);
     values[key] = arg.slice(eq + 1);
@@ -29,7 +30,7 @@ export function parseAssignments(args: readonly string[]): Record<string, string
 }
 
 async function readInput(file: string): Promise<string> {
-  if (file !== '-') return readFile(file, 'utf8');
+  if (file !== '-') return readUserFile(file);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -44,7 +45,7 @@ export function registerSettings(program: Command): void {
   program
     .command('get')
     .description('print settings under PREFIX (all if omitted) as JSON')
-    .argument('[prefix]', 'dotted prefix, e.g. host-containers.admin')
+    .argument('[prefix]', 'dotted prefix, e.g. host-containers.admin', settingsPrefixArg)
     .action(async (prefix: string | undefined, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       printJson(await redacted(await client.settings.get(prefix)));
@@ -55,7 +56,7 @@ export function registerSettings(program: Command): void {
     .description('change settings: KEY=VALUE… or --json DOC; committed at once unless --tx is given')
     .argument('[assignments...]', 'KEY=VALUE pairs, e.g. host-containers.admin.enabled=true')
     .option('-j, --json <doc>', 'a JSON object of dotted or nested keys')
-    .option('--tx <name>', 'stage in the named transaction instead of committing')
+    .option('--tx <name>', 'stage in the named transaction instead of committing', txNameArg)
     .action(async (assignments: string[], opts: { json?: string; tx?: string }, cmd: Command) => {
       if (opts.json !== undefined && assignments.length > 0) throw new UsageError('give KEY=VALUE pairs or --json, not both');
       if (opts.json === undefined && assignments.length === 0) throw new UsageError('nothing to set: give KEY=VALUE pairs or --json DOC');
@@ -75,7 +76,7 @@ export function registerSettings(program: Command): void {
   program
     .command('apply')
     .description('apply a settings document (Bottlerocket user-data shape), TOML or JSON; "-" reads stdin')
-    .argument('<file>', 'path, or - for stdin')
+    .argument('<file>', 'path, or - for stdin', nonEmptyArg)
     .action(async (file: string, _opts: unknown, cmd: Command) => {
       const text = await readInput(file);
       const { client, options } = await connect(cmd);
@@ -95,21 +96,21 @@ export function registerSettings(program: Command): void {
   const tx = program.command('tx').description('inspect, commit or discard a named settings transaction');
   tx.command('pending')
     .description('show the changes staged in transaction NAME')
-    .argument('<name>', 'transaction name')
+    .argument('<name>', 'transaction name', txNameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       printJson(await redacted(await client.settings.pending(name)));
     });
   tx.command('commit')
     .description('apply transaction NAME atomically')
-    .argument('<name>', 'transaction name')
+    .argument('<name>', 'transaction name', txNameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       printChanged(options.output, await client.settings.commit(name));
     });
   tx.command('discard')
     .description('drop transaction NAME')
-    .argument('<name>', 'transaction name')
+    .argument('<name>', 'transaction name', txNameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       await client.settings.discard(name);

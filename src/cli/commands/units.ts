@@ -1,6 +1,7 @@
 // Unit commands: units, status, start/stop/restart, stop-all, logs.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { UnitStatus } from '../../wire/index.js';
+import { nameArg, nonNegativeIntArg } from '../arguments.js';
 import { connect } from '../context.js';
 import { UsageError } from '../errors.js';
 import { formatPairs, printJson, printJsonLine, printTable } from '../output.js';
@@ -41,12 +42,15 @@ export function formatStatus(u: UnitStatus): string {
   return text;
 }
 
-const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+/** berthd keeps a unit's last 64 events; a listing shows the newest few, `status --events N` more. */
+export const LIST_EVENTS = 5;
+export const STATUS_EVENTS = 10;
 
-function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
-  return Number(value);
+export function lastEvents(u: UnitStatus, n: number): UnitStatus {
+  return { ...u, events: n === 0 ? [] : u.events.slice(-n) };
 }
+
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export function registerUnits(program: Command): void {
   program
@@ -55,17 +59,18 @@ export function registerUnits(program: Command): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       const units = await client.units.list();
-      if (options.output === 'json') printJson(units);
+      if (options.output === 'json') printJson(units.map((u) => lastEvents(u, LIST_EVENTS)));
       else printTable(['NAME', 'CLASS', 'STATE', 'DESIRED', 'PID', 'RESTARTS', 'HEALTH', 'IMAGE'], units.map(unitRow));
     });
 
   program
     .command('status')
     .description('show one unit in detail: state, pid, restarts, exit code, health, SELinux labels, recent events')
-    .argument('<name>', 'unit name')
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
+    .argument('<name>', 'unit name', nameArg)
+    .option('--events <n>', `how many recent events to show (default ${STATUS_EVENTS}, at most 64 are kept)`, nonNegativeIntArg)
+    .action(async (name: string, opts: { events?: number }, cmd: Command) => {
       const { client, options } = await connect(cmd);
-      const unit = await client.units.get(name);
+      const unit = lastEvents(await client.units.get(name), opts.events ?? STATUS_EVENTS);
       if (options.output === 'json') printJson(unit);
       else process.stdout.write(formatStatus(unit));
     });
@@ -74,7 +79,7 @@ export function registerUnits(program: Command): void {
     program
       .command(verb)
       .description(`${verb} a unit (the supervisor's desired state follows)`)
-      .argument('<name>', 'unit name')
+      .argument('<name>', 'unit name', nameArg)
       .action(async (name: string, _opts: unknown, cmd: Command) => {
         const { client, options } = await connect(cmd);
         const unit = await client.units[verb](name, {});
@@ -86,7 +91,7 @@ export function registerUnits(program: Command): void {
   program
     .command('stop')
     .description('stop a unit, showing the stop signal and the time until SIGKILL while it waits; it stays stopped until `start` (a settings change that does not turn it off and on again leaves it so; a berthd restart runs it again)')
-    .argument('<name>', 'unit name')
+    .argument('<name>', 'unit name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       if (options.output === 'json') {
@@ -121,8 +126,8 @@ export function registerUnits(program: Command): void {
   program
     .command('logs')
     .description("print a unit's logs")
-    .argument('<name>', 'unit name')
-    .option('-n, --tail <lines>', 'only the last N lines', nonNegativeInt)
+    .argument('<name>', 'unit name', nameArg)
+    .option('-n, --tail <lines>', 'only the last N lines', nonNegativeIntArg)
     .option('-f, --follow', 'keep printing new lines until interrupted')
     .action(async (name: string, opts: { tail?: number; follow?: boolean }, cmd: Command) => {
       const { client, options } = await connect(cmd);

@@ -1,5 +1,6 @@
 // `berthctl validate FILE…`: offline checks of unit specs and settings documents (see ../validate.ts).
 import type { Command } from 'commander';
+import { existingFileArg } from '../arguments.js';
 import { globalOptions } from '../context.js';
 import { ReportedFailure } from '../errors.js';
 import { printJson } from '../output.js';
@@ -10,7 +11,7 @@ export function registerValidate(program: Command): void {
     .command('validate')
     .description('check unit specs and settings documents offline (no daemon); non-zero exit on any error')
     .argument('<files...>', 'unit .toml files (in a units dir, or with a top-level "class") or settings documents')
-    .option('--defaults <file>', 'settings defaults to validate documents against (default: the shipped ones)')
+    .option('--defaults <file>', 'settings defaults to validate documents against (default: the shipped ones)', existingFileArg)
     .action(async (files: string[], opts: { defaults?: string }, cmd: Command) => {
       const { output } = globalOptions(cmd);
       const defaults = opts.defaults ?? (await defaultSettingsFile());

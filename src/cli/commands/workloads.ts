@@ -5,6 +5,7 @@ import { connect } from '../context.js';
 import { formatPairs, humanBytes, printJson, printJsonLine, printTable } from '../output.js';
 import { collect, runRequest, type RunFlags } from './workloads-args.js';
 import { failIfAny, followStop } from '../stop-view.js';
+import { imageRefArg, nameArg, nonNegativeIntArg, sizeArg } from '../arguments.js';
 
 function row(w: WorkloadInfo): string[] {
   const s = w.status;
@@ -51,11 +52,11 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('run')
     .description('run a workload; refused with the reason when it asks for more than the workload policy allows')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .argument('[command...]', 'command and arguments (after --), replacing the image entrypoint and cmd')
-    .requiredOption('--image <ref>', 'image reference')
+    .requiredOption('--image <ref>', 'image reference', imageRefArg)
     .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
-    .option('-m, --memory <size>', 'memory limit, e.g. 64Mi')
+    .option('-m, --memory <size>', 'memory limit, e.g. 64Mi or 64m (binary: 64m is 64 MiB, as for docker run)', sizeArg)
     .option('--cpus <n>', 'CPU limit in cores, e.g. 0.5')
     .option('--pids <n>', 'maximum number of processes')
     .option('--mount <src:dst[:ro|:rw]>', 'bind a host path from the allow-list (read-only unless :rw; repeatable)', collect)
@@ -85,7 +86,7 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('status')
     .description('show one workload in detail')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       const w = await client.workloads.get(name);
@@ -96,7 +97,7 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('start')
     .description('start a workload (persisted: it stays running across berthd restarts)')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       print(await client.workloads.start(name), options.output === 'json');
@@ -105,7 +106,7 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('stop')
     .description('stop a workload (persisted: it stays stopped across berthd restarts), showing the stop signal and the time until SIGKILL while it waits')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
       if (options.output === 'json') {
@@ -121,7 +122,7 @@ export function registerWorkloads(program: Command): void {
     .command('rm')
     .alias('remove')
     .description('stop a workload, remove its container and forget it')
-    .argument('<name>', 'workload name')
+    .argument('<name>', 'workload name', nameArg)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
       await client.workloads.remove(name);
@@ -130,8 +131,8 @@ export function registerWorkloads(program: Command): void {
   workloads
     .command('logs')
     .description("print a workload's logs")
-    .argument('<name>', 'workload name')
-    .option('-n, --tail <lines>', 'only the last N lines', (v: string) => Number(v))
+    .argument('<name>', 'workload name', nameArg)
+    .option('-n, --tail <lines>', 'only the last N lines', nonNegativeIntArg)
     .option('-f, --follow', 'keep printing new lines until interrupted')
     .action(async (name: string, opts: { tail?: number; follow?: boolean }, cmd: Command) => {
       const { client, options } = await connect(cmd);
