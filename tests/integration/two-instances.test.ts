@@ -33,7 +33,7 @@ interface Pair {
   api: BerthClient;
 }
 let A: Pair;
-let B: Pair;
+let B: Pair | undefined;
 
 async function startPair(): Promise<Pair> {
   const ctd = await TestContainerd.start();
@@ -55,6 +55,11 @@ before(async () => {
   A = await startPair();
   B = await startPair();
 });
+
+function pairB(): Pair {
+  assert.ok(B, 'pair B is running');
+  return B;
+}
 after(async () => {
   await stopPair(A);
   await stopPair(B);
@@ -87,13 +92,13 @@ async function assertUntouched(p: Pair, pid: number, what: string): Promise<void
 
 test('same namespace, same unit name: both run, each with its runc state under its own berth run dir', async () => {
   const pidA = await running(A);
-  const pidB = await running(B);
+  const pidB = await running(pairB());
   assert.notEqual(pidA, pidB);
   assert.equal(await runcPid(A.b.runcRoot), pidA);
-  assert.equal(await runcPid(B.b.runcRoot), pidB);
-  assert.notEqual(A.b.runcRoot, B.b.runcRoot);
+  assert.equal(await runcPid(pairB().b.runcRoot), pidB);
+  assert.notEqual(A.b.runcRoot, pairB().b.runcRoot);
   assert.equal(runcRootOf((await A.cc.getContainer('control')).runtime?.options), A.b.runcRoot);
-  assert.equal(runcRootOf((await B.cc.getContainer('control')).runtime?.options), B.b.runcRoot);
+  assert.equal(runcRootOf((await pairB().cc.getContainer('control')).runtime?.options), pairB().b.runcRoot);
   // …and each in a cgroup of its own (one cgroup would make a SIGKILL to all of one's processes kill both).
   const memoryCgroup = async (pid: number) => (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n').find((l) => /:memory:/.test(l));
   const [cgA, cgB] = [await memoryCgroup(pidA), await memoryCgroup(pidB)];
@@ -106,29 +111,29 @@ test('same namespace, same unit name: both run, each with its runc state under i
 
 test('stopping one (SIGKILL to all its processes), starting and restarting it leave the other\'s task running with the same pid', async () => {
   const pidA = await running(A);
-  const pidB = await running(B);
+  const pidB = await running(pairB());
   await A.api.units.stop('control');
   await waitUnit(A.api, 'control', (s) => s.state === 'stopped', 20_000, 'A control stopped');
   await waitFor(() => !processAlive(pidA), 10_000, 'A control process to exit');
   assert.equal(await runcPid(A.b.runcRoot), undefined, 'A runc state removed with its task');
-  await assertUntouched(B, pidB, 'B after A stopped');
+  await assertUntouched(pairB(), pidB, 'B after A stopped');
 
   await A.api.units.start('control');
   const pidA2 = await running(A);
   assert.notEqual(pidA2, pidA);
   assert.equal(await runcPid(A.b.runcRoot), pidA2);
-  await assertUntouched(B, pidB, 'B after A started again');
+  await assertUntouched(pairB(), pidB, 'B after A started again');
 
-  await B.api.units.restart('control');
-  const pidB2 = await waitUnit(B.api, 'control', (s) => s.state === 'running' && s.pid !== pidB, 20_000, 'B control restarted').then((u) => u.pid);
+  await pairB().api.units.restart('control');
+  const pidB2 = await waitUnit(pairB().api, 'control', (s) => s.state === 'running' && s.pid !== pidB, 20_000, 'B control restarted').then((u) => u.pid);
   await waitFor(() => !processAlive(pidB), 10_000, 'B old control process to exit');
-  assert.equal(await runcPid(B.b.runcRoot), pidB2);
+  assert.equal(await runcPid(pairB().b.runcRoot), pidB2);
   await assertUntouched(A, pidA2, 'A after B restarted');
 });
 
 test('a crashed shim is cleaned up (`shim delete` reads the root from the bundle) without touching the other instance', async () => {
   const pidA = await running(A);
-  const pidB = await running(B);
+  const pidB = await running(pairB());
   const shims = await A.ctd.shimPids();
   assert.equal(shims.length, 1, `A's shims: ${shims.join(' ')}`);
   process.kill(shims[0]!, 'SIGKILL');
@@ -137,7 +142,7 @@ test('a crashed shim is cleaned up (`shim delete` reads the root from the bundle
   await waitFor(() => !processAlive(pidA), 15_000, 'A control process killed by the shim cleanup');
   const pidA2 = await waitUnit(A.api, 'control', (s) => s.state === 'running' && s.pid !== pidA, 30_000, 'A control restarted').then((u) => u.pid);
   assert.equal(await runcPid(A.b.runcRoot), pidA2);
-  await assertUntouched(B, pidB, 'B after A\'s shim crashed');
+  await assertUntouched(pairB(), pidB, 'B after A\'s shim crashed');
 });
 
 test('a container made by an older berth (no runc root recorded, state in the shared root) is still adopted, stopped and removed', async () => {
@@ -180,4 +185,20 @@ test('a container made by an older berth (no runc root recorded, state in the sh
     await rmdir(path.join(DEFAULT_RUNC_ROOT, ns)).catch(() => undefined); // runc leaves its namespace dir
     await removeCgroupParent(`/${ns}`);
   }
+});
+
+test('stopping a pair (test support) leaves nothing of it: no runc state, no container process, no cgroup, no dir', async () => {
+  const b = pairB();
+  const pidB = await running(b);
+  const pidA = await running(A);
+  const memory = (await readFile(`/proc/${pidB}/cgroup`, 'utf8')).split('\n').find((l) => /:memory:/.test(l))!.split(':')[2]!;
+  const parent = path.dirname(memory);
+  B = undefined;
+  await stopPair(b);
+  assert.ok(!processAlive(pidB), 'container process gone');
+  await assert.rejects(stat(b.b.runcRoot), 'runc root removed');
+  await assert.rejects(stat(b.b.dir), 'berthd dir removed');
+  await assert.rejects(stat(b.ctd.dir), 'containerd dir removed');
+  await assert.rejects(stat(path.join('/sys/fs/cgroup/memory', parent)), `cgroup parent ${parent} removed`);
+  await assertUntouched(A, pidA, 'A after B was torn down');
 });

@@ -90,6 +90,12 @@ export class TestBerthd {
   get socket(): string {
     return path.join(this.runDir, 'api.sock');
   }
+  /** berthd's namespace for host containers: `--namespace` of extraArgs, else its default. */
+  get namespace(): string {
+    const args = this.opts.extraArgs ?? [];
+    const i = args.indexOf('--namespace');
+    return i >= 0 && args[i + 1] ? args[i + 1]! : 'berth';
+  }
   /** Where runc keeps the state of this berthd's containers (berthd's `<run dir>/runc`). */
   get runcRoot(): string {
     return path.join(this.runDir, 'runc');
@@ -189,8 +195,8 @@ export class TestBerthd {
     } else {
       await stopManaged(this);
     }
-    // berthd's default namespaces: host containers and workloads (src/workloads/wiring.ts).
-    for (const ns of ['berth', 'berth-workloads']) await removeCgroupParent(cgroupParent(ns, this.runDir));
+    // Host containers' namespace and the workloads' (src/workloads/wiring.ts).
+    for (const ns of [this.namespace, 'berth-workloads']) await removeCgroupParent(cgroupParent(ns, this.runDir));
     await rm(this.dir, { recursive: true, force: true });
   }
 }
