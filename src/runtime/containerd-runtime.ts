@@ -35,9 +35,12 @@ export interface ContainerdRuntimeDirs {
   runc: string;
 }
 
-/** berth's layout under its run dir: `<run dir>/fifo` and `<run dir>/runc` (README, "Running alongside…"). */
+/**
+ * berth's layout under its run dir: `<run dir>/fifo` and `<run dir>/runc` (README, berthd). Absolute even for
+ * a relative --run-dir: the shim and runc do not run in berthd's working directory.
+ */
 export function containerdRuntimeDirs(runDir: string): ContainerdRuntimeDirs {
-  return { fifo: path.join(runDir, 'fifo'), runc: path.join(runDir, 'runc') };
+  return { fifo: path.resolve(runDir, 'fifo'), runc: path.resolve(runDir, 'runc') };
 }
 
 /**

@@ -5,6 +5,7 @@ import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { RUNC_OPTIONS_TYPE_URL, type AnyMessage } from '../../src/containerd/codec.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 import type { Container, Mount } from '../../src/containerd/types.js';
+import { containerdRuntimeDirs } from '../../src/runtime/containerd-runtime.js';
 
 test('runcOptions: containerd.runc.v1.Options with only `root` (field 7, length-delimited) set', () => {
   const any = runcOptions('/run/berth/runc');
@@ -77,4 +78,9 @@ test('ContainerLifecycle without a runc root refuses to create (it may still ins
   await assert.rejects(lc.createTask('c', { kind: 'null' }, []), /has no runc root/);
   assert.equal(containers.size, 0);
   assert.equal(taskOptions.length, 0);
+});
+
+test('containerdRuntimeDirs: FIFOs and runc state under the run dir, absolute even for a relative --run-dir', () => {
+  assert.deepEqual(containerdRuntimeDirs('/run/berth'), { fifo: '/run/berth/fifo', runc: '/run/berth/runc' });
+  assert.equal(containerdRuntimeDirs('rel/run').runc, `${process.cwd()}/rel/run/runc`);
 });
