@@ -1,6 +1,8 @@
 // The suite's environment: one private containerd (started and stopped by PID by the runner), the busybox
 // test image imported into berth's namespaces, and helpers to run berthd instances against it.
+import { rm } from 'node:fs/promises';
 import { TestContainerd } from '../../tests/support/containerd.js';
+import { forceDeleteRuncState } from '../../tests/support/cleanup.js';
 import { TestBerthd, type BerthdOptions } from '../../tests/support/berthd.js';
 import { busyboxArchive } from '../../tests/support/images.js';
 import { importArchive } from '../../src/images/import.js';
@@ -20,6 +22,11 @@ export interface ChaosEnv {
   cc: ContainerdClient;
   /** Started berthd instances, stopped (by PID) when a scenario ends even if it threw. */
   berthds: Set<TestBerthd>;
+  /**
+   * Every berthd ever created, swept again once containerd is gone: a create a SIGKILLed berthd left in
+   * flight can finish after that berthd's stop() and put runc state back under its run dir.
+   */
+  everyBerthd: Set<TestBerthd>;
 }
 
 export async function makeEnv(mode: Mode, seed: number): Promise<ChaosEnv> {
@@ -29,7 +36,7 @@ export async function makeEnv(mode: Mode, seed: number): Promise<ChaosEnv> {
   await importArchive(cc, archive, { namespace: NS });
   await cc.createNamespace(WORKLOAD_NS).catch(() => undefined);
   await importArchive(cc, archive, { namespace: WORKLOAD_NS });
-  return { mode, seed, ctd, cc, berthds: new Set() };
+  return { mode, seed, ctd, cc, berthds: new Set(), everyBerthd: new Set() };
 }
 
 export async function closeEnv(env: ChaosEnv): Promise<void> {
@@ -37,11 +44,17 @@ export async function closeEnv(env: ChaosEnv): Promise<void> {
   env.berthds.clear();
   env.cc.close();
   await env.ctd.stop();
+  for (const b of env.everyBerthd) {
+    await forceDeleteRuncState(b.runcRoot);
+    await rm(b.dir, { recursive: true, force: true });
+  }
+  env.everyBerthd.clear();
 }
 
 export async function newBerthd(env: ChaosEnv, opts: Omit<BerthdOptions, 'containerd'>): Promise<TestBerthd> {
   const b = await TestBerthd.create({ containerd: env.ctd, ...opts });
   env.berthds.add(b);
+  env.everyBerthd.add(b);
   return b;
 }
 

@@ -136,7 +136,7 @@ async function dockerRunMany(dockerd: TestDockerd, n: number, prefix: string): P
  */
 async function parallelStartsFloor(ctx: BenchContext, spec: OciSpec, n: number, prefix: string): Promise<number> {
   const client = ctx.containerd.client(FLOOR_NS);
-  const lc = new ContainerLifecycle(client, FLOOR_NS);
+  const lc = ctx.containerd.lifecycle(client, FLOOR_NS);
   // Connected and the image resolved before the clock starts, as in a running berthd (it caches images).
   const parent = (await lc.resolveImage(BUSYBOX_REF)).chainIds.at(-1);
   const t = nowMs();

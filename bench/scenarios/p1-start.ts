@@ -1,4 +1,3 @@
-import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { importArchive } from '../../src/images/import.js';
 import { busyboxArchive, BUSYBOX_REF } from '../../tests/support/images.js';
 import { minimalSpec } from '../../tests/support/minimal-spec.js';
@@ -12,7 +11,7 @@ import type { BenchContext } from '../context.js';
 export async function clientStart(ctx: BenchContext): Promise<Row[]> {
   const ns = 'bench-p1';
   const client = ctx.containerd.client(ns);
-  const lc = new ContainerLifecycle(client, ns);
+  const lc = ctx.containerd.lifecycle(client, ns);
   await importArchive(client, await busyboxArchive(), { namespace: ns });
   const berth: number[] = [];
   const ctr: number[] = [];

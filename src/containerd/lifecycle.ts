@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import type { ContainerdClient } from './client.js';
 import { isAlreadyExists, isNotFound, isUnavailable } from './errors.js';
-import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, RUNC_OPTIONS_TYPE_URL } from './codec.js';
+import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, type AnyMessage } from './codec.js';
+import { runcOptions } from './runc-root.js';
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
 import { prepareStdio, attachStdio, type StdioSpec, type AttachedStdio } from './stdio.js';
@@ -33,11 +34,21 @@ export class ImageNotUnpackedError extends Error {
 /**
  * Container lifecycle on top of the raw client: create from an image, run tasks with their stdio,
  * wait, kill, exec, and delete in the one order that leaks nothing (task, snapshot, container).
+ * `runcRoot` is where runc keeps the state of the tasks this creates (see runc-root.ts); a lifecycle
+ * without one can inspect, kill and remove containers but refuses to create any.
  */
 export class ContainerLifecycle {
   readonly images: ImageReader;
-  constructor(readonly client: ContainerdClient, readonly namespace: string = client.namespace) {
+  private readonly runtimeOptions: AnyMessage | undefined;
+  constructor(readonly client: ContainerdClient, readonly namespace: string = client.namespace, readonly runcRoot?: string) {
     this.images = new ImageReader(client);
+    // Encoded once: every create and task create sends the same bytes.
+    this.runtimeOptions = runcRoot === undefined ? undefined : runcOptions(runcRoot);
+  }
+
+  private get options(): AnyMessage {
+    if (!this.runtimeOptions) throw new Error(`ContainerLifecycle(${this.namespace}) has no runc root: pass one to create containers or tasks`);
+    return this.runtimeOptions;
   }
 
   private get call(): { namespace: string } {
@@ -62,8 +73,8 @@ export class ContainerLifecycle {
       id: req.id,
       image: req.image,
       labels: req.labels ?? {},
-      // Default runc options: an empty message encodes to zero bytes (no codec needed on the hot path).
-      runtime: { name: RUNC_V2, options: { type_url: RUNC_OPTIONS_TYPE_URL, value: Buffer.alloc(0) } },
+      // Recorded with the container so a task created without options (ctr, an older berth) uses it too.
+      runtime: { name: RUNC_V2, options: this.options },
       spec: jsonAny(SPEC_TYPE_URL, req.spec),
       snapshotter,
       snapshot_key: req.id,
@@ -89,6 +100,7 @@ export class ContainerLifecycle {
    * spec, so a task re-created later gets the same rootfs label as the first one.
    */
   async createTask(id: string, stdio: StdioSpec, knownMounts?: Mount[]): Promise<{ pid: number; stdio?: AttachedStdio }> {
+    const options = this.options;
     let rootfs = knownMounts;
     if (!rootfs) {
       const container = await this.client.getContainer(id, this.call);
@@ -97,7 +109,9 @@ export class ContainerLifecycle {
     }
     const paths = await prepareStdio(stdio, id);
     const attached = stdio.kind === 'fifo' ? attachStdio(paths) : undefined;
-    const request = { container_id: id, rootfs: rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), ...paths };
+    // The task's options replace the container's (the shim reads its runc root from them): sent every time,
+    // so a container recorded without a root (an older berth made it) gets ours when its task is re-created.
+    const request = { container_id: id, rootfs: rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), ...paths, options };
     try {
       try {
         return { pid: await this.client.createTask(request, this.call), stdio: attached };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { ContainerdClient } from '../containerd/client.js';
-import { ContainerdRuntime } from '../runtime/containerd-runtime.js';
+import { ContainerdRuntime, containerdRuntimeDirs } from '../runtime/containerd-runtime.js';
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { loadUnits, DEFAULT_UNIT_DIRS, formatUnitError } from '../units/index.js';
@@ -102,7 +102,7 @@ export class Berthd {
       onWriteError: (unit, err) => logger.warn({ unit, err: err.message }, 'unit log write failed; lines dropped until it works again'),
     });
     const images = new ImageService(client, opts.namespace, path.join(opts.stateDir, 'images'), () => settings.policy());
-    const runtime = new ContainerdRuntime(client, opts.namespace, path.join(opts.runDir, 'fifo'), logs, images);
+    const runtime = new ContainerdRuntime(client, opts.namespace, containerdRuntimeDirs(opts.runDir), logs, images);
     const apiSocket = path.join(opts.runDir, 'api.sock');
     const caps = hostCapabilities();
     const absentHostPaths = ['/lib/modules'].filter((p) => !existsSync(p));

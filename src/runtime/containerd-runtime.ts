@@ -27,18 +27,37 @@ function toRuntimeError(e: unknown): unknown {
   return e;
 }
 
+/** Where a ContainerdRuntime keeps things on the host (both under berth's run dir). */
+export interface ContainerdRuntimeDirs {
+  /** Task stdio FIFOs: `<fifo>/<namespace>/<id>`. */
+  fifo: string;
+  /** runc's state root for the tasks this runtime creates: `<runc>/<namespace>/<id>` (runc-root.ts). */
+  runc: string;
+}
+
+/**
+ * berth's layout under its run dir: `<run dir>/fifo` and `<run dir>/runc` (README, berthd). Absolute even for
+ * a relative --run-dir: the shim and runc do not run in berthd's working directory.
+ */
+export function containerdRuntimeDirs(runDir: string): ContainerdRuntimeDirs {
+  return { fifo: path.resolve(runDir, 'fifo'), runc: path.resolve(runDir, 'runc') };
+}
+
 /**
  * containerd backend. Task stdio goes through FIFOs under `<run dir>/fifo/<namespace>/<id>`: they live in
  * the shim as long as the task does, so a restarted berthd re-opens them and reads what the container
- * wrote meanwhile (the pipe holds it; the container blocks rather than lose output).
+ * wrote meanwhile (the pipe holds it; the container blocks rather than lose output). runc keeps its state
+ * under a root of berth's own, never containerd's shared default.
  */
 export class ContainerdRuntime implements Runtime {
   readonly name = 'containerd';
   readonly lifecycle: ContainerLifecycle;
   private readonly mounts = new Map<string, Mount[]>();
+  private readonly fifoRoot: string;
 
-  constructor(readonly client: ContainerdClient, readonly namespace: string, private readonly fifoRoot: string, private readonly logs: LogSink, readonly images: ImageSource) {
-    this.lifecycle = new ContainerLifecycle(client, namespace);
+  constructor(readonly client: ContainerdClient, readonly namespace: string, dirs: ContainerdRuntimeDirs, private readonly logs: LogSink, readonly images: ImageSource) {
+    this.fifoRoot = dirs.fifo;
+    this.lifecycle = new ContainerLifecycle(client, namespace, dirs.runc);
   }
 
   private fifoDir(id: string): string {

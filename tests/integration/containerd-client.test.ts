@@ -8,7 +8,7 @@ import { busyboxArchive, twoLayerArchive, brokenArchives, BUSYBOX_REF } from '..
 import { minimalSpec } from '../support/minimal-spec.js';
 import { waitFor, withDeadline } from '../support/wait.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
-import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
+import type { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { importArchive, ImportError } from '../../src/images/import.js';
 import { subscribeEvents, type EventItem } from '../../src/containerd/events.js';
 import { InvalidArgumentError, NotFoundError, FailedPreconditionError } from '../../src/containerd/errors.js';
@@ -23,7 +23,7 @@ let tmp: string;
 before(async () => {
   ctd = await TestContainerd.start();
   client = ctd.client(NS);
-  lc = new ContainerLifecycle(client, NS);
+  lc = ctd.lifecycle(client, NS);
   tmp = await mkdtemp(path.join(os.tmpdir(), 'berth-client-'));
   await importArchive(client, await busyboxArchive(), { namespace: NS });
 });

@@ -13,7 +13,7 @@ import { busyboxArchive, BUSYBOX_REF } from '../support/images.js';
 import { minimalSpec } from '../support/minimal-spec.js';
 import { waitFor, processAlive } from '../support/wait.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
-import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
+import type { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
 import { importArchive } from '../../src/images/import.js';
 import { AlreadyExistsError } from '../../src/containerd/errors.js';
 
@@ -36,7 +36,7 @@ exec ${realRunc} "$@"
   await chmod(path.join(wrapDir, 'runc'), 0o755);
   ctd = await TestContainerd.start({ pathPrefix: wrapDir });
   client = ctd.client(NS);
-  lc = new ContainerLifecycle(client, NS);
+  lc = ctd.lifecycle(client, NS);
   await importArchive(client, await busyboxArchive(), { namespace: NS });
 });
 

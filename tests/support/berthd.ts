@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestContainerd } from './containerd.js';
 import { withDeadline, waitFor, processAlive } from './wait.js';
 import { ContainerdClient } from '../../src/containerd/client.js';
-import { removeAllContainers, shimPidsOf, unmountUnder } from './cleanup.js';
+import { forceDeleteRuncState, removeAllContainers, removeCgroupParent, removeContainersUnder, shimPidsOf, unmountUnder } from './cleanup.js';
+import { cgroupParent } from '../../src/ocispec/index.js';
 
 /** The real launcher (V8 flags included), so tests and benchmarks run berthd as a host does. */
 const BERTHD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berthd');
@@ -89,6 +90,16 @@ export class TestBerthd {
   get socket(): string {
     return path.join(this.runDir, 'api.sock');
   }
+  /** berthd's namespace for host containers: `--namespace` of extraArgs, else its default. */
+  get namespace(): string {
+    const args = this.opts.extraArgs ?? [];
+    const i = args.indexOf('--namespace');
+    return i >= 0 && args[i + 1] ? args[i + 1]! : 'berth';
+  }
+  /** Where runc keeps the state of this berthd's containers (berthd's `<run dir>/runc`). */
+  get runcRoot(): string {
+    return path.join(this.runDir, 'runc');
+  }
   get logFile(): string {
     return path.join(this.dir, 'berthd.log');
   }
@@ -164,13 +175,28 @@ export class TestBerthd {
   }
 
   /**
-   * Kill berthd (by PID) and remove its dirs. With an external test containerd, its stop() removes the
-   * containers; with a managed one, this removes them, then stops that containerd and its shims by PID.
+   * Kill berthd (by PID), remove its containers and its dirs. With an external test containerd, the
+   * containers whose runc root is this berthd's are removed through it (their runc state lives in our dir,
+   * so they cannot be left for the containerd's stop()); with a managed one, all of them, then that
+   * containerd and its shims are stopped by PID. runc state still left under the root is force-deleted.
    */
   async stop(): Promise<void> {
     await this.kill();
     this.notify?.close();
-    if (!this.opts.containerd) await stopManaged(this);
+    if (this.opts.containerd) {
+      const client = ContainerdClient.connect(this.opts.containerd.socket);
+      try {
+        await removeContainersUnder(client, this.dir);
+      } finally {
+        client.close();
+      }
+      await forceDeleteRuncState(this.runcRoot);
+      await unmountUnder(this.dir);
+    } else {
+      await stopManaged(this);
+    }
+    // Host containers' namespace and the workloads' (src/workloads/wiring.ts).
+    for (const ns of [this.namespace, 'berth-workloads']) await removeCgroupParent(cgroupParent(ns, this.runDir));
     await rm(this.dir, { recursive: true, force: true });
   }
 }
@@ -195,5 +221,6 @@ async function stopManaged(b: TestBerthd): Promise<void> {
       /* gone */
     }
   }
+  await forceDeleteRuncState(b.runcRoot);
   await unmountUnder(b.dir);
 }

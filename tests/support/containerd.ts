@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ContainerdClient } from '../../src/containerd/client.js';
 import { waitFor, processAlive } from './wait.js';
-import { removeAllContainers, shimPidsOf, unmountUnder } from './cleanup.js';
+import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
+import { forceDeleteRuncState, removeAllContainers, shimPidsOf, unmountUnder } from './cleanup.js';
 
 /**
  * A private containerd for tests: own root, state and socket under one temp dir, CRI disabled. `stop()`
@@ -30,6 +31,10 @@ export class TestContainerd {
   }
   get logFile(): string {
     return path.join(this.dir, 'containerd.log');
+  }
+  /** runc's state root for the containers tests create on this containerd (never the host's shared one). */
+  get runcRoot(): string {
+    return path.join(this.dir, 'runc');
   }
 
   /**
@@ -100,6 +105,11 @@ export class TestContainerd {
     return ContainerdClient.connect(this.socket, namespace);
   }
 
+  /** A lifecycle in `namespace` whose tasks keep their runc state under this containerd's dir. */
+  lifecycle(client: ContainerdClient, namespace: string = client.namespace): ContainerLifecycle {
+    return new ContainerLifecycle(client, namespace, this.runcRoot);
+  }
+
   /** Shim PIDs whose command line names our socket. */
   shimPids(): Promise<number[]> {
     return shimPidsOf(this.socket);
@@ -130,6 +140,7 @@ export class TestContainerd {
       }
       await waitFor(() => !processAlive(pid), 5000, `shim ${pid} to exit`).catch(() => undefined);
     }
+    await forceDeleteRuncState(this.runcRoot);
     await unmountUnder(this.dir);
     await rm(this.dir, { recursive: true, force: true });
   }

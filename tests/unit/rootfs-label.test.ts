@@ -131,7 +131,7 @@ function fakeClient(): { client: ContainerdClient; rootfs: Mount[][] } {
 
 test('ContainerLifecycle: Tasks.Create gets the labelled rootfs, from create()\'s mounts and from the stored spec alike', async () => {
   const { client, rootfs } = fakeClient();
-  const lc = new ContainerLifecycle(client, 'berth');
+  const lc = new ContainerLifecycle(client, 'berth', '/run/berth/runc');
   const spec = { ociVersion: '1.1.0', linux: { mountLabel: WL } };
   const { mounts } = await lc.create({ id: 'wl', image: 'localhost/app:1', spec, parent: 'sha256:top' });
   assert.equal(mounts[0]!.options.at(-1), `context="${WL}"`);
@@ -143,7 +143,7 @@ test('ContainerLifecycle: Tasks.Create gets the labelled rootfs, from create()\'
 
 test('ContainerLifecycle: a spec without a mount label (SELinux off) leaves Tasks.Create\'s rootfs as the snapshotter gave it', async () => {
   const { client, rootfs } = fakeClient();
-  const lc = new ContainerLifecycle(client, 'berth');
+  const lc = new ContainerLifecycle(client, 'berth', '/run/berth/runc');
   const { mounts } = await lc.create({ id: 'c', image: 'localhost/app:1', spec: { ociVersion: '1.1.0', linux: {} }, parent: 'sha256:top' });
   await lc.createTask('c', { kind: 'null' }, mounts);
   await lc.createTask('c', { kind: 'null' });

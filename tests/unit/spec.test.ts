@@ -6,7 +6,7 @@ import {
   CONTAINERD_DEFAULT_CAPS, KNOWN_CAPABILITIES,
 } from '../../src/units/capabilities.js';
 import {
-  allocateMcs, buildSpec, defaultSpec, resolveInputs, specOptsFor, withCgroupMount, withEnv,
+  allocateMcs, buildSpec, cgroupParent, defaultSpec, resolveInputs, specOptsFor, withCgroupMount, withEnv,
   type OciSpec, type SpecContext,
 } from '../../src/ocispec/index.js';
 
@@ -361,6 +361,19 @@ test('cwd and user come from the unit, else from the image', () => {
 
 test('cgroups path is /<namespace>/<container id>', () => {
   assert.equal(build(HOST, { namespace: 'ns1', containerId: 'c1' }).spec.linux.cgroupsPath, '/ns1/c1');
+  assert.equal(build(HOST, { namespace: 'ns1', containerId: 'c1', runDir: '/run/berth/' }).spec.linux.cgroupsPath, '/ns1/c1');
+});
+
+test('another berth on the host (another run dir) gets a cgroup parent of its own: same namespace and id never share a cgroup', () => {
+  const a = build(HOST, { namespace: 'berth', containerId: 'control', runDir: '/tmp/bd-a/run' }).spec.linux.cgroupsPath;
+  const b = build(HOST, { namespace: 'berth', containerId: 'control', runDir: '/tmp/bd-b/run' }).spec.linux.cgroupsPath;
+  assert.match(a ?? '', /^\/berth-[0-9a-f]{8}\/control$/);
+  assert.match(b ?? '', /^\/berth-[0-9a-f]{8}\/control$/);
+  assert.notEqual(a, b);
+  assert.equal(build(HOST, { namespace: 'berth', containerId: 'control', runDir: '/tmp/bd-a/run/' }).spec.linux.cgroupsPath, a, 'stable for one run dir');
+  // Without a run dir, the API socket's dir is the run dir.
+  assert.equal(build(HOST, { namespace: 'berth', containerId: 'control', apiSocketPath: '/tmp/bd-a/run/api.sock' }).spec.linux.cgroupsPath, a);
+  assert.equal(cgroupParent('berth', '/run/berth'), '/berth');
 });
 
 test('two workloads get different MCS pairs from allocateMcs', () => {
