@@ -29,7 +29,7 @@ function describe(err: Error & { code?: unknown }, socket: string): string {
 
 async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
-  const program = buildProgram({ setExitCode: (code) => (exitCode = code) });
+  const program = await buildProgram({ setExitCode: (code) => (exitCode = code) }, argv);
   // A closed pipe (`berthctl logs x | head`) ends us quietly, like other Unix tools.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(exitCode);
