@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // berthctl entry point: parse, run one command, map the outcome to an exit code (0 ok, 1 failed, 2 usage).
-import { CommanderError } from 'commander';
+import { CommanderError } from './commander.js';
 import { closeClient, globalOptions } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, UsageError } from './errors.js';
 import { buildProgram } from './program.js';

@@ -2,7 +2,7 @@
 // (issue 16: start-up time is berthctl's latency); help, an unknown command or anything unusual before the
 // command name gets the whole tree, so commander's help, errors and suggestions are what they always were.
 // Commands talk to berthd through ./client.ts, loaded only by commands that need the daemon.
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { DEFAULT_SOCKET } from './context.js';
 
 export interface ProgramHooks {

@@ -1,5 +1,6 @@
 // Unit commands: units, status, start/stop/restart, stop-all, logs.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../commander.js';
 import type { UnitStatus } from '../../wire/index.js';
 import { connect } from '../context.js';
 import { UsageError } from '../errors.js';
