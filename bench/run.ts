@@ -13,6 +13,7 @@ const SCENARIOS: Record<string, (ctx: Awaited<ReturnType<typeof makeContext>>) =
   berthd: berthdScenarios,
   workloads: async (ctx) => (await import('./scenarios/workloads.js')).workloadScenarios(ctx),
   pull: async (ctx) => (await import('./scenarios/pull.js')).pullScenario(ctx),
+  cli: async (ctx) => (await import('./scenarios/cli.js')).cliScenarios(ctx),
 };
 
 export async function runBench(opts: BenchOptions, only?: string[]): Promise<Row[]> {

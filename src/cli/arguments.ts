@@ -2,7 +2,7 @@
 // a usage error (exit 2) naming the argument or flag, never a round trip to berthd or a silent default.
 // commander prefixes the message with the flag or argument it came from. Only light rules live here (no zod
 // registry): berthctl starts on every invocation.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from './commander.js';
 import { statSync } from 'node:fs';
 import { unreadable } from './files.js';
 import { unitNameProblem } from '../units/names.js';

@@ -1,19 +1,24 @@
 // Typed client for berth.v1 over the local socket (or TCP with mutual TLS): promises for unary calls, async
-// iterables for server streams, node streams for exec. Used by berthctl, the tests and the benchmarks, so it
-// loads the protos once and keeps per-call work to the gRPC call itself.
-import * as grpc from '@grpc/grpc-js';
+// iterables for server streams, node streams for exec. Used by berthctl, the tests and the benchmarks.
+// Streams, exec and (by default) unary calls go through grpc-js (./client-grpc.ts), loaded on first use;
+// with `unary: 'http2'` (berthctl's choice) unary calls over the socket go through node:http2 and a codec
+// over the precompiled protos (./unary-h2.ts), so a one-shot command never loads grpc-js or protobufjs.
+import type { GrpcTransport, TlsTarget } from './client-grpc.js';
+import type { H2Unary } from './unary-h2.js';
 import {
-  berthClientConstructor, hostFactsFromWire, logLineFromWire, pullProgressFromWire, specToWire, stopProgressFromWire, unitFromWire, versionFromWire,
-  watchEventFromWire, workloadFromWire, type StopProgress, type WireStopProgress,
+  hostFactsFromWire, logLineFromWire, pullProgressFromWire, specToWire, stopProgressFromWire, unitFromWire, versionFromWire, watchEventFromWire,
+  workloadFromWire, type StopProgress, type WireStopProgress,
   type BerthServiceName, type ExecRequest, type HostFacts, type LogLine, type PullProgressMessage, type UnitStatus, type VersionInfo,
   type WatchEvent, type WireEvent, type WireHostFacts, type WireListResponse, type WireLogLine, type WirePullProgress, type WireUnit,
-  type WireExecInput, type WireExecOutput, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
+  type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
 } from '../wire/index.js';
-import { ApiError, apiError, streamOf } from './client-call.js';
+import { berthUnaryCodec } from '../wire/unary-codec.js';
+import { ApiError, STATUS, streamOf } from './client-call.js';
 import { execSession, type ExecHandle } from './client-exec.js';
 
 export { ApiError } from './client-call.js';
 export type { ExecHandle } from './client-exec.js';
+export type { TlsTarget } from './client-grpc.js';
 export type {
   DaemonStatus, ExecRequest, HostFacts, LogLine, PullProgressMessage, StopProgress, UnitStatus, VersionInfo, WatchEvent, WorkloadInfo, WorkloadRequest,
 } from '../wire/index.js';
@@ -21,66 +26,28 @@ export type {
 /** Workloads per list page; the server also closes a page at 1 MiB. */
 const LIST_PAGE_SIZE = 100;
 
-export interface TlsTarget {
-  /** host:port */
-  address: string;
-  /** PEM contents: the CA that signed the server's certificate; our certificate and key (mutual TLS). */
-  ca: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  /** Name to check the server certificate against, when it differs from the address's host. */
-  serverName?: string;
-}
-
 export interface ConnectOptions {
   socketPath?: string;
   tls?: TlsTarget;
+  /**
+   * How unary calls travel: grpc-js (the default), or node:http2 with the compiled codec — only over the
+   * socket, and only while the build's compiled protos are fresh; otherwise grpc-js all the same.
+   */
+  unary?: 'grpc-js' | 'http2';
 }
 
 export interface CallOptions {
   timeoutMs?: number;
 }
 
-type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
-type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
-
-const SERVICE_NAMES: readonly BerthServiceName[] = ['Settings', 'Units', 'Events', 'Images', 'Host', 'Workloads'];
-const constructors = new Map<BerthServiceName, grpc.ServiceClientConstructor>();
-function ctor(name: BerthServiceName): grpc.ServiceClientConstructor {
-  let c = constructors.get(name);
-  if (!c) {
-    c = berthClientConstructor(name);
-    constructors.set(name, c);
-  }
-  return c;
-}
-
 export class BerthClient {
-  private readonly stubs = new Map<BerthServiceName, Stub>();
-  private readonly channel: grpc.Channel;
+  private grpcLoad: Promise<GrpcTransport> | undefined;
+  private grpc: GrpcTransport | undefined;
+  private h2: Promise<H2Unary> | undefined;
+  private closed = false;
 
-  constructor(options: ConnectOptions) {
-    let target: string;
-    let creds: grpc.ChannelCredentials;
-    // A restarted berthd is back within a second: do not let grpc-js back off for up to 2 minutes.
-    const channelOptions: grpc.ChannelOptions = { 'grpc.enable_channelz': 0, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 };
-    if (options.tls) {
-      const t = options.tls;
-      target = t.address;
-      creds = grpc.credentials.createSsl(t.ca, t.key ?? null, t.cert ?? null);
-      if (t.serverName) channelOptions['grpc.ssl_target_name_override'] = t.serverName;
-    } else if (options.socketPath) {
-      target = `unix://${options.socketPath}`;
-      creds = grpc.credentials.createInsecure();
-    } else {
-      throw new Error('BerthClient: give socketPath or tls');
-    }
-    // One channel (one connection) shared by every service stub.
-    this.channel = new grpc.Channel(target, creds, channelOptions);
-    for (const name of SERVICE_NAMES) {
-      const Ctor = ctor(name);
-      this.stubs.set(name, new Ctor(target, creds, { ...channelOptions, channelOverride: this.channel }) as Stub);
-    }
+  constructor(private readonly options: ConnectOptions) {
+    if (!options.tls && !options.socketPath) throw new Error('BerthClient: give socketPath or tls');
   }
 
   static connect(options: ConnectOptions): BerthClient {
@@ -88,37 +55,35 @@ export class BerthClient {
   }
 
   close(): void {
-    for (const stub of this.stubs.values()) stub.close();
-    this.channel.close();
+    this.closed = true;
+    this.grpc?.close();
+    void this.h2?.then((t) => t.close(), () => undefined);
   }
 
-  private stub(name: BerthServiceName): Stub {
-    return this.stubs.get(name) as Stub;
-  }
-
-  /**
-   * After berthd restarts, the channel sits in TRANSIENT_FAILURE until its next reconnect attempt and would
-   * fail calls at once; give it a moment to reconnect first. A berthd that is really gone still fails fast.
-   */
-  private async connected(): Promise<void> {
-    const state = this.channel.getConnectivityState(true);
-    if (state === grpc.connectivityState.READY || state === grpc.connectivityState.SHUTDOWN) return;
-    const stub = this.stubs.values().next().value as grpc.Client | undefined;
-    await new Promise<void>((resolve) => stub?.waitForReady(Date.now() + 1500, () => resolve()) ?? resolve());
+  /** grpc-js, loaded and connected on first use. */
+  private transport(): Promise<GrpcTransport> {
+    this.grpcLoad ??= import('./client-grpc.js').then(({ GrpcTransport }) => {
+      const t = new GrpcTransport(this.options);
+      this.grpc = t;
+      // Closed while loading: the channel must not outlive the client.
+      if (this.closed) t.close();
+      return t;
+    });
+    return this.grpcLoad;
   }
 
   private async call<Res>(service: BerthServiceName, method: string, req: object, opts?: CallOptions): Promise<Res> {
-    await this.connected();
-    return new Promise((resolve, reject) => {
-      const cb: Callback = (err, res) => (err ? reject(apiError(err)) : resolve(res as Res));
-      const stub = this.stub(service);
-      if (opts?.timeoutMs !== undefined) stub[method]!(req, { deadline: Date.now() + opts.timeoutMs }, cb);
-      else stub[method]!(req, cb);
-    });
+    const socketPath = this.options.unary === 'http2' && !this.options.tls ? this.options.socketPath : undefined;
+    const codec = socketPath === undefined ? undefined : berthUnaryCodec(service, method);
+    if (socketPath !== undefined && codec) {
+      this.h2 ??= import('./unary-h2.js').then(({ H2Unary }) => new H2Unary(socketPath));
+      return (await (await this.h2).call(codec, req, opts?.timeoutMs)) as Res;
+    }
+    return (await (await this.transport()).unary(service, method, req, opts?.timeoutMs)) as Res;
   }
 
-  private serverStream<W>(service: BerthServiceName, method: string, req: object): grpc.ClientReadableStream<W> {
-    return this.stub(service)[method]!(req) as grpc.ClientReadableStream<W>;
+  private serverStream<W, T>(service: BerthServiceName, method: string, req: object, map: (w: W) => T | undefined, signal?: AbortSignal): AsyncIterable<T> {
+    return streamOf(this.transport().then((t) => t.serverStream<W>(service, method, req)), map, signal);
   }
 
   // ---- Settings ----------------------------------------------------------------------------------------
@@ -166,12 +131,12 @@ export class BerthClient {
     },
     /** stopAll, reporting each step as it happens; ends when everything is stopped. */
     stopAllWithProgress: (opts: { signal?: AbortSignal } = {}): AsyncIterable<StopProgress> =>
-      streamOf(this.serverStream<WireStopProgress>('Units', 'StopAllWithProgress', {}), stopProgressFromWire, opts.signal),
+      this.serverStream<WireStopProgress, StopProgress>('Units', 'StopAllWithProgress', {}, stopProgressFromWire, opts.signal),
     stopWithProgress: (name: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<StopProgress> =>
-      streamOf(this.serverStream<WireStopProgress>('Units', 'StopWithProgress', { name }), stopProgressFromWire, opts.signal),
+      this.serverStream<WireStopProgress, StopProgress>('Units', 'StopWithProgress', { name }, stopProgressFromWire, opts.signal),
     logs: (name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogLine> => {
       const req = { name, follow: opts.follow ?? false, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
-      return streamOf(this.serverStream<WireLogLine>('Units', 'Logs', req), logLineFromWire, opts.signal);
+      return this.serverStream<WireLogLine, LogLine>('Units', 'Logs', req, logLineFromWire, opts.signal);
     },
     exec: (req: ExecRequest): ExecHandle => this.exec(req),
   };
@@ -188,7 +153,7 @@ export class BerthClient {
       do {
         const page = await this.call<WireListResponse>('Workloads', 'List', { page_size: LIST_PAGE_SIZE, page_token: token }, opts);
         // A server that pages always makes progress; an empty page with a token would loop forever.
-        if (page.workloads.length === 0 && page.next_page_token) throw new ApiError('workload list: empty page with a next page token', grpc.status.INTERNAL);
+        if (page.workloads.length === 0 && page.next_page_token) throw new ApiError('workload list: empty page with a next page token', STATUS.INTERNAL);
         for (const w of page.workloads) out.push(workloadFromWire(w));
         token = page.next_page_token ?? '';
       } while (token !== '');
@@ -202,13 +167,13 @@ export class BerthClient {
       workloadFromWire(await this.call<WireWorkload>('Workloads', 'Stop', { name }, opts)),
     /** stop, reporting each step as it happens; ends when the workload is stopped. */
     stopWithProgress: (name: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<StopProgress> =>
-      streamOf(this.serverStream<WireStopProgress>('Workloads', 'StopWithProgress', { name }), stopProgressFromWire, opts.signal),
+      this.serverStream<WireStopProgress, StopProgress>('Workloads', 'StopWithProgress', { name }, stopProgressFromWire, opts.signal),
     remove: async (name: string, opts?: CallOptions): Promise<void> => {
       await this.call('Workloads', 'Remove', { name }, opts);
     },
     logs: (name: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogLine> => {
       const req = { name, follow: opts.follow ?? false, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
-      return streamOf(this.serverStream<WireLogLine>('Workloads', 'Logs', req), logLineFromWire, opts.signal);
+      return this.serverStream<WireLogLine, LogLine>('Workloads', 'Logs', req, logLineFromWire, opts.signal);
     },
   };
 
@@ -217,7 +182,7 @@ export class BerthClient {
   readonly events = {
     /** First a `hello` snapshot, then events as they happen, until `signal` fires or the server ends. */
     watch: (opts: { signal?: AbortSignal } = {}): AsyncIterable<WatchEvent> =>
-      streamOf(this.serverStream<WireEvent>('Events', 'Watch', {}), watchEventFromWire, opts.signal),
+      this.serverStream<WireEvent, WatchEvent>('Events', 'Watch', {}, watchEventFromWire, opts.signal),
   };
 
   readonly images = {
@@ -230,7 +195,7 @@ export class BerthClient {
     },
     /** Progress messages while berthd pulls; the last one has phase `done`, `name` and `digest`. */
     pull: (ref: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<PullProgressMessage> =>
-      streamOf(this.serverStream<WirePullProgress>('Images', 'Pull', { ref }), pullProgressFromWire, opts.signal),
+      this.serverStream<WirePullProgress, PullProgressMessage>('Images', 'Pull', { ref }, pullProgressFromWire, opts.signal),
     prune: async (opts?: CallOptions): Promise<{ contentRemoved: number; snapshotsRemoved: number; bytesReclaimed: number }> => {
       const r = await this.call<{ content_removed: number; snapshots_removed: number; bytes_reclaimed: number }>('Images', 'Prune', {}, opts);
       return { contentRemoved: r.content_removed, snapshotsRemoved: r.snapshots_removed, bytesReclaimed: r.bytes_reclaimed };
@@ -245,6 +210,6 @@ export class BerthClient {
   // ---- exec --------------------------------------------------------------------------------------------
 
   private exec(req: ExecRequest): ExecHandle {
-    return execSession(this.stub('Units')['Exec']!() as grpc.ClientDuplexStream<WireExecInput, WireExecOutput>, req);
+    return execSession(this.transport().then((t) => t.exec()), req);
   }
 }

@@ -22,7 +22,8 @@ export async function connect(cmd: Command): Promise<{ client: BerthClient; opti
   const options = globalOptions(cmd);
   if (!client) {
     const { BerthClient } = await import('./client.js');
-    client = BerthClient.connect({ socketPath: options.socket });
+    // One-shot unary commands skip grpc-js: see ./unary-h2.ts.
+    client = BerthClient.connect({ socketPath: options.socket, unary: 'http2' });
   }
   return { client, options };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // berthctl entry point: parse, run one command, map the outcome to an exit code (0 ok, 1 failed, 2 usage).
-import { CommanderError } from 'commander';
+import { CommanderError } from './commander.js';
 import { closeClient, globalOptions } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ReportedFailure, UsageError } from './errors.js';
 import { buildProgram } from './program.js';
@@ -29,7 +29,7 @@ function describe(err: Error & { code?: unknown }, socket: string): string {
 
 async function main(argv: string[]): Promise<number> {
   let exitCode = EXIT_OK;
-  const program = buildProgram({ setExitCode: (code) => (exitCode = code) });
+  const program = await buildProgram({ setExitCode: (code) => (exitCode = code) }, argv);
   // commander prints its own parse errors; one thrown from an action (an InvalidArgumentError from flag
   // checks) it does not, so remember which ones it printed and print the rest below.
   let commanderPrinted = false;

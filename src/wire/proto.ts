@@ -3,9 +3,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { BERTH_BUNDLE, loadBundle } from '../protobuf/bundle.js';
 import { grpcServiceDefinition } from '../protobuf/grpc-service.js';
+import type { BerthServiceName } from './services.js';
 
-export const BERTH_SERVICES = ['Settings', 'Units', 'Events', 'Images', 'Host', 'Workloads'] as const;
-export type BerthServiceName = (typeof BERTH_SERVICES)[number];
+export { BERTH_SERVICES, type BerthServiceName } from './services.js';
 
 /** Method definitions of `berth.v1.<name>`, for `server.addService`. */
 export function berthService(name: BerthServiceName): grpc.ServiceDefinition {

@@ -111,8 +111,10 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+// The whole tree (no argv: every command module is loaded).
+const leaves = leafCommands(await buildProgram({ setExitCode: () => undefined }));
+
 describe('every command reports a bad value as a usage error naming it', () => {
-  const leaves = leafCommands(buildProgram({ setExitCode: () => undefined }));
 
   test('the command tree is walked (and each leaf has a case)', () => {
     assert.ok(leaves.length >= 25, `found ${leaves.length} commands`);

@@ -14,6 +14,7 @@ import { settingsApi } from '../../src/daemon/api-adapters.js';
 import { FakeImages, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
 import { REDACTED, SETTINGS, SettingsError, SettingsStore, isSecretKey, redactSettings } from '../../src/settings/index.js';
 import { parseErrorMessage } from '../../src/settings/document.js';
+import { SECRET_KEY_PATTERNS, looksSecret, redactSecrets } from '../../src/settings/secret-keys.js';
 import { LogStore, LOG_DIR_MODE, LOG_FILE_MODE } from '../../src/supervisor/log-store.js';
 import { validateUnit } from '../../src/units/index.js';
 import type { UnitSpec } from '../../src/units/types.js';
@@ -93,6 +94,46 @@ describe('redactSettings', () => {
     assert.deepEqual(redactSettings({ unknown: { password: 'x' } }), { unknown: { password: 'x' } }, 'not a registry key: nothing to redact');
   });
 });
+
+describe("berthctl's redaction without the registry (settings/secret-keys.ts)", () => {
+  test('its list of secret key patterns is the registry list', () => {
+    assert.deepEqual([...SECRET_KEY_PATTERNS].sort(), SETTINGS.filter((d) => d.sensitive).map((d) => d.pattern).sort());
+  });
+
+  test('it calls secret every key the registry does (and the same keys, for valid names)', () => {
+    const names: Record<string, string[]> = { '<name>': ['admin', 'control', 'x'], '<registry>': [HOST, 'docker.io', 'ghcr.io'] };
+    const keys = SETTINGS.flatMap((d) => {
+      const placeholder = d.wildcard?.placeholder;
+      const fill = placeholder ? (names[placeholder] ?? ['x']) : [''];
+      return fill.flatMap((n) => {
+        const key = placeholder ? d.pattern.replace(placeholder, n) : d.pattern;
+        return [key, `settings.${key}`, `${key}.extra`, key.split('.').slice(0, -1).join('.')];
+      });
+    });
+    assert.ok(keys.length > 50 && keys.some((k) => isSecretKey(k)));
+    for (const key of keys) assert.equal(looksSecret(key), isSecretKey(key), key);
+    // Where the registry refuses the wildcard's value, the shape still counts: more redaction, never less.
+    assert.ok(looksSecret('host-containers.Not Valid!.user-data'));
+  });
+
+  test('it redacts the trees, maps and documents the registry-backed redaction does, the same way', () => {
+    const inputs = [
+      redactSettingsTree(),
+      { [`container-registry.credentials.${HOST}.password`]: SECRET, 'host-containers.x.user-data': null, 'selinux.mode': 'off' },
+      { settings: { 'container-registry.credentials': { [HOST]: { password: SECRET } } } },
+      'plain',
+      { unknown: { password: 'x' } },
+    ];
+    for (const input of inputs) assert.deepEqual(redactSecrets(input), redactSettings(input));
+  });
+});
+
+function redactSettingsTree(): object {
+  return {
+    'container-registry': { credentials: { [HOST]: { username: 'robot', password: SECRET }, 'docker.io': { auth: b64(`u:${SECRET}`), identitytoken: SECRET } } },
+    'host-containers': { control: { enabled: true, 'user-data': USER_DATA } },
+  };
+}
 
 describe('parse errors do not echo the document', () => {
   test('V8 JSON excerpts are cut, on one line or many', () => {

@@ -1,7 +1,7 @@
 // `berthctl exec [-t] NAME -- CMD…`: runs a command in a unit's container with our stdio attached. With -t
 // the local terminal goes raw (keys reach the remote shell unchanged) and window size changes follow.
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from '../commander.js';
 import { nameArg } from '../arguments.js';
 import { connect } from '../context.js';
 import { UsageError } from '../errors.js';

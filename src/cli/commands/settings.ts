@@ -9,11 +9,11 @@ import { printJson, printTable, type OutputFormat } from '../output.js';
 
 /**
  * berthd already redacts secrets; berthctl does it again so an older berthd's answer cannot print one either.
- * Loaded on use: the settings registry (zod schemas) would otherwise slow every berthctl start.
+ * By the secret keys' shapes: the settings registry (zod schemas) would add ~100 ms to every `get`.
  */
 async function redacted(value: unknown): Promise<unknown> {
-  const { redactSettings } = await import('../../settings/redact.js');
-  return redactSettings(value);
+  const { redactSecrets } = await import('../../settings/secret-keys.js');
+  return redactSecrets(value);
 }
 
 /** `KEY=VALUE` arguments → a map; the server parses each value by its key's type. */

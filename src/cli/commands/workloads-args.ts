@@ -1,6 +1,6 @@
 // `berthctl workloads run` flags → a WorkloadRequest. Pure, so the parsing is tested without a daemon.
 // Only the shape is checked here; policy (allow-list, capabilities, limits) is berthd's to enforce.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from '../commander.js';
 import { parseSize } from '../../units/quantities.js';
 import { RESTART_POLICIES, type RestartPolicy, type WorkloadMount, type WorkloadRequest } from '../../wire/index.js';
 
