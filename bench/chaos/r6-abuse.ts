@@ -202,14 +202,14 @@ async function namesAndLimits(env: ChaosEnv, tmp: string): Promise<Row> {
       const odd = listed.filter((n) => n !== 'ok' && n !== 'wl-mounts');
       if (odd.length) out.push(`loaded: ${odd.map((n) => JSON.stringify(n.slice(0, 40))).join(',')}`);
       const log = b!.log();
-      for (const [what] of BAD_NAMES) if (!new RegExp(`bad-${what}\\.toml: name`).test(log)) out.push(`no "bad-${what}.toml: name" rejection in the log`);
+      for (const [what] of BAD_NAMES) if (!new RegExp(`bad-${what}\\.toml(:\\d+:\\d+)?: name`).test(log)) out.push(`no "bad-${what}.toml: name" rejection in the log`);
       return out;
     });
     await t.run('workload-class unit files asking for privileges are refused, naming the key', async () => {
       const log = b!.log();
       const out: string[] = [];
       const keys: Record<string, string> = { superpowered: 'superpowered', 'host-network': 'namespaces\\.host-network', 'host-pid': 'namespaces\\.host-pid', capabilities: 'capabilities\\.add', devices: 'devices' };
-      for (const [what, key] of Object.entries(keys)) if (!new RegExp(`wl-${what}\\.toml: ${key}`).test(log)) out.push(`wl-${what}.toml not refused by key`);
+      for (const [what, key] of Object.entries(keys)) if (!new RegExp(`wl-${what}\\.toml(:\\d+:\\d+)?: ${key}`).test(log)) out.push(`wl-${what}.toml not refused by key`);
       // A bind mount is checked against the host-path allow-list (a setting) when the spec is built, so the
       // file loads but the unit must fail to start, naming the mount, with no container made.
       const m = await cl.units.get('wl-mounts').catch(() => undefined);
