@@ -119,7 +119,7 @@ echo "berth private" > $T/host/berth-private.txt; chmod 0644 $T/host/berth-priva
 ln /run/berth/api.sock $T/shared/api.sock
 # A host unit like control (so control_t, berth's label for non-superpowered host containers), but given
 # what DAC and capabilities need to load a kernel module and to write a host directory: only SELinux can
-# refuse it. Loaded with the next settings commit.
+# refuse it. Loaded by `systemctl reload berthd` (SIGHUP: berthd reads its unit dirs at start-up and on reload).
 chmod 0777 $T/hostw
 cat > /etc/berth/units.d/ctlprobe.toml <<UNIT
 name = "ctlprobe"
@@ -135,6 +135,7 @@ mounts = [
 [restart]
 policy = "always"
 UNIT
+timeout 60 systemctl reload berthd; echo "INFO systemctl reload berthd: rc=$?"
 out=$(timeout 60 berthctl set --json '{"workloads.host-path-allow-list":["/run/vmtest/shared","/run/vmtest/host","/var/lib/vmtest/tools","/var/lib/berth/settings"]}' 2>&1 | oneline)
 echo "INFO allow-list: $out"
 for w in wl-a wl-b; do
