@@ -148,7 +148,8 @@ export class Berthd {
     const desired = desiredState(this.loadedUnits, { hostContainers: this.settings.hostContainers(), bootstrapContainers: this.settings.bootstrapContainers() }, this.plan, this.lastDesired);
     this.lastDesired = desired;
     for (const e of desired.errors) this.logger.error({ error: e }, 'settings for a unit rejected');
-    for (const r of desired.refused) this.logger.error({ unit: r.unit, error: r.reason }, 'unit breaks a host rule; it will not start');
+    // Said when the unit changes (or first appears), not again at every commit that leaves it as it was.
+    for (const r of desired.refused) if (desired.changed.includes(r.unit)) this.logger.error({ unit: r.unit, error: r.reason }, 'unit breaks a host rule; it will not start');
     if (desired.changed.length > 0) this.logger.info({ units: desired.changed }, 'desired state changed');
     await this.supervisor.setDesired(desired.units);
   }
