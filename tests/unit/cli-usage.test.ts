@@ -3,11 +3,9 @@
 // connect would fail with exit 1 instead). The command tree is walked from the real program, so a new
 // command without a case here fails the test until one is added. Also: sizes as Docker writes them.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
@@ -17,8 +15,8 @@ import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import type { WorkloadsApi } from '../../src/api/workloads-service.js';
 import type { WorkloadInfo, WorkloadRequest } from '../../src/wire/index.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
+import { runCli } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 interface Result {
   code: number | null;
@@ -30,22 +28,7 @@ let dir: string;
 let missingSocket: string;
 
 function berthctl(args: string[], socket = missingSocket): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--socket', socket, ...args], {
-      env: { ...process.env, BERTH_SOCKET: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(['--socket', socket, ...args]);
 }
 
 /** Leaf commands (the ones that run an action), as their words after `berthctl`. */

@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
+import { CLI_MAIN, runCli } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = CLI_MAIN;
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface Result {
@@ -27,23 +28,7 @@ let settings: FakeSettings;
 /** Runs berthctl (asynchronously: the server lives in this process and must keep answering). */
 function berthctl(args: string[], opts: { input?: string; env?: Record<string, string>; socket?: string | null } = {}): Promise<Result> {
   const socketArgs = opts.socket === null ? [] : ['--socket', opts.socket ?? server.socketPath];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...socketArgs, ...args], {
-      env: { ...process.env, BERTH_SOCKET: '', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+  return runCli([...socketArgs, ...args], opts);
 }
 
 before(async () => {

@@ -2,7 +2,7 @@
 // `units -o json` is not a wall of events (status --events N shows more), and a unit image that was never
 // imported says so and how to import it instead of backing off against https://localhost.
 import assert from 'node:assert/strict';
-import { exec, spawn } from 'node:child_process';
+import { exec } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,24 +17,13 @@ import type { PullProgress } from '../../src/images/pull-progress.js';
 import { notFound } from '../../src/images/registry/errors.js';
 import type { UnitEvent } from '../../src/wire/index.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost, fakeUnit } from '../support/api-fakes.js';
+import { runCli, type CliResult } from '../support/cli.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
-function berthctl(args: string[], socket: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--socket', socket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function berthctl(args: string[], socket: string): Promise<CliResult> {
+  return runCli(['--socket', socket, ...args]);
 }
 
 test("the README's validate example passes on a fresh clone", async () => {
