@@ -31,7 +31,7 @@ BASEKEY=$(basename "$BASE")
 KVER=$(ls "$BASE/lib/modules" | head -1)
 
 # ---- 2. berth (built in a temp copy; production deps only) --------------------------------------------
-BKEY=$( (hash_of src proto rootfs systemd package.json package-lock.json tsconfig.json; node --version) | sha256sum | cut -c1-16)
+BKEY=$( (hash_of src build proto rootfs systemd package.json package-lock.json tsconfig.json; node --version) | sha256sum | cut -c1-16)
 BERTH="$CACHE/berth-$BKEY"
 if [ ! -f "$BERTH/.complete" ]; then
   log "berth: building ($BKEY)"
@@ -41,7 +41,7 @@ if [ ! -f "$BERTH/.complete" ]; then
   (cd "$CACHE/berth-build" && npm ci --no-audit --no-fund --loglevel=error </dev/null >/dev/null && npm run build --silent </dev/null >/dev/null)
   cp -a "$CACHE/berth-build/package.json" "$CACHE/berth-build/package-lock.json" "$BERTH.tmp/"
   mkdir -p "$BERTH.tmp/dist"
-  cp -a "$CACHE/berth-build/dist/src" "$BERTH.tmp/dist/"
+  cp -a "$CACHE/berth-build/dist/src" "$CACHE/berth-build/dist/berthctl" "$BERTH.tmp/dist/"
   [ -d "$CACHE/berth-build/proto" ] && cp -a "$CACHE/berth-build/proto" "$BERTH.tmp/"
   (cd "$BERTH.tmp" && npm ci --omit=dev --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
   rm -rf "$CACHE/berth-build"

@@ -17,7 +17,7 @@ import { client, dropBerthd, newBerthd, WORKLOAD_NS, type ChaosEnv } from './env
 import { announcedDelays, now, Tally, type Row } from './lib.js';
 
 const execFileP = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 
 async function rejected<T>(p: Promise<T>): Promise<ApiError | undefined> {
   try {

@@ -17,7 +17,7 @@ import { client, dropBerthd, newBerthd, type ChaosEnv } from './env.js';
 import { Tally, type Row } from './lib.js';
 
 const execFileP = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 const HOST = 'registry.r7.example:5000';
 
 interface CliResult {

@@ -228,7 +228,7 @@ async function measure(ctx: BenchContext, scratch: string): Promise<Row[]> {
     const b = await newBerthd({ containerd: ctx.containerd, shippedUnits: true });
     await b.start(60_000);
     const client = BerthClient.connect({ socketPath: b.socket });
-    const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+    const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
     const samples: number[] = [];
     const once = async (enabled: boolean): Promise<number> => {
       const ac = new AbortController();

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // berthctl entry point: parse, run one command, map the outcome to an exit code (0 ok, 1 failed, 2 usage).
 import { CommanderError } from './commander.js';
 import { closeClient, globalOptions } from './context.js';

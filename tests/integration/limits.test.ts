@@ -21,7 +21,7 @@ import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 import { DEPTH_MESSAGE } from '../../src/util/depth.js';
 
 const execFileP = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 const MiB = 1024 * 1024;
 // Seven workloads of ~960 KB each (32 variables of 30,000 bytes, within every limit): ~6.7 MB in total.
 const BIG_COUNT = 7;

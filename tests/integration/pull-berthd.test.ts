@@ -20,7 +20,7 @@ import { policyOf, type PolicySettings } from '../../src/settings/index.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
 
 const run = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 const NS = 'berth';
 
 let ctd: TestContainerd;

@@ -22,7 +22,7 @@ import { BerthClient, type WorkloadInfo, type WorkloadRequest } from '../../src/
 import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 
 const execFileP = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 const SECRET = 'Pw-3xq8-not-for-eyes';
 const MiB = 1024 * 1024;
 

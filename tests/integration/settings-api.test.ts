@@ -12,7 +12,7 @@ import { withDeadline } from '../support/wait.js';
 import { BerthClient, ApiError } from '../../src/cli/client.js';
 
 const execFileP = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 const NS = 'berth';
 
 let ctd: TestContainerd;

@@ -20,7 +20,7 @@ import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const CLI = path.join(ROOT, 'dist/berthctl/berthctl.cjs');
 const HOST_NS = 'berth';
 
 /** Ignores SIGTERM (a shell as PID 1 has no default action for it): only SIGKILL, after the 2 s timeout, ends it. */

@@ -19,7 +19,7 @@ import { BerthClient, ApiError, type WorkloadInfo, type WorkloadRequest } from '
 import { WORKLOAD_NAMESPACE } from '../../src/workloads/wiring.js';
 
 const execFileP = promisify(execFile);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../berthctl/berthctl.cjs');
 const MiB = 1024 * 1024;
 // Workload base set (containerd's default minus NET_RAW and MKNOD) ∩ this list, plus NET_RAW added.
 const ALLOWED = ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SETUID', 'CAP_SETGID', 'CAP_NET_RAW'];

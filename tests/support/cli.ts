@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../../berthctl/berthctl.cjs', import.meta.url));
 
 export interface CliResult {
   code: number | null;

@@ -19,7 +19,7 @@ import type { UnitEvent } from '../../src/wire/index.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost, fakeUnit } from '../support/api-fakes.js';
 import { runCli, type CliResult } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../berthctl/berthctl.cjs', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 function berthctl(args: string[], socket: string): Promise<CliResult> {

@@ -21,7 +21,7 @@ import type { UnitSpec } from '../../src/units/types.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
 import { planned, testImages, testSupervisor } from '../support/supervisor.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../berthctl/berthctl.cjs', import.meta.url));
 const SHIPPED_DEFAULTS = fileURLToPath(new URL('../../../rootfs/usr/share/berth/settings.toml', import.meta.url));
 const SECRET = 'hunter2-Zq9';
 const HOST = 'registry.example.com:5000';
