@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceConstructor } from './proto.js';
 import { mapGrpcError } from './errors.js';
+import { onAbort } from '../util/abort.js';
 import type { AnyMessage } from './codec.js';
 import type {
   Container, ContentInfo, Descriptor, Envelope, Image, Lease, Mount, Process, SnapshotInfo, Timestamp,
@@ -110,11 +111,14 @@ export class ContainerdClient {
     const stub = this.conn.stubs.get(service)! as unknown as Record<string, UnaryFn>;
     const rpc = `${service}.${method}`;
     return new Promise<T>((resolve, reject) => {
+      // The caller's signal often outlives the call (a unit's lifetime): stop listening once it is answered.
+      let stopListening = (): void => undefined;
       const call = stub[method]!.call(stub, request, this.metadata(opts), this.callOptions(opts), (err, res) => {
+        stopListening();
         if (err) reject(mapGrpcError(err, rpc));
         else resolve(res as T);
       });
-      opts?.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+      stopListening = onAbort(opts?.signal, () => call.cancel());
     });
   }
 

@@ -1,6 +1,7 @@
 import type { ContainerdClient } from './client.js';
 import { decodeProtoAny } from './codec.js';
 import { timestampToDate } from './types.js';
+import { wakeOrAbort } from '../util/abort.js';
 
 export type EventItem =
   | { kind: 'event'; topic: string; namespace: string; at: Date | undefined; payload: Record<string, unknown> | undefined }
@@ -12,11 +13,10 @@ export type EventItem =
   /** The stream broke (containerd gone or restarting); a `resync` follows once it answers again. */
   | { kind: 'disconnected'; reason: string };
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> => {
+  let timer: NodeJS.Timeout | undefined;
+  return wakeOrAbort(signal, (wake) => (timer = setTimeout(wake, ms))).finally(() => clearTimeout(timer));
+};
 
 /**
  * containerd's event stream as an async iterator that survives containerd restarts: when the stream

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { SupervisorEvent } from './types.js';
+import { wakeOrAbort } from '../util/abort.js';
 
 /** Fixed-size ring of recent events (Talos keeps 64 per service). */
 export class EventRing<T> {
@@ -40,10 +41,7 @@ export class EventBus {
       while (!signal.aborted) {
         while (queue.length) yield queue.shift()!;
         if (signal.aborted) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await wakeOrAbort(signal, (w) => (wake = w));
         wake = undefined;
       }
     } finally {

@@ -6,6 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { LogSink } from '../runtime/types.js';
 import type { LogLine } from './types.js';
+import { wakeOrAbort } from '../util/abort.js';
 
 export interface LogStoreOptions {
   /** Rotate a unit's log when it grows past this many bytes. */
@@ -200,10 +201,7 @@ export class LogStore implements LogSink {
       while (!opts.signal?.aborted) {
         while (queue.length > 0) yield queue.shift()!;
         if (opts.signal?.aborted) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          opts.signal?.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await wakeOrAbort(opts.signal, (w) => (wake = w));
         wake = undefined;
       }
     } finally {
