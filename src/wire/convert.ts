@@ -162,7 +162,7 @@ export function processStatsToWire(p: ProcessStats): WireProcessStats {
   return {
     rss_bytes: p.rssBytes, heap_used_bytes: p.heapUsedBytes, heap_total_bytes: p.heapTotalBytes, external_bytes: p.externalBytes,
     open_fds: p.openFds, loop_delay_p50_ms: p.loopDelay.p50Ms, loop_delay_p99_ms: p.loopDelay.p99Ms, loop_delay_max_ms: p.loopDelay.maxMs,
-    window_ms: p.loopDelay.windowMs,
+    window_ms: p.loopDelay.windowMs, loop_delay_p99_since_start_ms: p.loopDelay.p99SinceStartMs,
   };
 }
 
@@ -170,6 +170,9 @@ export function processStatsFromWire(w: WireProcessStats): ProcessStats {
   return {
     rssBytes: w.rss_bytes, heapUsedBytes: w.heap_used_bytes, heapTotalBytes: w.heap_total_bytes, externalBytes: w.external_bytes,
     openFds: w.open_fds,
-    loopDelay: { p50Ms: w.loop_delay_p50_ms, p99Ms: w.loop_delay_p99_ms, maxMs: w.loop_delay_max_ms, windowMs: w.window_ms },
+    loopDelay: {
+      p50Ms: w.loop_delay_p50_ms, p99Ms: w.loop_delay_p99_ms, maxMs: w.loop_delay_max_ms, windowMs: w.window_ms,
+      p99SinceStartMs: w.loop_delay_p99_since_start_ms,
+    },
   };
 }

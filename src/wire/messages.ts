@@ -103,6 +103,7 @@ export interface WireProcessStats {
   loop_delay_p99_ms: number;
   loop_delay_max_ms: number;
   window_ms: number;
+  loop_delay_p99_since_start_ms: number;
 }
 
 /** berth.v1.PullImageProgress. */

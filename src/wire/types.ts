@@ -158,8 +158,8 @@ export interface ProcessStats {
   heapTotalBytes: number;
   externalBytes: number;
   openFds: number;
-  /** Zeros with windowMs 0 on the call that started the monitor. */
-  loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; windowMs: number };
+  /** Zeros with windowMs 0 on the call that started the monitor; p99SinceStartMs covers every window since. */
+  loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; windowMs: number; p99SinceStartMs: number };
 }
 
 /** One step of a stop (berth.v1.StopProgress): see src/supervisor/types.ts StopProgress. */

@@ -47,7 +47,7 @@ test('the first call reports memory and fds and starts the loop monitor (window 
   assert.ok(s.heapUsedBytes > 0 && s.heapUsedBytes <= s.heapTotalBytes, JSON.stringify(s));
   assert.ok(s.externalBytes > 0, JSON.stringify(s));
   assert.ok(s.openFds > 3, `fds ${s.openFds}`);
-  assert.deepEqual(s.loopDelay, { p50Ms: 0, p99Ms: 0, maxMs: 0, windowMs: 0 });
+  assert.deepEqual(s.loopDelay, { p50Ms: 0, p99Ms: 0, maxMs: 0, windowMs: 0, p99SinceStartMs: 0 });
 });
 
 test('open fds are counted: five more files open, five more fds', async () => {
@@ -73,6 +73,30 @@ test('a stall of the loop shows in the next window only: the window resets on ea
   const next = await client.host.processStats();
   assert.ok(next.loopDelay.windowMs > 0, JSON.stringify(next.loopDelay));
   assert.ok(next.loopDelay.maxMs < 140, `the stall leaked into the next window: ${JSON.stringify(next.loopDelay)}`);
+});
+
+test('the figure since the start keeps every window: a stall stays in it after its window is read', async () => {
+  const w = new LoopDelayWindow();
+  try {
+    w.take();
+    block(150);
+    await timersTurn();
+    assert.ok(w.take().maxMs >= 140);
+    await timersTurn();
+    const later = w.take();
+    assert.ok(later.maxMs < 140, JSON.stringify(later));
+    // A handful of ticks in all, one of them 140 ms late: that is the p99.
+    assert.ok(later.p99SinceStartMs >= 140, JSON.stringify(later));
+  } finally {
+    w.stop();
+  }
+});
+
+test('delay is how late the 10 ms tick fires: an idle loop reads near 0, not 10 ms', async () => {
+  await client.host.processStats();
+  await new Promise((r) => setTimeout(r, 200)); // time for ~20 ticks of an idle loop
+  const idle = await client.host.processStats();
+  assert.ok(idle.loopDelay.p50Ms < 8, `an idle loop's median delay: ${JSON.stringify(idle.loopDelay)}`);
 });
 
 test('the monitor stops when nobody asks for a while, and restarts (window 0) on the next call', (t) => {
