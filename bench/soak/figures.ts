@@ -16,7 +16,15 @@ export function warmSample(samples: Sample[]): Sample {
   return samples.reduce((best, s) => (Math.abs(s.t - at) < Math.abs(best.t - at) ? s : best), samples[0]!);
 }
 
-export function soakRows(samples: Sample[], counts: LoadCounts, seconds: number, fds: { before: number; after: number }): Row[] {
+export interface LoadRun {
+  samples: Sample[];
+  counts: LoadCounts;
+  seconds: number;
+  berthdCpuPct: number;
+  floorDelay: { p99Ms: number; maxMs: number };
+}
+
+export function soakRows({ samples, counts, seconds, berthdCpuPct, floorDelay }: LoadRun, fds: { before: number; after: number }): Row[] {
   if (samples.length < 2) throw new Error(`soak: ${samples.length} samples, need at least 2`);
   const warm = warmSample(samples);
   const end = samples.at(-1)!;
@@ -37,6 +45,9 @@ export function soakRows(samples: Sample[], counts: LoadCounts, seconds: number,
     info('Soak event-loop delay p99, worst 5 s window', worstP99, 'ms'),
     info('Soak event-loop delay p99, median 5 s window', median(windows.map((s) => s.loopP99Ms)), 'ms'),
     info('Soak event-loop delay max', Math.max(...samples.map((s) => s.loopMaxMs)), 'ms'),
+    // A late timer on a busy shared machine is often the scheduler, not berthd: the same probe, idle, beside it.
+    info('Soak event-loop delay p99 of an idle Node process beside it', floorDelay.p99Ms, 'ms'),
+    info('Soak berthd CPU during the load (% of one core)', berthdCpuPct, '%'),
     info('Soak load: status calls (4 clients)', rate(counts.statusCalls), '/s'),
     info('Soak load: log lines followed (2 followers)', counts.logLines, 'lines'),
     info('Soak load: admin toggles (every 10 s)', counts.adminToggles, 'sets'),

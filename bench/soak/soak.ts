@@ -14,6 +14,7 @@ import type { BenchContext } from '../context.js';
 import { adminToggler, crashLoop, logFollower, newCounts, runWorkload, statusClient, workloadCycler, type LoadCounts } from './load.js';
 import { sampleUntil, settledFds, takeSample, type Sample } from './sampler.js';
 import { soakRows } from './figures.js';
+import { cpuMs, startFloorProbe } from './floor.js';
 
 export interface SoakOptions {
   durationMs: number;
@@ -30,6 +31,10 @@ export interface SoakResult {
   interrupted: boolean;
   samples: Sample[];
   counts: LoadCounts;
+  /** berthd's CPU time over the load, in % of one core. */
+  berthdCpuPct: number;
+  /** Event-loop delay of an idle Node process beside berthd: what the machine alone costs (floor.ts). */
+  floorDelay: { p99Ms: number; maxMs: number };
   /** berthd's settled fd count before and after the load, in the same quiet state. */
   fds: { before: number; after: number };
   rows: Row[];
@@ -105,7 +110,7 @@ export async function runSoak(ctx: BenchContext, opts: SoakOptions): Promise<Soa
       throw err;
     });
     const fds = { before, after };
-    return { ...run, fds, rows: soakRows(run.samples, run.counts, run.seconds, fds) };
+    return { ...run, fds, rows: soakRows(run, fds) };
   } finally {
     for (const c of clients) c.close();
     await b.stop();
@@ -126,6 +131,10 @@ async function load(socket: string, pid: number, c: Clients, opts: SoakOptions):
   opts.signal?.addEventListener('abort', stop, { once: true });
   const timer = setTimeout(stop, opts.durationMs);
   const t0 = nowMs();
+  const floor = startFloorProbe();
+  const cpu0 = await cpuMs(pid);
+  let cpuPct = NaN;
+  let floorDelay = { p99Ms: NaN, maxMs: NaN };
   const samples: Sample[] = [await takeSample(pid, c.sampler, 0, counts)];
   const drivers = [
     ...Array.from({ length: 4 }, () => statusClient(socket, 'talker', counts, ac.signal)),
@@ -141,12 +150,14 @@ async function load(socket: string, pid: number, c: Clients, opts: SoakOptions):
       ac.abort();
       throw err;
     });
+    cpuPct = ((await cpuMs(pid).catch(() => NaN)) - cpu0) / (nowMs() - t0) * 100;
     await Promise.all(drivers);
   } finally {
     clearTimeout(timer);
     ac.abort();
     opts.signal?.removeEventListener('abort', stop);
+    floorDelay = await floor.stop();
     await Promise.allSettled(drivers);
   }
-  return { seconds: (nowMs() - t0) / 1000, interrupted: opts.signal?.aborted ?? false, samples, counts };
+  return { seconds: (nowMs() - t0) / 1000, interrupted: opts.signal?.aborted ?? false, samples, counts, berthdCpuPct: cpuPct, floorDelay };
 }
