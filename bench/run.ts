@@ -38,8 +38,12 @@ async function main(): Promise<void> {
       smoke: { type: 'boolean', default: false },
       only: { type: 'string' },
       out: { type: 'string' },
+      // Issue 20's soak instead of the scenarios (bench/soak/): `--soak [--soak-minutes N]`.
+      soak: { type: 'boolean', default: false },
+      'soak-minutes': { type: 'string', default: '20' },
     },
   });
+  if (values.soak) return (await import('./soak/main.js')).soakMain(values['soak-minutes'], values.out);
   const smoke = values.smoke ?? false;
   const opts: BenchOptions = { iterations: smoke ? 1 : Number(values.iterations), warmup: smoke ? 0 : Number(values.warmup), smoke };
   const rows = await runBench(opts, values.only?.split(','));

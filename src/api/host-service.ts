@@ -2,12 +2,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { SupervisorApi } from '../supervisor/types.js';
 import { unary } from './calls.js';
-import { daemonToWire } from '../wire/convert.js';
+import { daemonToWire, processStatsToWire } from '../wire/convert.js';
 import { gatherHostFacts } from './host-facts.js';
 import type { HostApi } from './services.js';
-import type { WireHostFacts, WireVersion } from '../wire/messages.js';
+import type { WireHostFacts, WireProcessStats, WireVersion } from '../wire/messages.js';
+import { processStats, type LoopDelayWindow } from './process-stats.js';
 
-export function hostService(host: HostApi, supervisor: SupervisorApi): grpc.UntypedServiceImplementation {
+export function hostService(host: HostApi, supervisor: SupervisorApi, loopDelay: LoopDelayWindow): grpc.UntypedServiceImplementation {
   return {
     Facts: unary<unknown, WireHostFacts>(() => gatherHostFacts(host)),
     Version: unary<unknown, WireVersion>(async () => {
@@ -15,5 +16,6 @@ export function hostService(host: HostApi, supervisor: SupervisorApi): grpc.Unty
       const containerd = await host.containerdVersion().catch(() => '');
       return { berth_version: host.berthVersion, containerd_version: containerd, daemon: daemonToWire(supervisor.status()) };
     }),
+    ProcessStats: unary<unknown, WireProcessStats>(async () => processStatsToWire(await processStats(loopDelay))),
   };
 }

@@ -8,6 +8,7 @@ import { ActiveStreams } from './calls.js';
 import { eventsService } from './events-service.js';
 import { hostService } from './host-service.js';
 import { imagesService } from './images-service.js';
+import { LoopDelayWindow } from './process-stats.js';
 import { berthService } from '../wire/proto.js';
 import type { HostApi, ImagesApi, SettingsApi } from './services.js';
 import { settingsService } from './settings-service.js';
@@ -87,10 +88,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   server.addService(berthService('Units'), unitsService(options.supervisor, streams, options.workloads));
   server.addService(berthService('Events'), eventsService(options.supervisor, streams));
   server.addService(berthService('Images'), imagesService(options.images));
-  server.addService(berthService('Host'), hostService(options.host, options.supervisor));
+  const loopDelay = new LoopDelayWindow();
+  server.addService(berthService('Host'), hostService(options.host, options.supervisor, loopDelay));
   if (options.workloads) server.addService(berthService('Workloads'), workloadsService(options.workloads, streams));
 
-  const shutdown = (): void => server.forceShutdown();
+  const shutdown = (): void => {
+    loopDelay.stop();
+    server.forceShutdown();
+  };
   let ino: number;
   let tcpPort: number | undefined;
   const groupName = options.socketGroup ?? SOCKET_GROUP;
@@ -111,6 +116,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   let closing: Promise<void> | undefined;
   const close = (graceMs = 1000): Promise<void> => {
     closing ??= (async () => {
+      loopDelay.stop();
       streams.abortAll();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -6,11 +6,11 @@
 import type { GrpcTransport, TlsTarget } from './client-grpc.js';
 import type { H2Unary } from './unary-h2.js';
 import {
-  hostFactsFromWire, logLineFromWire, pullProgressFromWire, specToWire, stopProgressFromWire, unitFromWire, versionFromWire, watchEventFromWire,
+  hostFactsFromWire, logLineFromWire, processStatsFromWire, pullProgressFromWire, specToWire, stopProgressFromWire, unitFromWire, versionFromWire, watchEventFromWire,
   workloadFromWire, type StopProgress, type WireStopProgress,
-  type BerthServiceName, type ExecRequest, type HostFacts, type LogLine, type PullProgressMessage, type UnitStatus, type VersionInfo,
+  type BerthServiceName, type ExecRequest, type HostFacts, type LogLine, type ProcessStats, type PullProgressMessage, type UnitStatus, type VersionInfo,
   type WatchEvent, type WireEvent, type WireHostFacts, type WireListResponse, type WireLogLine, type WirePullProgress, type WireUnit,
-  type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
+  type WireProcessStats, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
 } from '../wire/index.js';
 import { berthUnaryCodec } from '../wire/unary-codec.js';
 import { ApiError, STATUS, streamOf } from './client-call.js';
@@ -20,7 +20,7 @@ export { ApiError } from './client-call.js';
 export type { ExecHandle } from './client-exec.js';
 export type { TlsTarget } from './client-grpc.js';
 export type {
-  DaemonStatus, ExecRequest, HostFacts, LogLine, PullProgressMessage, StopProgress, UnitStatus, VersionInfo, WatchEvent, WorkloadInfo, WorkloadRequest,
+  DaemonStatus, ExecRequest, HostFacts, LogLine, ProcessStats, PullProgressMessage, StopProgress, UnitStatus, VersionInfo, WatchEvent, WorkloadInfo, WorkloadRequest,
 } from '../wire/index.js';
 
 /** Workloads per list page; the server also closes a page at 1 MiB. */
@@ -205,6 +205,9 @@ export class BerthClient {
   readonly host = {
     facts: async (opts?: CallOptions): Promise<HostFacts> => hostFactsFromWire(await this.call<WireHostFacts>('Host', 'Facts', {}, opts)),
     version: async (opts?: CallOptions): Promise<VersionInfo> => versionFromWire(await this.call<WireVersion>('Host', 'Version', {}, opts)),
+    /** berthd's RSS, heap, open fds, and its event-loop delay since the previous call (the first starts the monitor). */
+    processStats: async (opts?: CallOptions): Promise<ProcessStats> =>
+      processStatsFromWire(await this.call<WireProcessStats>('Host', 'ProcessStats', {}, opts)),
   };
 
   // ---- exec --------------------------------------------------------------------------------------------

@@ -2,11 +2,11 @@
 // the server (src/api/) encodes with these, the client (src/cli/client.ts) decodes with them, so the two
 // can't drift apart.
 import type {
-  DaemonStatus, HealthState, HostFacts, LogLine, PullProgressMessage, SelinuxInfo, StopProgress, UnitClass, UnitEvent, UnitOrDaemonEvent, UnitState,
+  DaemonStatus, HealthState, HostFacts, LogLine, ProcessStats, PullProgressMessage, SelinuxInfo, StopProgress, UnitClass, UnitEvent, UnitOrDaemonEvent, UnitState,
   UnitStatus, VersionInfo, WatchEvent,
 } from './types.js';
 import type {
-  WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WirePullProgress, WireStopProgress, WireUnit, WireUnitEvent, WireVersion,
+  WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WireProcessStats, WirePullProgress, WireStopProgress, WireUnit, WireUnitEvent, WireVersion,
 } from './messages.js';
 
 // ---- encoding (the server's side) ---------------------------------------------------------------------
@@ -156,4 +156,23 @@ export function hostFactsFromWire(w: WireHostFacts): HostFacts {
 
 export function versionFromWire(v: WireVersion): VersionInfo {
   return { berthVersion: v.berth_version, containerdVersion: v.containerd_version, daemon: daemonFromWire(v.daemon) };
+}
+
+export function processStatsToWire(p: ProcessStats): WireProcessStats {
+  return {
+    rss_bytes: p.rssBytes, heap_used_bytes: p.heapUsedBytes, heap_total_bytes: p.heapTotalBytes, external_bytes: p.externalBytes,
+    open_fds: p.openFds, loop_delay_p50_ms: p.loopDelay.p50Ms, loop_delay_p99_ms: p.loopDelay.p99Ms, loop_delay_max_ms: p.loopDelay.maxMs,
+    window_ms: p.loopDelay.windowMs, loop_delay_p99_since_start_ms: p.loopDelay.p99SinceStartMs,
+  };
+}
+
+export function processStatsFromWire(w: WireProcessStats): ProcessStats {
+  return {
+    rssBytes: w.rss_bytes, heapUsedBytes: w.heap_used_bytes, heapTotalBytes: w.heap_total_bytes, externalBytes: w.external_bytes,
+    openFds: w.open_fds,
+    loopDelay: {
+      p50Ms: w.loop_delay_p50_ms, p99Ms: w.loop_delay_p99_ms, maxMs: w.loop_delay_max_ms, windowMs: w.window_ms,
+      p99SinceStartMs: w.loop_delay_p99_since_start_ms,
+    },
+  };
 }

@@ -92,6 +92,20 @@ export interface WireVersion {
   daemon: WireDaemonStatus | null;
 }
 
+/** berth.v1.ProcessStatsResponse. */
+export interface WireProcessStats {
+  rss_bytes: number;
+  heap_used_bytes: number;
+  heap_total_bytes: number;
+  external_bytes: number;
+  open_fds: number;
+  loop_delay_p50_ms: number;
+  loop_delay_p99_ms: number;
+  loop_delay_max_ms: number;
+  window_ms: number;
+  loop_delay_p99_since_start_ms: number;
+}
+
 /** berth.v1.PullImageProgress. */
 export interface WirePullProgress {
   phase: string;

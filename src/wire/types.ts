@@ -151,6 +151,17 @@ export interface VersionInfo {
   daemon: DaemonStatus;
 }
 
+/** berthd's own process (Host.ProcessStats); loop delay over the window since the previous call. */
+export interface ProcessStats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  openFds: number;
+  /** Zeros with windowMs 0 on the call that started the monitor; p99SinceStartMs covers every window since. */
+  loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; windowMs: number; p99SinceStartMs: number };
+}
+
 /** One step of a stop (berth.v1.StopProgress): see src/supervisor/types.ts StopProgress. */
 export interface StopProgress {
   /** A host/bootstrap unit, or a workload (names may repeat across the two). */
