@@ -89,7 +89,6 @@ class MessageReader {
 
 export class H2Unary {
   private conn: H2Connection | undefined;
-  private active = 0;
 
   constructor(private readonly socketPath: string) {}
 
@@ -102,9 +101,8 @@ export class H2Unary {
   private connection(): H2Connection {
     const current = this.conn;
     if (current?.usable) return current;
+    // It keeps the process alive only while a call is in flight, as grpc-js's channel does.
     const conn = new H2Connection(this.socketPath);
-    // Like grpc-js: an idle connection does not keep the process alive.
-    conn.unref();
     this.conn = conn;
     return conn;
   }
@@ -120,13 +118,7 @@ export class H2Unary {
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, 5);
 
-    const conn = this.connection();
-    if (this.active++ === 0) conn.ref();
-    try {
-      return await this.exchange(conn, codec, frame, timeoutMs);
-    } finally {
-      if (--this.active === 0) conn.unref();
-    }
+    return this.exchange(this.connection(), codec, frame, timeoutMs);
   }
 
   private exchange(conn: H2Connection, codec: UnaryCodec, frame: Buffer, timeoutMs: number | undefined): Promise<object> {

@@ -3,12 +3,14 @@
 // resets by code, GOAWAY, a connection dropped mid-call, the deadline, and the limits on what comes back.
 // The expected words are those the node:http2 version of unary-h2.ts gave (which copied grpc-js's).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { ApiError } from '../../src/cli/client-call.js';
 import { H2Unary } from '../../src/cli/unary-h2.js';
 import type { UnaryCodec } from '../../src/wire/unary-codec.js';
 import { answer, grpcFrame, startH2Server, type H2TestServer } from '../support/h2-server.js';
+import { withDeadline } from '../support/wait.js';
 
 const json = (body: unknown): Buffer => Buffer.from(JSON.stringify(body));
 
@@ -64,6 +66,9 @@ function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHead
       return answer(stream, grpcFrame(json({ a: 1 })), { 'grpc-status': '3', 'grpc-message': 'late' });
     case '/hang':
       return;
+    case '/slow':
+      // Answered later, with nothing but the call's socket to keep the caller's process alive meanwhile.
+      return void setTimeout(() => answer(stream, grpcFrame(json({ slow: true }))), 300);
     case '/drop':
       return void session.destroy();
     case '/goaway-error':
@@ -171,6 +176,26 @@ describe('unary outcomes against an nghttp2 server, worded as before', () => {
     } finally {
       h2.close();
     }
+  });
+});
+
+describe('the process lives as long as a call, not as long as the connection', () => {
+  test('a call in flight keeps a process alive; once it is answered, the idle connection lets it exit', async () => {
+    const unary = new URL('../../src/cli/unary-h2.js', import.meta.url).href;
+    // No timer and no close(): only the connection's socket can keep this process running.
+    const script = `
+      const { H2Unary } = await import(${JSON.stringify(unary)});
+      const codec = { path: '/slow', encode: (r) => Buffer.from(JSON.stringify(r)), decode: (b) => JSON.parse(b.toString()) };
+      new H2Unary(${JSON.stringify(srv.socketPath)}).call(codec, {}).then((r) => console.log(JSON.stringify(r)));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await withDeadline(new Promise<number | null>((resolve) => child.on('close', resolve)), 20_000, 'the child to exit by itself').catch((e: unknown) => {
+      child.kill('SIGKILL');
+      throw e;
+    });
+    assert.equal(code, 0);
+    assert.deepStrictEqual(JSON.parse(out), { slow: true });
   });
 });
 

@@ -72,20 +72,12 @@ export class H2Connection {
     if (tableSize !== DEFAULT_TABLE_SIZE) settings.push([SETTING.HEADER_TABLE_SIZE, tableSize]);
     // Written now, sent on connect: the preface, our SETTINGS and the connection window opened to match.
     this.socket.write(Buffer.concat([PREFACE, encodeSettings(settings), encodeWindowUpdate(0, RECEIVE_WINDOW - RFC_INITIAL_WINDOW)]));
+    this.socket.unref();
   }
 
   /** Whether a new stream may still be started here. */
   get usable(): boolean {
     return !this.closed && !this.draining && this.error === undefined && this.nextStreamId <= MAX_WINDOW;
-  }
-
-  /** An idle connection must not keep berthctl alive; an active call must. */
-  ref(): void {
-    this.socket.ref();
-  }
-
-  unref(): void {
-    this.socket.unref();
   }
 
   /** Starts a stream: HEADERS, then `body` as DATA (flow control permitting) ending the stream. */
@@ -94,6 +86,7 @@ export class H2Connection {
     const stream = new StreamState(encodeHeaders(fields), body, events);
     if (this.streams.size < this.peer.maxConcurrentStreams) this.open(stream);
     else this.waiting.push(stream);
+    this.socket.ref();
     return { cancel: (code) => this.cancel(stream, code) };
   }
 
@@ -156,6 +149,8 @@ export class H2Connection {
     const w = this.waiting.indexOf(stream);
     if (w >= 0) this.waiting.splice(w, 1);
     stream.events.onClose(end);
+    // Like grpc-js: an idle connection does not keep the process alive; a call in flight does.
+    if (this.streams.size === 0 && this.waiting.length === 0) this.socket.unref();
     if (this.closed) return;
     while (this.waiting.length > 0 && !this.draining && this.streams.size < this.peer.maxConcurrentStreams) this.open(this.waiting.shift()!);
     this.endIfIdle();
