@@ -71,7 +71,7 @@ export class H2Connection {
     const settings: Array<[number, number]> = [[SETTING.ENABLE_PUSH, 0], [SETTING.INITIAL_WINDOW_SIZE, RECEIVE_WINDOW]];
     if (tableSize !== DEFAULT_TABLE_SIZE) settings.push([SETTING.HEADER_TABLE_SIZE, tableSize]);
     // Written now, sent on connect: the preface, our SETTINGS and the connection window opened to match.
-    this.socket.write(Buffer.concat([PREFACE, encodeSettings(settings), encodeWindowUpdate(0, RECEIVE_WINDOW - RFC_INITIAL_WINDOW)]));
+    this.send(Buffer.concat([PREFACE, encodeSettings(settings), encodeWindowUpdate(0, RECEIVE_WINDOW - RFC_INITIAL_WINDOW)]));
     this.socket.unref();
   }
 
@@ -103,6 +103,11 @@ export class H2Connection {
     this.finish();
   }
 
+  /** Nothing is written once the socket ended (a GOAWAY went out) or is gone. */
+  private send(frame: Buffer): void {
+    if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.write(frame);
+  }
+
   private open(stream: StreamState): void {
     stream.id = this.nextStreamId;
     this.nextStreamId += 2;
@@ -112,7 +117,7 @@ export class H2Connection {
     const endStream = stream.body.length === 0;
     if (endStream) stream.endSent = true;
     this.socket.cork();
-    for (const f of encodeHeaderBlock(stream.id, stream.headerBlock, endStream)) this.socket.write(f);
+    for (const f of encodeHeaderBlock(stream.id, stream.headerBlock, endStream)) this.send(f);
     this.flush();
     this.socket.uncork();
   }
@@ -130,7 +135,7 @@ export class H2Connection {
         s.endSent = s.body.length === 0;
         this.sendWindow -= n;
         s.sendWindow -= n;
-        this.socket.write(encodeFrame(FRAME.DATA, s.endSent ? FLAG.END_STREAM : 0, s.id, part));
+        this.send(encodeFrame(FRAME.DATA, s.endSent ? FLAG.END_STREAM : 0, s.id, part));
       }
     }
     this.socket.uncork();
@@ -138,7 +143,7 @@ export class H2Connection {
 
   private cancel(stream: StreamState, code: number): void {
     if (stream.done) return;
-    if (stream.id !== 0 && !this.closed) this.socket.write(encodeRstStream(stream.id, code));
+    if (stream.id !== 0) this.send(encodeRstStream(stream.id, code));
     this.closeStream(stream, { kind: 'reset', code });
   }
 
@@ -152,12 +157,13 @@ export class H2Connection {
     // Like grpc-js: an idle connection does not keep the process alive; a call in flight does.
     if (this.streams.size === 0 && this.waiting.length === 0) this.socket.unref();
     if (this.closed) return;
-    while (this.waiting.length > 0 && !this.draining && this.streams.size < this.peer.maxConcurrentStreams) this.open(this.waiting.shift()!);
+    // Streams still waiting were accepted before a close() (a GOAWAY refuses them at once): they go out.
+    while (this.waiting.length > 0 && this.streams.size < this.peer.maxConcurrentStreams) this.open(this.waiting.shift()!);
     this.endIfIdle();
   }
 
   private endIfIdle(): void {
-    if (!this.draining || this.closed || this.streams.size > 0 || this.waiting.length > 0) return;
+    if (!this.draining || this.closed || this.socket.writableEnded || this.streams.size > 0 || this.waiting.length > 0) return;
     this.socket.end(encodeGoaway(0, H2_ERROR.NO_ERROR));
   }
 
@@ -214,13 +220,13 @@ export class H2Connection {
       case FRAME.SETTINGS:
         if (f.flags & FLAG.ACK) return;
         this.settings(parseSettings(f.payload));
-        this.socket.write(encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0));
+        this.send(encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0));
         this.settled = true;
         return this.flush();
       case FRAME.PUSH_PROMISE:
         throw new ConnectionFault(H2_ERROR.PROTOCOL_ERROR, 'PUSH_PROMISE although we disabled push');
       case FRAME.PING:
-        if (!(f.flags & FLAG.ACK)) this.socket.write(encodeFrame(FRAME.PING, FLAG.ACK, 0, f.payload));
+        if (!(f.flags & FLAG.ACK)) this.send(encodeFrame(FRAME.PING, FLAG.ACK, 0, f.payload));
         return;
       case FRAME.GOAWAY:
         return this.goaway(f.payload.readUInt32BE(0) & MAX_WINDOW, f.payload.readUInt32BE(4));
@@ -251,13 +257,13 @@ export class H2Connection {
       else if (body.length > 0) s.events.onData(body);
       if (f.flags & FLAG.END_STREAM) this.remoteEnded(s);
       else if (!s.done && RECEIVE_WINDOW - s.receiveWindow >= RECEIVE_WINDOW / 4) {
-        this.socket.write(encodeWindowUpdate(s.id, RECEIVE_WINDOW - s.receiveWindow));
+        this.send(encodeWindowUpdate(s.id, RECEIVE_WINDOW - s.receiveWindow));
         s.receiveWindow = RECEIVE_WINDOW;
       }
     }
     // The connection's window is given back whether or not the stream still wanted the bytes.
     if (!this.closed && RECEIVE_WINDOW - this.receiveWindow >= RECEIVE_WINDOW / 4) {
-      this.socket.write(encodeWindowUpdate(0, RECEIVE_WINDOW - this.receiveWindow));
+      this.send(encodeWindowUpdate(0, RECEIVE_WINDOW - this.receiveWindow));
       this.receiveWindow = RECEIVE_WINDOW;
     }
   }
@@ -283,7 +289,7 @@ export class H2Connection {
   /** The server ended the stream: the call is over, and whatever of the request is unsent will not be. */
   private remoteEnded(s: StreamState): void {
     if (s.done) return;
-    if (!s.endSent && !this.closed) this.socket.write(encodeRstStream(s.id, H2_ERROR.CANCEL));
+    if (!s.endSent) this.send(encodeRstStream(s.id, H2_ERROR.CANCEL));
     this.closeStream(s, { kind: 'ended' });
   }
 
