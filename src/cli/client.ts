@@ -1,8 +1,9 @@
 // Typed client for berth.v1 over the local socket (or TCP with mutual TLS): promises for unary calls, async
 // iterables for server streams, node streams for exec. Used by berthctl, the tests and the benchmarks.
 // Streams, exec and (by default) unary calls go through grpc-js (./client-grpc.ts), loaded on first use;
-// with `unary: 'http2'` (berthctl's choice) unary calls over the socket go through node:http2 and a codec
-// over the precompiled protos (./unary-h2.ts), so a one-shot command never loads grpc-js or protobufjs.
+// with `unary: 'http2'` (berthctl's choice) unary calls over the socket go through our own HTTP/2 client
+// (./h2/, on node:net) and a codec over the precompiled protos (./unary-h2.ts), so a one-shot command never
+// loads grpc-js, protobufjs or node:http2.
 import type { GrpcTransport, TlsTarget } from './client-grpc.js';
 import type { H2Unary } from './unary-h2.js';
 import {
@@ -30,7 +31,7 @@ export interface ConnectOptions {
   socketPath?: string;
   tls?: TlsTarget;
   /**
-   * How unary calls travel: grpc-js (the default), or node:http2 with the compiled codec — only over the
+   * How unary calls travel: grpc-js (the default), or HTTP/2 (./h2/) with the compiled codec — only over the
    * socket, and only while the build's compiled protos are fresh; otherwise grpc-js all the same.
    */
   unary?: 'grpc-js' | 'http2';

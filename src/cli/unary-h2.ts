@@ -1,14 +1,16 @@
-// berth.v1 unary calls over node:http2 instead of grpc-js: what a one-shot berthctl needs, without the
-// ~100 ms of loading grpc-js and protobufjs. gRPC's wire format for one request and one response is small:
-// a POST with `content-type: application/grpc` and `te: trailers`, each message framed as a flag byte and a
-// 4-byte big-endian length, the outcome in the trailers (`grpc-status`, `grpc-message` percent-encoded).
-// The server stays grpc-js. Outcomes are worded as grpc-js words them (status details, connection errors,
-// its limits), so the user sees the same message whichever transport made the call; tests/unit/unary-h2.test.ts
-// holds the two side by side.
-import http2 from 'node:http2';
-import net from 'node:net';
+// berth.v1 unary calls over our own HTTP/2 client (./h2/, on node:net) instead of grpc-js: what a one-shot
+// berthctl needs, without the ~100 ms of loading grpc-js and protobufjs, nor the ~17 ms of node:http2.
+// gRPC's wire format for one request and one response is small: a POST with `content-type: application/grpc`
+// and `te: trailers`, each message framed as a flag byte and a 4-byte big-endian length, the outcome in the
+// trailers (`grpc-status`, `grpc-message` percent-encoded). The server stays grpc-js. Outcomes are worded as
+// grpc-js words them (status details, connection errors, its limits), so the user sees the same message
+// whichever transport made the call; tests/unit/unary-h2.test.ts holds the two side by side, and
+// tests/unit/h2-outcomes.test.ts provokes the rest with an nghttp2 server.
 import type { UnaryCodec } from '../wire/unary-codec.js';
 import { ApiError, STATUS, statusError } from './client-call.js';
+import { H2Connection, type StreamEnd } from './h2/connection.js';
+import { H2_ERROR } from './h2/frames.js';
+import type { HeaderField } from './h2/hpack.js';
 
 /** grpc-js's default limit on a received message. */
 const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
@@ -22,12 +24,11 @@ function httpStatusError(status: number): ApiError {
 
 /** What grpc-js answers for a stream reset without a gRPC status. */
 function resetError(rstCode: number): ApiError {
-  const c = http2.constants;
-  if (rstCode === c.NGHTTP2_NO_ERROR) return statusError(STATUS.INTERNAL, `Received RST_STREAM with code ${rstCode} (Call ended without gRPC status)`);
-  if (rstCode === c.NGHTTP2_REFUSED_STREAM) return statusError(STATUS.UNAVAILABLE, 'Stream refused by server');
-  if (rstCode === c.NGHTTP2_CANCEL) return statusError(STATUS.CANCELLED, 'Call cancelled');
-  if (rstCode === c.NGHTTP2_ENHANCE_YOUR_CALM) return statusError(STATUS.RESOURCE_EXHAUSTED, 'Bandwidth exhausted or memory limit exceeded');
-  if (rstCode === c.NGHTTP2_INTERNAL_ERROR) return statusError(STATUS.INTERNAL, `Received RST_STREAM with code ${rstCode} (Internal server error)`);
+  if (rstCode === H2_ERROR.NO_ERROR) return statusError(STATUS.INTERNAL, `Received RST_STREAM with code ${rstCode} (Call ended without gRPC status)`);
+  if (rstCode === H2_ERROR.REFUSED_STREAM) return statusError(STATUS.UNAVAILABLE, 'Stream refused by server');
+  if (rstCode === H2_ERROR.CANCEL) return statusError(STATUS.CANCELLED, 'Call cancelled');
+  if (rstCode === H2_ERROR.ENHANCE_YOUR_CALM) return statusError(STATUS.RESOURCE_EXHAUSTED, 'Bandwidth exhausted or memory limit exceeded');
+  if (rstCode === H2_ERROR.INTERNAL_ERROR) return statusError(STATUS.INTERNAL, `Received RST_STREAM with code ${rstCode} (Internal server error)`);
   return statusError(STATUS.INTERNAL, `Received RST_STREAM with code ${rstCode}`);
 }
 
@@ -39,51 +40,71 @@ function decodeMessage(raw: string): string {
   }
 }
 
-/** One HTTP/2 connection to berthd's socket, opened on the first call and again after it is lost. */
-interface Connection {
-  session: http2.ClientHttp2Session;
-  /** The socket connected; HTTP/2 settings arrived from the server. */
-  connected: boolean;
-  settled: boolean;
-  error: Error | undefined;
+/** The failure grpc-js reports when the connection, not the call, went wrong. */
+function connectionError(conn: H2Connection): ApiError {
+  const error = conn.error;
+  if (!conn.connected) return statusError(STATUS.UNAVAILABLE, `No connection established. Last error: ${String(error)}. Resolution note: `);
+  if (!conn.settled) {
+    const why = `${(error?.message ?? 'Failed to connect').trim()} (${new Date().toISOString()})`;
+    return statusError(STATUS.UNAVAILABLE, `No connection established. Last error: ${why}. Resolution note: `);
+  }
+  return statusError(STATUS.UNAVAILABLE, 'Connection dropped');
+}
+
+/**
+ * The gRPC messages in a stream's DATA, which cuts them anywhere. Chunks are kept in a list and joined once
+ * per message, so a 4 MiB answer in 16 KiB frames is not copied over and over.
+ */
+class MessageReader {
+  private chunks: Buffer[] = [];
+  private length = 0;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** The next message's flag and size once its 5-byte prefix is here. */
+  prefix(): { compressed: boolean; size: number } | undefined {
+    if (this.length < 5) return undefined;
+    const head = this.chunks[0]!.length >= 5 ? this.chunks[0]! : this.join();
+    return { compressed: head[0] !== 0, size: head.readUInt32BE(1) };
+  }
+
+  /** The next message once all of it is here. */
+  take(size: number): Buffer | undefined {
+    if (this.length < 5 + size) return undefined;
+    const all = this.join();
+    const message = all.subarray(5, 5 + size);
+    this.chunks = all.length > 5 + size ? [all.subarray(5 + size)] : [];
+    this.length -= 5 + size;
+    return message;
+  }
+
+  private join(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
 }
 
 export class H2Unary {
-  private conn: Connection | undefined;
-  private active = 0;
+  private conn: H2Connection | undefined;
 
   constructor(private readonly socketPath: string) {}
 
   close(): void {
-    this.conn?.session.close();
+    this.conn?.close();
     this.conn = undefined;
   }
 
-  private connection(): Connection {
+  /** One HTTP/2 connection to berthd's socket, opened on the first call and again after it is lost. */
+  private connection(): H2Connection {
     const current = this.conn;
-    if (current && !current.session.closed && !current.session.destroyed && current.error === undefined) return current;
-    const socket = net.connect(this.socketPath);
-    const session = http2.connect('http://localhost', { createConnection: () => socket });
-    const conn: Connection = { session, connected: false, settled: false, error: undefined };
-    socket.once('connect', () => (conn.connected = true));
-    socket.once('error', (err: Error) => (conn.error ??= err));
-    session.once('remoteSettings', () => (conn.settled = true));
-    session.on('error', (err: Error) => (conn.error ??= err));
-    // Like grpc-js: an idle connection does not keep the process alive.
-    session.unref();
+    if (current?.usable) return current;
+    // It keeps the process alive only while a call is in flight, as grpc-js's channel does.
+    const conn = new H2Connection(this.socketPath);
     this.conn = conn;
     return conn;
-  }
-
-  /** The failure grpc-js reports when the connection, not the call, went wrong. */
-  private static connectionError(conn: Connection, streamError?: Error): ApiError {
-    const error = conn.error ?? streamError;
-    if (!conn.connected) return statusError(STATUS.UNAVAILABLE, `No connection established. Last error: ${String(error)}. Resolution note: `);
-    if (!conn.settled) {
-      const why = `${(error?.message ?? 'Failed to connect').trim()} (${new Date().toISOString()})`;
-      return statusError(STATUS.UNAVAILABLE, `No connection established. Last error: ${why}. Resolution note: `);
-    }
-    return statusError(STATUS.UNAVAILABLE, 'Connection dropped');
   }
 
   async call(codec: UnaryCodec, request: object, timeoutMs?: number): Promise<object> {
@@ -97,74 +118,49 @@ export class H2Unary {
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, 5);
 
-    const conn = this.connection();
-    if (this.active++ === 0) conn.session.ref();
-    try {
-      return await this.exchange(conn, codec, frame, timeoutMs);
-    } finally {
-      if (--this.active === 0 && !conn.session.destroyed) conn.session.unref();
-    }
+    return this.exchange(this.connection(), codec, frame, timeoutMs);
   }
 
-  private exchange(conn: Connection, codec: UnaryCodec, frame: Buffer, timeoutMs: number | undefined): Promise<object> {
-    const headers: http2.OutgoingHttpHeaders = {
-      ':method': 'POST',
-      ':path': codec.path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'grpc-accept-encoding': 'identity',
-      'user-agent': 'berthctl',
-    };
-    if (timeoutMs !== undefined) headers['grpc-timeout'] = `${Math.max(0, Math.ceil(timeoutMs))}m`;
+  private exchange(conn: H2Connection, codec: UnaryCodec, frame: Buffer, timeoutMs: number | undefined): Promise<object> {
+    // What node:http2 sent for grpc-js's wire format: pseudo-headers first.
+    const headers: HeaderField[] = [
+      [':method', 'POST'], [':scheme', 'http'], [':authority', 'localhost'], [':path', codec.path],
+      ['content-type', 'application/grpc'], ['te', 'trailers'], ['grpc-accept-encoding', 'identity'], ['user-agent', 'berthctl'],
+    ];
+    if (timeoutMs !== undefined) headers.push(['grpc-timeout', `${Math.max(0, Math.ceil(timeoutMs))}m`]);
 
     return new Promise((resolve, reject) => {
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = conn.session.request(headers);
-      } catch {
-        // The session failed before the request could be made (it is closing or destroyed).
-        reject(H2Unary.connectionError(conn));
-        return;
-      }
       let httpStatus = 0;
       let status: { code: number; details: string } | undefined;
       let failure: ApiError | undefined;
-      let pending: Buffer = Buffer.alloc(0);
       let message: Buffer | undefined;
-      let streamError: Error | undefined;
+      const reader = new MessageReader();
 
       const fail = (err: ApiError): void => {
         failure ??= err;
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream?.cancel(H2_ERROR.CANCEL);
       };
-      const statusFrom = (h: http2.IncomingHttpHeaders): void => {
-        const raw = h['grpc-status'];
+      const statusFrom = (fields: HeaderField[]): void => {
+        const raw = fields.find(([n]) => n === 'grpc-status')?.[1];
         if (raw === undefined || status) return;
-        const details = h['grpc-message'];
-        status = { code: Number(raw), details: typeof details === 'string' ? decodeMessage(details) : '' };
+        const details = fields.find(([n]) => n === 'grpc-message')?.[1];
+        status = { code: Number(raw), details: details === undefined ? '' : decodeMessage(details) };
       };
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => fail(statusError(STATUS.DEADLINE_EXCEEDED, 'Deadline exceeded')), timeoutMs);
 
-      stream.on('response', (h) => {
-        httpStatus = Number(h[':status']);
-        statusFrom(h); // a trailers-only response
-      });
-      stream.on('trailers', statusFrom);
-      stream.on('data', (chunk: Buffer) => {
-        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-        while (pending.length >= 5 && failure === undefined) {
-          const size = pending.readUInt32BE(1);
-          if (size > MAX_RECEIVE_BYTES) return fail(statusError(STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs ${MAX_RECEIVE_BYTES})`));
-          if (pending.length < 5 + size) return;
-          if (pending[0] !== 0) return fail(statusError(STATUS.INTERNAL, 'Received compressed message but "grpc-encoding" header was identity'));
+      const onData = (chunk: Buffer): void => {
+        reader.push(chunk);
+        for (let p = reader.prefix(); p && failure === undefined; p = reader.prefix()) {
+          if (p.size > MAX_RECEIVE_BYTES) return fail(statusError(STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${p.size} vs ${MAX_RECEIVE_BYTES})`));
+          const next = reader.take(p.size);
+          if (next === undefined) return;
+          if (p.compressed) return fail(statusError(STATUS.INTERNAL, 'Received compressed message but "grpc-encoding" header was identity'));
           if (message !== undefined) return fail(statusError(STATUS.UNIMPLEMENTED, 'Too many responses received'));
-          message = pending.subarray(5, 5 + size);
-          pending = pending.subarray(5 + size);
+          message = next;
         }
-      });
-      // The outcome is decided on close; a lost connection may reach the stream before the session says so.
-      stream.on('error', (err: Error) => (streamError = err));
-      stream.on('close', () => {
+      };
+      // The outcome is decided when the stream ends, in grpc-js's order of precedence.
+      const onClose = (end: StreamEnd): void => {
         if (timer) clearTimeout(timer);
         if (failure) return reject(failure);
         if (status) {
@@ -176,11 +172,27 @@ export class H2Unary {
             return reject(statusError(STATUS.INTERNAL, `Response message parsing error: ${err instanceof Error ? err.message : String(err)}`));
           }
         }
-        if (conn.error !== undefined || conn.session.destroyed) return reject(H2Unary.connectionError(conn, streamError));
+        if (end.kind === 'connection') return reject(connectionError(conn));
         if (httpStatus !== 0 && httpStatus !== 200) return reject(httpStatusError(httpStatus));
-        reject(resetError(stream.rstCode ?? http2.constants.NGHTTP2_NO_ERROR));
-      });
-      stream.end(frame);
+        reject(resetError(end.kind === 'reset' ? end.code : H2_ERROR.NO_ERROR));
+      };
+
+      let stream: { cancel(code: number): void } | undefined;
+      try {
+        stream = conn.request(headers, frame, {
+          onHeaders: (fields) => {
+            // The first block is the response (maybe trailers-only), a later one the trailers.
+            if (httpStatus === 0) httpStatus = Number(fields.find(([n]) => n === ':status')?.[1] ?? 0);
+            statusFrom(fields);
+          },
+          onData,
+          onClose,
+        });
+      } catch {
+        // The connection failed before the request could be made.
+        if (timer) clearTimeout(timer);
+        reject(connectionError(conn));
+      }
     });
   }
 }

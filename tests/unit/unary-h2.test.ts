@@ -3,6 +3,7 @@
 // the same failures (code and message) — server statuses with encoded messages, an unknown method answered
 // trailers-only, a socket nobody listens on.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { H2Unary } from '../../src/cli/unary-h2.js';
 import { berthUnaryCodec } from '../../src/wire/unary-codec.js';
 import type { BerthServiceName } from '../../src/wire/services.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
+import { withDeadline } from '../support/wait.js';
 
 let dir: string;
 let server: ApiServer;
@@ -123,6 +125,48 @@ describe('the same answers over HTTP/2 as over grpc-js', () => {
     } finally {
       await new Promise((resolve) => rude.close(resolve));
     }
+  });
+});
+
+describe('large messages both ways (flow control against grpc-js\'s server, whose window is 64 KiB)', () => {
+  test('Settings/Apply of a ~1 MiB and a ~3.9 MiB document, and the Get that returns it: the same as grpc-js', async () => {
+    for (const size of [1 << 20, 4 * 1024 * 1024 - 200_000]) {
+      const source = `registry.example/${'x'.repeat(size)}`;
+      const document = JSON.stringify({ settings: { 'host-containers': { big: { source } } } });
+      // Applied once first, so both transports then see the same (unchanged) state.
+      await grpcT.unary('Settings', 'Apply', { document, format: 'json' });
+      const applied = await both('Settings', 'Apply', { document, format: 'json' });
+      assert.deepStrictEqual(applied, { ok: { changed: [] } });
+      const got = await both('Settings', 'Get', { prefix: 'host-containers.big' });
+      assert.ok('ok' in got && (got.ok as { json: string }).json.includes(source), `the ${size}-byte value came back whole`);
+    }
+  });
+});
+
+describe('what the fast path loads', () => {
+  test('one call in a fresh process loads neither node:http2 nor grpc-js, and the idle connection lets it exit', async () => {
+    const unary = new URL('../../src/cli/unary-h2.js', import.meta.url).href;
+    const codecs = new URL('../../src/wire/unary-codec.js', import.meta.url).href;
+    // No close(): the process must still end by itself once the call is done.
+    const script = `
+      const { H2Unary } = await import(${JSON.stringify(unary)});
+      const { berthUnaryCodec } = await import(${JSON.stringify(codecs)});
+      const res = await new H2Unary(${JSON.stringify(server.socketPath)}).call(berthUnaryCodec('Units', 'List'), {});
+      console.log(JSON.stringify({ units: res.units.length, modules: process.moduleLoadList }));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await withDeadline(new Promise<number | null>((resolve) => child.on('close', resolve)), 20_000, 'the child to exit by itself').catch((e: unknown) => {
+      child.kill('SIGKILL');
+      throw e;
+    });
+    assert.equal(code, 0, err);
+    const { units, modules } = JSON.parse(out) as { units: number; modules: string[] };
+    assert.ok(units > 0, 'the call returned units');
+    assert.ok(modules.includes('NativeModule net'), 'the list is the real one');
+    assert.deepEqual(modules.filter((m) => /http2|grpc/.test(m)), []);
   });
 });
 
