@@ -28,54 +28,67 @@ export function huffmanCodes(): Array<[number, number]> {
 }
 
 /**
- * The decoding tree as two arrays: for node n, child[2n + bit] is the next node, or -(symbol + 1) at a leaf.
- * Built on the first Huffman string, since most headers of a small answer come from the tables.
+ * Decoding tables of the canonical code: codes of length L are `first[L]` … `first[L] + count[L] - 1`, in
+ * symbol order, their symbols at `symbols[start[L]]` onwards. Decoding then needs no tree: read bits into a
+ * number until it falls inside its length's range. Built on the first Huffman string (a few hundred steps;
+ * building a bit-by-bit tree took ~2 ms of every berthctl call).
  */
-let tree: Int32Array | undefined;
+interface Canonical {
+  first: Float64Array;
+  count: Int32Array;
+  start: Int32Array;
+  symbols: Int32Array;
+}
+let canonical: Canonical | undefined;
 
-function buildTree(): Int32Array {
-  const child = new Int32Array(2 * 512);
-  let nodes = 1;
-  huffmanCodes().forEach(([code, length], symbol) => {
-    let node = 0;
-    for (let bit = length - 1; bit >= 0; bit--) {
-      const b = Math.floor(code / 2 ** bit) % 2;
-      const slot = 2 * node + b;
-      if (bit === 0) child[slot] = -(symbol + 1);
-      else node = child[slot] || (child[slot] = nodes++);
-    }
-  });
-  return child;
+const MAX_BITS = 30;
+
+function buildCanonical(): Canonical {
+  const count = new Int32Array(MAX_BITS + 1);
+  for (let symbol = 0; symbol < LENGTHS.length; symbol++) count[parseInt(LENGTHS[symbol]!, 36)]!++;
+  const start = new Int32Array(MAX_BITS + 2);
+  for (let length = 1; length <= MAX_BITS; length++) start[length + 1] = start[length]! + count[length]!;
+  const next = start.slice();
+  const symbols = new Int32Array(LENGTHS.length);
+  for (let symbol = 0; symbol < LENGTHS.length; symbol++) symbols[next[parseInt(LENGTHS[symbol]!, 36)]!++] = symbol;
+  const first = new Float64Array(MAX_BITS + 1);
+  let code = 0;
+  for (let length = 1; length <= MAX_BITS; length++) {
+    first[length] = code;
+    code = (code + count[length]!) * 2;
+  }
+  return { first, count, start, symbols };
 }
 
 /** Decodes a Huffman-coded string literal; a malformed one (EOS inside, bad padding) throws, as §5.2 requires. */
 export function huffmanDecode(input: Buffer): Buffer {
-  const child = (tree ??= buildTree());
+  const { first, count, start, symbols } = (canonical ??= buildCanonical());
   const out = Buffer.allocUnsafe(Math.ceil((input.length * 8) / 5));
   let length = 0;
-  let node = 0;
-  // Bits read since the last complete symbol, and whether all of them were 1s: the only padding allowed is
-  // the start of EOS (all 1s), shorter than 8 bits.
-  let pending = 0;
+  // The bits read since the last complete symbol, as a number, and how many; whether all of them were 1s:
+  // the only padding allowed is the start of EOS (all 1s), shorter than 8 bits.
+  let code = 0;
+  let bits = 0;
   let allOnes = true;
   for (const byte of input) {
     for (let bit = 7; bit >= 0; bit--) {
       const b = (byte >> bit) & 1;
-      const next = child[2 * node + b]!;
-      pending++;
+      code = code * 2 + b;
+      bits++;
       allOnes &&= b === 1;
-      if (next < 0) {
-        const symbol = -next - 1;
+      const index = code - first[bits]!;
+      if (index >= 0 && index < count[bits]!) {
+        const symbol = symbols[start[bits]! + index]!;
         if (symbol === EOS) throw new Error('Huffman string contains EOS');
         out[length++] = symbol;
-        node = 0;
-        pending = 0;
+        code = 0;
+        bits = 0;
         allOnes = true;
-      } else {
-        node = next;
+      } else if (bits >= MAX_BITS) {
+        throw new Error('Huffman string contains EOS');
       }
     }
   }
-  if (pending > 7 || !allOnes) throw new Error('Huffman string with invalid padding');
+  if (bits > 7 || !allOnes) throw new Error('Huffman string with invalid padding');
   return out.subarray(0, length);
 }
