@@ -255,6 +255,14 @@ export class SettingsStore {
     const issues = [...sizeIssues(operator), ...instanceIssues(effective), ...completenessIssues(effective)];
     if (issues.length > 0) throw new SettingsError('invalid', issues);
 
+    // Nothing stored changes (every value given is the one already set): nothing to write, no new generation.
+    // Listeners still hear of the commit, so a repeated `set` acts as it always did; it just skips the
+    // write and its two fsyncs, the bulk of a no-op commit's ~8 ms (issue 16: `berthctl set` one-shots).
+    if (changedKeys(this.operator, operator).length === 0) {
+      const result: CommitResult = { generation: this.committedGeneration, changedKeys: [] };
+      this.notify(result);
+      return result;
+    }
     const generation = this.committedGeneration + 1;
     let warning: string | undefined;
     try {

@@ -1003,7 +1003,8 @@ describe('property: random changes are accepted whole or rejected whole with key
   }).filter((r) => r.good.length + r.random.length > 0);
 
   test('300 runs, fixed seed', async (t) => {
-    const { store } = await openStore();
+    let writes = 0;
+    const { store } = await openStore({ writer: async (path, data) => (writes++, writeFileAtomic(path, data)) });
     let accepted = 0;
     let rejected = 0;
     await fc.assert(
@@ -1012,6 +1013,7 @@ describe('property: random changes are accepted whole or rejected whole with key
         const expected = merge(good.map((g) => g.expected));
         const before = store.getFlat();
         const generation = store.generation;
+        const writesBefore = writes;
         const run = (): Promise<unknown> => {
           if (via === 'set') return store.set(changes);
           if (via === 'json') return store.apply(JSON.stringify({ settings: changes }), 'json');
@@ -1021,7 +1023,13 @@ describe('property: random changes are accepted whole or rejected whole with key
         try {
           await run();
           accepted += 1;
-          assert.equal(store.generation, generation + 1);
+          // A commit that stores something new is written and is a new generation; one that stores only
+          // what is already stored writes nothing and leaves the generation (and every value) as it was.
+          if (writes > writesBefore) assert.equal(store.generation, generation + 1);
+          else {
+            assert.equal(store.generation, generation);
+            assert.deepEqual(store.getFlat(), before);
+          }
           if (random.length === 0) {
             for (const [k, v] of Object.entries(expected)) assert.deepEqual(store.getFlat()[k], v, k);
           }
@@ -1048,4 +1056,19 @@ describe('property: random changes are accepted whole or rejected whole with key
     assert.ok(accepted > 20, `accepted ${accepted}`);
     assert.ok(rejected > 20, `rejected ${rejected}`);
   });
+});
+
+test('a set of the values already stored writes nothing, keeps the generation, and still tells listeners', async () => {
+  let writes = 0;
+  const { store, stateDir } = await openStore({ writer: async (path, data) => (writes++, writeFileAtomic(path, data)) });
+  const first = await store.set({ 'images.pull-policy': 'always' });
+  assert.deepEqual([first.generation, first.changedKeys, writes], [1, ['images.pull-policy'], 1]);
+  const heard: number[] = [];
+  store.onCommit((r) => heard.push(r.generation));
+  const again = await store.set({ 'images.pull-policy': 'always' });
+  assert.deepEqual([again.generation, again.changedKeys, writes, heard], [1, [], 1, [1]]);
+  // Pinning a default is a change of what is stored (it survives a change of the shipped defaults).
+  const pinned = await store.set({ 'selinux.mode': 'auto' });
+  assert.deepEqual([pinned.generation, pinned.changedKeys, writes], [2, [], 2]);
+  assert.equal((await openStore({ stateDir })).store.generation, 2);
 });
