@@ -262,6 +262,117 @@ st=$(timeout 60 berthctl units --output json 2>/dev/null | grep -oE '"(name|stat
 check restart-keeps-containers "systemctl restart berthd rc=$rs_rc, berthd PID $old_main -> $new_main ($(systemctl is-active berthd)); before: $before; after: $after; units: $st" \
   eval '[ $rs_rc = 0 ] && [ "$old_main" != "$new_main" ] && [ "$(systemctl is-active berthd)" = active ] && [ "$before" = "$after" ] && [[ $before != *"=:"* ]]'
 
+# ------------------------------------------------------------------- crun vs runc (issue 20 item 4) ---
+# The same idle host container under runc, then under crun (oci-runtime.binary; it applies to containers
+# created after the commit). Figures, not a pass/fail on speed: P1 = `berthctl start` -> RUNNING of one
+# unit (median of P1N starts, stopped in between), P2 = P2N units enabled in one commit -> all RUNNING.
+# Each also as berthd saw it, from the units' own events (first `preparing` -> last `running`), which
+# leaves out berthctl's process start. Then: a unit really runs under crun (crun's state of it, same PID),
+# and SELinux labels apply under crun (a host container and a workload with its own MCS pair).
+P1N=7; P2N=20
+CRUN_T0=$(date +%s)
+RUNC_ROOT=/run/berth/runc
+cat > $T/perf.js <<'JS'
+// stdin: `berthctl units/status --output json`; argv: names. Prints "<first preparing ms> <last running ms>"
+// over the named units, each taken from its latest preparing -> running sequence.
+let text = '';
+process.stdin.on('data', (d) => (text += d)).on('end', () => {
+  const data = JSON.parse(text);
+  const units = Array.isArray(data) ? data : [data];
+  const names = new Set(process.argv.slice(2));
+  let first = Infinity, last = -Infinity, seen = 0;
+  for (const u of units) {
+    if (!names.has(u.name)) continue;
+    const ev = u.events ?? [];
+    let r = -1;
+    for (let i = ev.length - 1; i >= 0; i--) if (ev[i].state === 'running') { r = i; break; }
+    let p = -1;
+    for (let i = r; i >= 0; i--) if (ev[i].state === 'preparing') { p = i; break; }
+    if (r < 0 || p < 0) continue;
+    seen++;
+    first = Math.min(first, Date.parse(ev[p].at));
+    last = Math.max(last, Date.parse(ev[r].at));
+  }
+  console.log(seen === names.size ? `${first} ${last}` : 'incomplete');
+});
+JS
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2f", b / a; else print "?" }'; }
+units_json() { timeout 60 berthctl units --output json 2>/dev/null; }
+# NAMES... all in STATE (running|stopped), by `berthctl units`.
+all_in() {
+  local want=$1 table n; shift
+  table=$(timeout 60 berthctl units 2>/dev/null) || return 1
+  for n in "$@"; do echo "$table" | awk -v n="$n" -v s="$want" '$1 == n && $3 == s { f = 1 } END { exit !f }' || return 1; done
+}
+wait_all() { # STATE TIMEOUT NAMES...
+  local want=$1 limit=$2 i; shift 2
+  for ((i = 0; i < limit; i++)); do all_in "$want" "$@" && return 0; sleep 1; done
+  return 1
+}
+P2NAMES=(); for ((i = 1; i <= P2N; i++)); do P2NAMES+=("perf$i"); done
+p2_set() { # true|false
+  local args=() n
+  for n in "${P2NAMES[@]}"; do args+=("host-containers.$n.source=localhost/berth/control:latest" "host-containers.$n.enabled=$1"); done
+  timeout 60 berthctl set "${args[@]}" 2>&1 | oneline
+}
+out=$(timeout 60 berthctl set host-containers.perf0.source=localhost/berth/control:latest host-containers.perf0.enabled=true 2>&1 | oneline)
+wait_all running 60 perf0 || why perf0
+declare -A P1W P1B P2W P2B
+for rt in runc crun; do
+  out=$(timeout 60 berthctl set oci-runtime.binary=$rt 2>&1 | oneline); echo "INFO oci-runtime.binary=$rt: $out"
+  walls=(); sides=()
+  for ((k = 0; k < P1N; k++)); do
+    timeout 60 berthctl stop perf0 >/dev/null 2>&1
+    t0=$(ms); st=$(timeout 60 berthctl start perf0 2>&1); t1=$(ms)
+    [ "$st" = "perf0: running" ] || { echo "INFO P1 $rt start $k: $(echo "$st" | oneline)"; why perf0; continue; }
+    walls+=($((t1 - t0)))
+    read -r a b < <(timeout 60 berthctl status perf0 --output json 2>/dev/null | node $T/perf.js perf0)
+    [ -n "${b:-}" ] && sides+=($((b - a)))
+  done
+  P1W[$rt]=$(printf '%s\n' "${walls[@]}" | median); P1B[$rt]=$(printf '%s\n' "${sides[@]}" | median)
+  echo "INFO P1 $rt (ms, berthctl start -> running): ${walls[*]}; berthd-side: ${sides[*]}"
+  # A runtime that started nothing would only make P2 wait for its time limit.
+  [ ${#walls[@]} -gt 0 ] || { echo "INFO P2 $rt: skipped (no P1 start succeeded)"; continue; }
+  t0=$(ms); out=$(p2_set true)
+  if wait_all running 240 "${P2NAMES[@]}"; then
+    read -r a b < <(units_json | node $T/perf.js "${P2NAMES[@]}")
+    if [ -n "${b:-}" ]; then P2W[$rt]=$((b - t0)); P2B[$rt]=$((b - a)); fi
+  else
+    echo "INFO P2 $rt: not all $P2N running within 240 s ($out)"; why perf1
+  fi
+  echo "INFO P2 $rt: $P2N units enabled in one commit -> all running ${P2W[$rt]:-?} ms (berthd-side ${P2B[$rt]:-?} ms)"
+  out=$(p2_set false); wait_all stopped 120 "${P2NAMES[@]}" || echo "INFO P2 $rt: not all stopped within 120 s ($out)"
+  if [ $rt = runc ]; then # perf0 was started under runc: crun does not know it
+    p=$(task_pid perf0); crun --root $RUNC_ROOT/berth state perf0 >/dev/null 2>&1; under_runc_crun_rc=$?
+    runc --root $RUNC_ROOT/berth state perf0 2>/dev/null | grep -q '"status": "running"'; under_runc_runc_rc=$?
+  fi
+done
+echo "INFO crun-vs-runc P1 runc=${P1W[runc]:-?} crun=${P1W[crun]:-?} ratio=$(ratio "${P1W[runc]:-0}" "${P1W[crun]:-}") (berthd-side runc=${P1B[runc]:-?} crun=${P1B[crun]:-?} ratio=$(ratio "${P1B[runc]:-0}" "${P1B[crun]:-}"); median of $P1N)"
+echo "INFO crun-vs-runc P2 runc=${P2W[runc]:-?} crun=${P2W[crun]:-?} ratio=$(ratio "${P2W[runc]:-0}" "${P2W[crun]:-}") (berthd-side runc=${P2B[runc]:-?} crun=${P2B[crun]:-?} ratio=$(ratio "${P2B[runc]:-0}" "${P2B[crun]:-}"); $P2N units)"
+
+# perf0 was last started with oci-runtime.binary=crun: crun keeps its state (runc's does not have it) and
+# names the task's PID; the shim's bundle records the binary it was given.
+p0=$(task_pid perf0); p0_label=$(label_of "$p0")
+cstate=$(crun --root $RUNC_ROOT/berth state perf0 2>&1); cstate_rc=$?
+cpid=$(echo "$cstate" | awk -F'[:,]' '/"pid"/ { gsub(/ /, "", $2); print $2 }')
+rstate=$(runc --root $RUNC_ROOT/berth state perf0 2>&1 | oneline | cut -c1-100); rstate_rc=$?
+optjson=$(find /run/berth/containerd -path '*/berth/perf0/options.json' 2>/dev/null | head -1)
+check crun-runs-unit "perf0 PID ${p0:-none}; crun --root $RUNC_ROOT/berth state perf0: rc=$cstate_rc pid=${cpid:-?} status=$(echo "$cstate" | grep -o '"status": *"[a-z]*"' | oneline); runc state: '$rstate'; shim options: $( [ -n "$optjson" ] && oneline < "$optjson"); under runc before: crun state rc=${under_runc_crun_rc:-?}, runc state running rc=${under_runc_runc_rc:-?}" \
+  eval '[ -n "$p0" ] && [ $cstate_rc = 0 ] && [ "$cpid" = "$p0" ] && [[ $cstate == *"\"running\""* ]] && [ "${under_runc_crun_rc:-0}" != 0 ] && [ "${under_runc_runc_rc:-1}" = 0 ]'
+
+out=$(timeout 90 berthctl workloads run wl-crun --image localhost/berth/control:latest -- /bin/sh -c 'exec sleep 1000000' 2>&1 | oneline)
+wc_=$(wait_task wl-crun 60) || why wl-crun
+lc=$(label_of "$wc_"); rcl=$(stat -c %C /proc/$wc_/root/bin/busybox 2>&1)
+wstate=$(crun --root $RUNC_ROOT/berth-workloads state wl-crun 2>&1); wstate_rc=$?
+wpid=$(echo "$wstate" | awk -F'[:,]' '/"pid"/ { gsub(/ /, "", $2); print $2 }')
+check crun-selinux-labels "under crun: perf0 (host) PID ${p0:-none} runs as ${p0_label:-?}; workload wl-crun PID ${wc_:-none} (crun state rc=$wstate_rc pid=${wpid:-?}) runs as ${lc:-?}, its /bin/busybox $rcl" \
+  eval '[ "$p0_label" = "$CT" ] && [[ $lc =~ $re ]] && [ "$wpid" = "$wc_" ] && [ "$rcl" = "system_u:object_r:container_file_t:${lc##*:system_r:container_t:}" ]'
+timeout 60 berthctl workloads rm wl-crun >/dev/null 2>&1
+timeout 60 berthctl set oci-runtime.binary=runc host-containers.perf0.enabled=false >/dev/null 2>&1
+echo "INFO crun-vs-runc section took $(( $(date +%s) - CRUN_T0 )) s"
+
 if [ $FAILED -gt 0 ]; then # context for whoever reads the console log
   journalctl -b -u berthd --no-pager | tail -40 | sed 's/^/DEBUG berthd: /'
   journalctl -k -b --no-pager | grep 'avc:  denied' | sed 's/^/DEBUG /' | sort -u | tail -40
