@@ -263,18 +263,19 @@ check restart-keeps-containers "systemctl restart berthd rc=$rs_rc, berthd PID $
   eval '[ $rs_rc = 0 ] && [ "$old_main" != "$new_main" ] && [ "$(systemctl is-active berthd)" = active ] && [ "$before" = "$after" ] && [[ $before != *"=:"* ]]'
 
 # ------------------------------------------------------------------- crun vs runc (issue 20 item 4) ---
-# The same idle host container under runc, then under crun (oci-runtime.binary; it applies to containers
-# created after the commit). Figures, not a pass/fail on speed: P1 = `berthctl start` -> RUNNING of one
-# unit (median of P1N starts, stopped in between), P2 = P2N units enabled in one commit -> all RUNNING.
-# Each also as berthd saw it, from the units' own events (first `preparing` -> last `running`), which
-# leaves out berthctl's process start. Then: a unit really runs under crun (crun's state of it, same PID),
-# and SELinux labels apply under crun (a host container and a workload with its own MCS pair).
-P1N=7; P2N=20
+# The same idle host container under runc and under crun (oci-runtime.binary applies to containers created
+# after the commit). Figures, not a pass/fail on speed: P1 = `berthctl start` -> RUNNING of one unit,
+# median of P1N starts per runtime, taken in alternation (runc, crun, runc, …) so that a change of load on
+# the machine running the VM weighs on both alike; P2 = P2N units enabled in one commit -> all RUNNING,
+# once per runtime. Each also as berthd saw it, from the units' own events (`preparing` -> `running`),
+# which leaves out berthctl's own process. Then: a unit really runs under crun (crun's state of it, same
+# PID, runc's has none), and SELinux labels apply under crun (a host container and a workload).
+P1N=7; P2N=12
 CRUN_T0=$(date +%s)
 RUNC_ROOT=/run/berth/runc
 cat > $T/perf.js <<'JS'
-// stdin: `berthctl units/status --output json`; argv: names. Prints "<first preparing ms> <last running ms>"
-// over the named units, each taken from its latest preparing -> running sequence.
+// stdin: `berthctl units/start --output json`; argv: unit names. Prints "<first preparing ms> <last running
+// ms>" over the named units, each from its latest preparing -> running, or "incomplete" if one is not running.
 let text = '';
 process.stdin.on('data', (d) => (text += d)).on('end', () => {
   const data = JSON.parse(text);
@@ -282,13 +283,11 @@ process.stdin.on('data', (d) => (text += d)).on('end', () => {
   const names = new Set(process.argv.slice(2));
   let first = Infinity, last = -Infinity, seen = 0;
   for (const u of units) {
-    if (!names.has(u.name)) continue;
+    if (!names.has(u.name) || u.state !== 'running') continue;
     const ev = u.events ?? [];
-    let r = -1;
-    for (let i = ev.length - 1; i >= 0; i--) if (ev[i].state === 'running') { r = i; break; }
-    let p = -1;
-    for (let i = r; i >= 0; i--) if (ev[i].state === 'preparing') { p = i; break; }
-    if (r < 0 || p < 0) continue;
+    const p = ev.map((e) => e.state).lastIndexOf('preparing');
+    const r = ev.map((e) => e.state).lastIndexOf('running');
+    if (p < 0 || r < p) continue;
     seen++;
     first = Math.min(first, Date.parse(ev[p].at));
     last = Math.max(last, Date.parse(ev[r].at));
@@ -299,9 +298,7 @@ JS
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2f", b / a; else print "?" }'; }
-units_json() { timeout 60 berthctl units --output json 2>/dev/null; }
-# NAMES... all in STATE (running|stopped), by `berthctl units`.
-all_in() {
+all_in() { # STATE NAMES...: each in STATE by `berthctl units`
   local want=$1 table n; shift
   table=$(timeout 60 berthctl units 2>/dev/null) || return 1
   for n in "$@"; do echo "$table" | awk -v n="$n" -v s="$want" '$1 == n && $3 == s { f = 1 } END { exit !f }' || return 1; done
@@ -319,47 +316,51 @@ p2_set() { # true|false
 }
 out=$(timeout 60 berthctl set host-containers.perf0.source=localhost/berth/control:latest host-containers.perf0.enabled=true 2>&1 | oneline)
 wait_all running 60 perf0 || why perf0
-declare -A P1W P1B P2W P2B
-for rt in runc crun; do
-  out=$(timeout 60 berthctl set oci-runtime.binary=$rt 2>&1 | oneline); echo "INFO oci-runtime.binary=$rt: $out"
-  walls=(); sides=()
-  for ((k = 0; k < P1N; k++)); do
+declare -A WALLS SIDES P1W P1B P2W P2B
+for ((k = 0; k < P1N; k++)); do
+  for rt in runc crun; do
+    timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1
     timeout 60 berthctl stop perf0 >/dev/null 2>&1
-    t0=$(ms); st=$(timeout 60 berthctl start perf0 2>&1); t1=$(ms)
-    [ "$st" = "perf0: running" ] || { echo "INFO P1 $rt start $k: $(echo "$st" | oneline)"; why perf0; continue; }
-    walls+=($((t1 - t0)))
-    read -r a b < <(timeout 60 berthctl status perf0 --output json 2>/dev/null | node $T/perf.js perf0)
-    [ -n "${b:-}" ] && sides+=($((b - a)))
+    t0=$(ms); st=$(timeout 60 berthctl start perf0 --output json 2>&1); t1=$(ms)
+    read -r a b < <(echo "$st" | node $T/perf.js perf0 2>/dev/null)
+    if [ -z "${b:-}" ]; then echo "INFO P1 $rt start $k failed: $(echo "$st" | oneline | cut -c1-200)"; why perf0; continue; fi
+    WALLS[$rt]+="$((t1 - t0)) "; SIDES[$rt]+="$((b - a)) "
+    # perf0 as last started under runc: crun does not know it, runc does (the contrast for crun-runs-unit).
+    if [ $rt = runc ] && [ $k = $((P1N - 1)) ]; then
+      crun --root $RUNC_ROOT/berth state perf0 >/dev/null 2>&1; under_runc_crun_rc=$?
+      runc --root $RUNC_ROOT/berth state perf0 2>/dev/null | grep -q '"status": "running"'; under_runc_runc_rc=$?
+    fi
   done
-  P1W[$rt]=$(printf '%s\n' "${walls[@]}" | median); P1B[$rt]=$(printf '%s\n' "${sides[@]}" | median)
-  echo "INFO P1 $rt (ms, berthctl start -> running): ${walls[*]}; berthd-side: ${sides[*]}"
+done
+for rt in runc crun; do
+  P1W[$rt]=$(printf '%s\n' ${WALLS[$rt]:-} | median); P1B[$rt]=$(printf '%s\n' ${SIDES[$rt]:-} | median)
+  echo "INFO P1 $rt (ms, berthctl start -> running): ${WALLS[$rt]:-none}; berthd-side: ${SIDES[$rt]:-none}"
+done
+echo "INFO crun-vs-runc P1 runc=${P1W[runc]:-?} crun=${P1W[crun]:-?} ratio=$(ratio "${P1W[runc]:-0}" "${P1W[crun]:-}") (berthd-side runc=${P1B[runc]:-?} crun=${P1B[crun]:-?} ratio=$(ratio "${P1B[runc]:-0}" "${P1B[crun]:-}"); median of $P1N each, alternating; section at $(( $(date +%s) - CRUN_T0 )) s)"
+for rt in runc crun; do
   # A runtime that started nothing would only make P2 wait for its time limit.
-  [ ${#walls[@]} -gt 0 ] || { echo "INFO P2 $rt: skipped (no P1 start succeeded)"; continue; }
+  [ -n "${WALLS[$rt]:-}" ] || { echo "INFO P2 $rt: skipped (no P1 start succeeded)"; continue; }
+  timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1
   t0=$(ms); out=$(p2_set true)
-  if wait_all running 240 "${P2NAMES[@]}"; then
-    read -r a b < <(units_json | node $T/perf.js "${P2NAMES[@]}")
+  if wait_all running 180 "${P2NAMES[@]}"; then
+    read -r a b < <(timeout 60 berthctl units --output json 2>/dev/null | node $T/perf.js "${P2NAMES[@]}")
     if [ -n "${b:-}" ]; then P2W[$rt]=$((b - t0)); P2B[$rt]=$((b - a)); fi
   else
-    echo "INFO P2 $rt: not all $P2N running within 240 s ($out)"; why perf1
+    echo "INFO P2 $rt: not all $P2N running within 180 s ($out)"; why perf1
   fi
-  echo "INFO P2 $rt: $P2N units enabled in one commit -> all running ${P2W[$rt]:-?} ms (berthd-side ${P2B[$rt]:-?} ms)"
-  out=$(p2_set false); wait_all stopped 120 "${P2NAMES[@]}" || echo "INFO P2 $rt: not all stopped within 120 s ($out)"
-  if [ $rt = runc ]; then # perf0 was started under runc: crun does not know it
-    p=$(task_pid perf0); crun --root $RUNC_ROOT/berth state perf0 >/dev/null 2>&1; under_runc_crun_rc=$?
-    runc --root $RUNC_ROOT/berth state perf0 2>/dev/null | grep -q '"status": "running"'; under_runc_runc_rc=$?
-  fi
+  out=$(p2_set false)
+  [ $rt = crun ] || wait_all stopped 120 "${P2NAMES[@]}" || echo "INFO P2 $rt: not all stopped within 120 s ($out)"
 done
-echo "INFO crun-vs-runc P1 runc=${P1W[runc]:-?} crun=${P1W[crun]:-?} ratio=$(ratio "${P1W[runc]:-0}" "${P1W[crun]:-}") (berthd-side runc=${P1B[runc]:-?} crun=${P1B[crun]:-?} ratio=$(ratio "${P1B[runc]:-0}" "${P1B[crun]:-}"); median of $P1N)"
-echo "INFO crun-vs-runc P2 runc=${P2W[runc]:-?} crun=${P2W[crun]:-?} ratio=$(ratio "${P2W[runc]:-0}" "${P2W[crun]:-}") (berthd-side runc=${P2B[runc]:-?} crun=${P2B[crun]:-?} ratio=$(ratio "${P2B[runc]:-0}" "${P2B[crun]:-}"); $P2N units)"
+echo "INFO crun-vs-runc P2 runc=${P2W[runc]:-?} crun=${P2W[crun]:-?} ratio=$(ratio "${P2W[runc]:-0}" "${P2W[crun]:-}") (berthd-side runc=${P2B[runc]:-?} crun=${P2B[crun]:-?} ratio=$(ratio "${P2B[runc]:-0}" "${P2B[crun]:-}"); $P2N units in one commit; section at $(( $(date +%s) - CRUN_T0 )) s)"
 
 # perf0 was last started with oci-runtime.binary=crun: crun keeps its state (runc's does not have it) and
 # names the task's PID; the shim's bundle records the binary it was given.
 p0=$(task_pid perf0); p0_label=$(label_of "$p0")
 cstate=$(crun --root $RUNC_ROOT/berth state perf0 2>&1); cstate_rc=$?
 cpid=$(echo "$cstate" | awk -F'[:,]' '/"pid"/ { gsub(/ /, "", $2); print $2 }')
-rstate=$(runc --root $RUNC_ROOT/berth state perf0 2>&1 | oneline | cut -c1-100); rstate_rc=$?
+rstate=$(runc --root $RUNC_ROOT/berth state perf0 2>&1 | oneline | cut -c1-100)
 optjson=$(find /run/berth/containerd -path '*/berth/perf0/options.json' 2>/dev/null | head -1)
-check crun-runs-unit "perf0 PID ${p0:-none}; crun --root $RUNC_ROOT/berth state perf0: rc=$cstate_rc pid=${cpid:-?} status=$(echo "$cstate" | grep -o '"status": *"[a-z]*"' | oneline); runc state: '$rstate'; shim options: $( [ -n "$optjson" ] && oneline < "$optjson"); under runc before: crun state rc=${under_runc_crun_rc:-?}, runc state running rc=${under_runc_runc_rc:-?}" \
+check crun-runs-unit "perf0 PID ${p0:-none}; crun --root $RUNC_ROOT/berth state perf0: rc=$cstate_rc pid=${cpid:-?} $(echo "$cstate" | grep -o '"status": *"[a-z]*"' | oneline); runc state: '$rstate'; shim options: $( [ -n "$optjson" ] && oneline < "$optjson"); under runc before: crun state rc=${under_runc_crun_rc:-?}, runc state running rc=${under_runc_runc_rc:-?}" \
   eval '[ -n "$p0" ] && [ $cstate_rc = 0 ] && [ "$cpid" = "$p0" ] && [[ $cstate == *"\"running\""* ]] && [ "${under_runc_crun_rc:-0}" != 0 ] && [ "${under_runc_runc_rc:-1}" = 0 ]'
 
 out=$(timeout 90 berthctl workloads run wl-crun --image localhost/berth/control:latest -- /bin/sh -c 'exec sleep 1000000' 2>&1 | oneline)
