@@ -265,35 +265,46 @@ check restart-keeps-containers "systemctl restart berthd rc=$rs_rc, berthd PID $
 # ------------------------------------------------------------------- crun vs runc (issue 20 item 4) ---
 # The same idle host container under runc and under crun (oci-runtime.binary applies to containers created
 # after the commit). Figures, not a pass/fail on speed: P1 = `berthctl start` -> RUNNING of one unit,
-# median of P1N starts per runtime, taken in alternation (runc, crun, runc, …) so that a change of load on
-# the machine running the VM weighs on both alike; P2 = P2N units enabled in one commit -> all RUNNING,
-# once per runtime. Each also as berthd saw it, from the units' own events (`preparing` -> `running`),
-# which leaves out berthctl's own process. Then: a unit really runs under crun (crun's state of it, same
-# PID, runc's has none), and SELinux labels apply under crun (a host container and a workload).
-P1N=7; P2N=12
+# median of P1N starts per runtime, in the order runc crun crun runc runc crun … (each runtime as often
+# early as late, so a change of load on the machine running the VM weighs on both alike); P2 = P2N units
+# enabled in one commit -> all RUNNING, once per runtime. Each also as berthd saw it, from the units' own
+# events (`preparing` -> `running`), which leaves out berthctl's own process. Then: a unit really runs
+# under crun (crun's state of it, same PID, runc's has none), and SELinux labels apply under crun (a host
+# container and a workload). About 2½ minutes of the VM's time on a busy 2-core host.
+P1N=6; P2N=10
 CRUN_T0=$(date +%s)
 RUNC_ROOT=/run/berth/runc
 cat > $T/perf.js <<'JS'
-// stdin: `berthctl units/start --output json`; argv: unit names. Prints "<first preparing ms> <last running
-// ms>" over the named units, each from its latest preparing -> running, or "incomplete" if one is not running.
-let text = '';
-process.stdin.on('data', (d) => (text += d)).on('end', () => {
-  const data = JSON.parse(text);
-  const units = Array.isArray(data) ? data : [data];
-  const names = new Set(process.argv.slice(2));
+// `node perf.js units NAMES... < units.json`: "<first preparing ms> <last running ms>" over the named units,
+// each from its latest preparing -> running, or "incomplete" if one is not running.
+// `node perf.js starts FILES...`: per file (the output of `berthctl start --output json`), that start's
+// preparing -> running in ms, or "x" (one node start for all: node is slow to start under TCG).
+const fs = require('node:fs');
+function span(units, names) {
   let first = Infinity, last = -Infinity, seen = 0;
   for (const u of units) {
     if (!names.has(u.name) || u.state !== 'running') continue;
-    const ev = u.events ?? [];
-    const p = ev.map((e) => e.state).lastIndexOf('preparing');
-    const r = ev.map((e) => e.state).lastIndexOf('running');
+    const states = (u.events ?? []).map((e) => e.state);
+    const p = states.lastIndexOf('preparing'), r = states.lastIndexOf('running');
     if (p < 0 || r < p) continue;
     seen++;
-    first = Math.min(first, Date.parse(ev[p].at));
-    last = Math.max(last, Date.parse(ev[r].at));
+    first = Math.min(first, Date.parse(u.events[p].at));
+    last = Math.max(last, Date.parse(u.events[r].at));
   }
-  console.log(seen === names.size ? `${first} ${last}` : 'incomplete');
-});
+  return seen === names.size ? [first, last] : undefined;
+}
+const [mode, ...args] = process.argv.slice(2);
+if (mode === 'starts') {
+  for (const f of args) {
+    let s;
+    try { const u = JSON.parse(fs.readFileSync(f, 'utf8')); s = span([u], new Set([u.name])); } catch { s = undefined; }
+    console.log(s ? s[1] - s[0] : 'x');
+  }
+} else {
+  const data = JSON.parse(fs.readFileSync(0, 'utf8'));
+  const s = span(Array.isArray(data) ? data : [data], new Set(args));
+  console.log(s ? `${s[0]} ${s[1]}` : 'incomplete');
+}
 JS
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
@@ -316,34 +327,38 @@ p2_set() { # true|false
 }
 out=$(timeout 60 berthctl set host-containers.perf0.source=localhost/berth/control:latest host-containers.perf0.enabled=true 2>&1 | oneline)
 wait_all running 60 perf0 || why perf0
-declare -A WALLS SIDES P1W P1B P2W P2B
-for ((k = 0; k < P1N; k++)); do
-  for rt in runc crun; do
-    timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1
-    timeout 60 berthctl stop perf0 >/dev/null 2>&1
-    t0=$(ms); st=$(timeout 60 berthctl start perf0 --output json 2>&1); t1=$(ms)
-    read -r a b < <(echo "$st" | node $T/perf.js perf0 2>/dev/null)
-    if [ -z "${b:-}" ]; then echo "INFO P1 $rt start $k failed: $(echo "$st" | oneline | cut -c1-200)"; why perf0; continue; fi
-    WALLS[$rt]+="$((t1 - t0)) "; SIDES[$rt]+="$((b - a)) "
-    # perf0 as last started under runc: crun does not know it, runc does (the contrast for crun-runs-unit).
-    if [ $rt = runc ] && [ $k = $((P1N - 1)) ]; then
-      crun --root $RUNC_ROOT/berth state perf0 >/dev/null 2>&1; under_runc_crun_rc=$?
-      runc --root $RUNC_ROOT/berth state perf0 2>/dev/null | grep -q '"status": "running"'; under_runc_runc_rc=$?
-    fi
-  done
+declare -A WALLS SIDES P1W P1B P2W P2B FILES
+current=""
+for ((k = 0; k < 2 * P1N; k++)); do
+  rt=runc; [ $(( (k + 1) / 2 % 2 )) = 1 ] && rt=crun # runc crun crun runc runc crun …
+  [ $rt = "$current" ] || { timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1; current=$rt; }
+  timeout 60 berthctl stop perf0 >/dev/null 2>&1
+  t0=$(ms); timeout 60 berthctl start perf0 --output json > $T/p1-$k.json 2>&1; rc=$?; t1=$(ms)
+  # The unit's own state comes before its events' in the JSON.
+  grep -m1 '"state"' $T/p1-$k.json | grep -q '"running"' || rc=1
+  if [ $rc != 0 ]; then echo "INFO P1 $rt start $k failed: $(oneline < $T/p1-$k.json | cut -c1-200)"; why perf0; continue; fi
+  WALLS[$rt]+="$((t1 - t0)) "; FILES[$rt]+="$T/p1-$k.json "
+  # perf0 as started under runc: crun does not know it, runc does (the contrast for crun-runs-unit).
+  if [ $rt = runc ] && [ -z "${under_runc_crun_rc:-}" ]; then
+    crun --root $RUNC_ROOT/berth state perf0 >/dev/null 2>&1; under_runc_crun_rc=$?
+    runc --root $RUNC_ROOT/berth state perf0 2>/dev/null | grep -q '"status": "running"'; under_runc_runc_rc=$?
+  fi
 done
+# perf0 ends under crun for the checks below (with an even P1N the order ends on runc).
+[ "$current" = crun ] || { timeout 60 berthctl set oci-runtime.binary=crun >/dev/null 2>&1; timeout 60 berthctl restart perf0 >/dev/null 2>&1; }
 for rt in runc crun; do
+  [ -n "${FILES[$rt]:-}" ] && SIDES[$rt]=$(node $T/perf.js starts ${FILES[$rt]} | grep -v x | paste -sd' ')
   P1W[$rt]=$(printf '%s\n' ${WALLS[$rt]:-} | median); P1B[$rt]=$(printf '%s\n' ${SIDES[$rt]:-} | median)
   echo "INFO P1 $rt (ms, berthctl start -> running): ${WALLS[$rt]:-none}; berthd-side: ${SIDES[$rt]:-none}"
 done
-echo "INFO crun-vs-runc P1 runc=${P1W[runc]:-?} crun=${P1W[crun]:-?} ratio=$(ratio "${P1W[runc]:-0}" "${P1W[crun]:-}") (berthd-side runc=${P1B[runc]:-?} crun=${P1B[crun]:-?} ratio=$(ratio "${P1B[runc]:-0}" "${P1B[crun]:-}"); median of $P1N each, alternating; section at $(( $(date +%s) - CRUN_T0 )) s)"
+echo "INFO crun-vs-runc P1 runc=${P1W[runc]:-?} crun=${P1W[crun]:-?} ratio=$(ratio "${P1W[runc]:-0}" "${P1W[crun]:-}") (berthd-side runc=${P1B[runc]:-?} crun=${P1B[crun]:-?} ratio=$(ratio "${P1B[runc]:-0}" "${P1B[crun]:-}"); median of $P1N each, interleaved; section at $(( $(date +%s) - CRUN_T0 )) s)"
 for rt in runc crun; do
   # A runtime that started nothing would only make P2 wait for its time limit.
   [ -n "${WALLS[$rt]:-}" ] || { echo "INFO P2 $rt: skipped (no P1 start succeeded)"; continue; }
   timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1
   t0=$(ms); out=$(p2_set true)
   if wait_all running 180 "${P2NAMES[@]}"; then
-    read -r a b < <(timeout 60 berthctl units --output json 2>/dev/null | node $T/perf.js "${P2NAMES[@]}")
+    read -r a b < <(timeout 60 berthctl units --output json 2>/dev/null | node $T/perf.js units "${P2NAMES[@]}")
     if [ -n "${b:-}" ]; then P2W[$rt]=$((b - t0)); P2B[$rt]=$((b - a)); fi
   else
     echo "INFO P2 $rt: not all $P2N running within 180 s ($out)"; why perf1
