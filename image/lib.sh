@@ -14,7 +14,7 @@ IMAGE_PACKAGES=(
   systemd systemd-sysv udev dbus kmod procps iproute2 util-linux
   linux-image-amd64 initramfs-tools cryptsetup-bin
   selinux-policy-default policycoreutils libselinux1
-  containerd runc busybox-static libstdc++6 ca-certificates
+  containerd runc crun busybox-static libstdc++6 ca-certificates
 )
 BUILD_ONLY_PACKAGES=(selinux-policy-dev selinux-policy-src checkpolicy make m4)
 

@@ -262,6 +262,133 @@ st=$(timeout 60 berthctl units --output json 2>/dev/null | grep -oE '"(name|stat
 check restart-keeps-containers "systemctl restart berthd rc=$rs_rc, berthd PID $old_main -> $new_main ($(systemctl is-active berthd)); before: $before; after: $after; units: $st" \
   eval '[ $rs_rc = 0 ] && [ "$old_main" != "$new_main" ] && [ "$(systemctl is-active berthd)" = active ] && [ "$before" = "$after" ] && [[ $before != *"=:"* ]]'
 
+# ------------------------------------------------------------------- crun vs runc (issue 20 item 4) ---
+# The same idle host container under runc and under crun (oci-runtime.binary applies to containers created
+# after the commit). Figures, not a pass/fail on speed: P1 = `berthctl start` -> RUNNING of one unit,
+# median of P1N starts per runtime, in the order runc crun crun runc runc crun … (each runtime as often
+# early as late, so a change of load on the machine running the VM weighs on both alike); P2 = P2N units
+# enabled in one commit -> all RUNNING, once per runtime. Each also as berthd saw it, from the units' own
+# events (`preparing` -> `running`), which leaves out berthctl's own process. Then: a unit really runs
+# under crun (crun's state of it, same PID, runc's has none), and SELinux labels apply under crun (a host
+# container and a workload). About 2½ minutes of the VM's time on a busy 2-core host.
+P1N=6; P2N=10
+CRUN_T0=$(date +%s)
+RUNC_ROOT=/run/berth/runc
+cat > $T/perf.js <<'JS'
+// `node perf.js units NAMES... < units.json`: "<first preparing ms> <last running ms>" over the named units,
+// each from its latest preparing -> running, or "incomplete" if one is not running.
+// `node perf.js starts FILES...`: per file (the output of `berthctl start --output json`), that start's
+// preparing -> running in ms, or "x" (one node start for all: node is slow to start under TCG).
+const fs = require('node:fs');
+function span(units, names) {
+  let first = Infinity, last = -Infinity, seen = 0;
+  for (const u of units) {
+    if (!names.has(u.name) || u.state !== 'running') continue;
+    const states = (u.events ?? []).map((e) => e.state);
+    const p = states.lastIndexOf('preparing'), r = states.lastIndexOf('running');
+    if (p < 0 || r < p) continue;
+    seen++;
+    first = Math.min(first, Date.parse(u.events[p].at));
+    last = Math.max(last, Date.parse(u.events[r].at));
+  }
+  return seen === names.size ? [first, last] : undefined;
+}
+const [mode, ...args] = process.argv.slice(2);
+if (mode === 'starts') {
+  for (const f of args) {
+    let s;
+    try { const u = JSON.parse(fs.readFileSync(f, 'utf8')); s = span([u], new Set([u.name])); } catch { s = undefined; }
+    console.log(s ? s[1] - s[0] : 'x');
+  }
+} else {
+  const data = JSON.parse(fs.readFileSync(0, 'utf8'));
+  const s = span(Array.isArray(data) ? data : [data], new Set(args));
+  console.log(s ? `${s[0]} ${s[1]}` : 'incomplete');
+}
+JS
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "") printf "%.2f", b / a; else print "?" }'; }
+all_in() { # STATE NAMES...: each in STATE by `berthctl units`
+  local want=$1 table n; shift
+  table=$(timeout 60 berthctl units 2>/dev/null) || return 1
+  for n in "$@"; do echo "$table" | awk -v n="$n" -v s="$want" '$1 == n && $3 == s { f = 1 } END { exit !f }' || return 1; done
+}
+wait_all() { # STATE TIMEOUT NAMES...
+  local want=$1 limit=$2 i; shift 2
+  for ((i = 0; i < limit; i++)); do all_in "$want" "$@" && return 0; sleep 1; done
+  return 1
+}
+P2NAMES=(); for ((i = 1; i <= P2N; i++)); do P2NAMES+=("perf$i"); done
+p2_set() { # true|false
+  local args=() n
+  for n in "${P2NAMES[@]}"; do args+=("host-containers.$n.source=localhost/berth/control:latest" "host-containers.$n.enabled=$1"); done
+  timeout 60 berthctl set "${args[@]}" 2>&1 | oneline
+}
+out=$(timeout 60 berthctl set host-containers.perf0.source=localhost/berth/control:latest host-containers.perf0.enabled=true 2>&1 | oneline)
+wait_all running 60 perf0 || why perf0
+declare -A WALLS SIDES P1W P1B P2W P2B FILES
+current=""
+for ((k = 0; k < 2 * P1N; k++)); do
+  rt=runc; [ $(( (k + 1) / 2 % 2 )) = 1 ] && rt=crun # runc crun crun runc runc crun …
+  [ $rt = "$current" ] || { timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1; current=$rt; }
+  timeout 60 berthctl stop perf0 >/dev/null 2>&1
+  t0=$(ms); timeout 60 berthctl start perf0 --output json > $T/p1-$k.json 2>&1; rc=$?; t1=$(ms)
+  # The unit's own state comes before its events' in the JSON.
+  grep -m1 '"state"' $T/p1-$k.json | grep -q '"running"' || rc=1
+  if [ $rc != 0 ]; then echo "INFO P1 $rt start $k failed: $(oneline < $T/p1-$k.json | cut -c1-200)"; why perf0; continue; fi
+  WALLS[$rt]+="$((t1 - t0)) "; FILES[$rt]+="$T/p1-$k.json "
+  # perf0 as started under runc: crun does not know it, runc does (the contrast for crun-runs-unit).
+  if [ $rt = runc ] && [ -z "${under_runc_crun_rc:-}" ]; then
+    crun --root $RUNC_ROOT/berth state perf0 >/dev/null 2>&1; under_runc_crun_rc=$?
+    runc --root $RUNC_ROOT/berth state perf0 2>/dev/null | grep -q '"status": "running"'; under_runc_runc_rc=$?
+  fi
+done
+# perf0 ends under crun for the checks below (with an even P1N the order ends on runc).
+[ "$current" = crun ] || { timeout 60 berthctl set oci-runtime.binary=crun >/dev/null 2>&1; timeout 60 berthctl restart perf0 >/dev/null 2>&1; }
+for rt in runc crun; do
+  [ -n "${FILES[$rt]:-}" ] && SIDES[$rt]=$(node $T/perf.js starts ${FILES[$rt]} | grep -v x | paste -sd' ')
+  P1W[$rt]=$(printf '%s\n' ${WALLS[$rt]:-} | median); P1B[$rt]=$(printf '%s\n' ${SIDES[$rt]:-} | median)
+  echo "INFO P1 $rt (ms, berthctl start -> running): ${WALLS[$rt]:-none}; berthd-side: ${SIDES[$rt]:-none}"
+done
+echo "INFO crun-vs-runc P1 runc=${P1W[runc]:-?} crun=${P1W[crun]:-?} ratio=$(ratio "${P1W[runc]:-0}" "${P1W[crun]:-}") (berthd-side runc=${P1B[runc]:-?} crun=${P1B[crun]:-?} ratio=$(ratio "${P1B[runc]:-0}" "${P1B[crun]:-}"); median of $P1N each, interleaved; section at $(( $(date +%s) - CRUN_T0 )) s)"
+for rt in runc crun; do
+  # A runtime that started nothing would only make P2 wait for its time limit.
+  [ -n "${WALLS[$rt]:-}" ] || { echo "INFO P2 $rt: skipped (no P1 start succeeded)"; continue; }
+  timeout 60 berthctl set oci-runtime.binary=$rt >/dev/null 2>&1
+  t0=$(ms); out=$(p2_set true)
+  if wait_all running 180 "${P2NAMES[@]}"; then
+    read -r a b < <(timeout 60 berthctl units --output json 2>/dev/null | node $T/perf.js units "${P2NAMES[@]}")
+    if [ -n "${b:-}" ]; then P2W[$rt]=$((b - t0)); P2B[$rt]=$((b - a)); fi
+  else
+    echo "INFO P2 $rt: not all $P2N running within 180 s ($out)"; why perf1
+  fi
+  out=$(p2_set false)
+  [ $rt = crun ] || wait_all stopped 120 "${P2NAMES[@]}" || echo "INFO P2 $rt: not all stopped within 120 s ($out)"
+done
+echo "INFO crun-vs-runc P2 runc=${P2W[runc]:-?} crun=${P2W[crun]:-?} ratio=$(ratio "${P2W[runc]:-0}" "${P2W[crun]:-}") (berthd-side runc=${P2B[runc]:-?} crun=${P2B[crun]:-?} ratio=$(ratio "${P2B[runc]:-0}" "${P2B[crun]:-}"); $P2N units in one commit; section at $(( $(date +%s) - CRUN_T0 )) s)"
+
+# perf0 was last started with oci-runtime.binary=crun: crun keeps its state (runc's does not have it) and
+# names the task's PID; the shim's bundle records the binary it was given.
+p0=$(task_pid perf0); p0_label=$(label_of "$p0")
+cstate=$(crun --root $RUNC_ROOT/berth state perf0 2>&1); cstate_rc=$?
+cpid=$(echo "$cstate" | awk -F'[:,]' '/"pid"/ { gsub(/ /, "", $2); print $2 }')
+rstate=$(runc --root $RUNC_ROOT/berth state perf0 2>&1 | oneline | cut -c1-100)
+optjson=$(find /run/berth/containerd -path '*/berth/perf0/options.json' 2>/dev/null | head -1)
+check crun-runs-unit "perf0 PID ${p0:-none}; crun --root $RUNC_ROOT/berth state perf0: rc=$cstate_rc pid=${cpid:-?} $(echo "$cstate" | grep -o '"status": *"[a-z]*"' | oneline); runc state: '$rstate'; shim options: $( [ -n "$optjson" ] && oneline < "$optjson"); under runc before: crun state rc=${under_runc_crun_rc:-?}, runc state running rc=${under_runc_runc_rc:-?}" \
+  eval '[ -n "$p0" ] && [ $cstate_rc = 0 ] && [ "$cpid" = "$p0" ] && [[ $cstate == *"\"running\""* ]] && [ "${under_runc_crun_rc:-0}" != 0 ] && [ "${under_runc_runc_rc:-1}" = 0 ]'
+
+out=$(timeout 90 berthctl workloads run wl-crun --image localhost/berth/control:latest -- /bin/sh -c 'exec sleep 1000000' 2>&1 | oneline)
+wc_=$(wait_task wl-crun 60) || why wl-crun
+lc=$(label_of "$wc_"); rcl=$(stat -c %C /proc/$wc_/root/bin/busybox 2>&1)
+wstate=$(crun --root $RUNC_ROOT/berth-workloads state wl-crun 2>&1); wstate_rc=$?
+wpid=$(echo "$wstate" | awk -F'[:,]' '/"pid"/ { gsub(/ /, "", $2); print $2 }')
+check crun-selinux-labels "under crun: perf0 (host) PID ${p0:-none} runs as ${p0_label:-?}; workload wl-crun PID ${wc_:-none} (crun state rc=$wstate_rc pid=${wpid:-?}) runs as ${lc:-?}, its /bin/busybox $rcl" \
+  eval '[ "$p0_label" = "$CT" ] && [[ $lc =~ $re ]] && [ "$wpid" = "$wc_" ] && [ "$rcl" = "system_u:object_r:container_file_t:${lc##*:system_r:container_t:}" ]'
+timeout 60 berthctl workloads rm wl-crun >/dev/null 2>&1
+timeout 60 berthctl set oci-runtime.binary=runc host-containers.perf0.enabled=false >/dev/null 2>&1
+echo "INFO crun-vs-runc section took $(( $(date +%s) - CRUN_T0 )) s"
+
 if [ $FAILED -gt 0 ]; then # context for whoever reads the console log
   journalctl -b -u berthd --no-pager | tail -40 | sed 's/^/DEBUG berthd: /'
   journalctl -k -b --no-pager | grep 'avc:  denied' | sed 's/^/DEBUG /' | sort -u | tail -40

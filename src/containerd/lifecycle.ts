@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { ContainerdClient } from './client.js';
 import { isAlreadyExists, isNotFound, isUnavailable } from './errors.js';
 import { jsonAny, decodeJsonAny, SPEC_TYPE_URL, PROCESS_TYPE_URL, type AnyMessage } from './codec.js';
-import { runcOptions } from './runc-root.js';
+import { runcBinaryOf, runcOptions } from './runc-root.js';
 import { ImageReader, type ResolvedImage } from './image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from './unpack.js';
 import { prepareStdio, attachStdio, type StdioSpec, type AttachedStdio } from './stdio.js';
@@ -22,6 +22,8 @@ export interface NewContainer {
   snapshotter?: string;
   /** The image's top chain id when the caller knows it already (saves resolving the image again). */
   parent?: string;
+  /** The OCI runtime binary the shim runs for it (`crun`, an absolute path); empty or absent: runc. */
+  runtimeBinary?: string;
 }
 
 export class ImageNotUnpackedError extends Error {
@@ -39,16 +41,17 @@ export class ImageNotUnpackedError extends Error {
  */
 export class ContainerLifecycle {
   readonly images: ImageReader;
-  private readonly runtimeOptions: AnyMessage | undefined;
+  /** Encoded once per runtime binary ('' = runc): every create and task create with it sends the same bytes. */
+  private readonly runtimeOptions = new Map<string, AnyMessage>();
   constructor(readonly client: ContainerdClient, readonly namespace: string = client.namespace, readonly runcRoot?: string) {
     this.images = new ImageReader(client);
-    // Encoded once: every create and task create sends the same bytes.
-    this.runtimeOptions = runcRoot === undefined ? undefined : runcOptions(runcRoot);
   }
 
-  private get options(): AnyMessage {
-    if (!this.runtimeOptions) throw new Error(`ContainerLifecycle(${this.namespace}) has no runc root: pass one to create containers or tasks`);
-    return this.runtimeOptions;
+  private options(binary: string): AnyMessage {
+    if (this.runcRoot === undefined) throw new Error(`ContainerLifecycle(${this.namespace}) has no runc root: pass one to create containers or tasks`);
+    let options = this.runtimeOptions.get(binary);
+    if (!options) this.runtimeOptions.set(binary, (options = runcOptions(this.runcRoot, binary)));
+    return options;
   }
 
   private get call(): { namespace: string } {
@@ -74,7 +77,7 @@ export class ContainerLifecycle {
       image: req.image,
       labels: req.labels ?? {},
       // Recorded with the container so a task created without options (ctr, an older berth) uses it too.
-      runtime: { name: RUNC_V2, options: this.options },
+      runtime: { name: RUNC_V2, options: this.options(req.runtimeBinary ?? '') },
       spec: jsonAny(SPEC_TYPE_URL, req.spec),
       snapshotter,
       snapshot_key: req.id,
@@ -98,19 +101,25 @@ export class ContainerLifecycle {
    * Returns the pid and, for FIFOs, the attached streams. `knownMounts` are create()'s (already labelled);
    * without them the snapshot's mounts are looked up and given the mount label of the container's stored
    * spec, so a task re-created later gets the same rootfs label as the first one.
+   * `runtimeBinary` is the one the container was created with (create()'s caller knows it); without it, the
+   * one recorded in the container when it is looked up anyway, else runc.
    */
-  async createTask(id: string, stdio: StdioSpec, knownMounts?: Mount[]): Promise<{ pid: number; stdio?: AttachedStdio }> {
-    const options = this.options;
+  async createTask(id: string, stdio: StdioSpec, knownMounts?: Mount[], runtimeBinary?: string): Promise<{ pid: number; stdio?: AttachedStdio }> {
+    this.options(''); // no runc root: refused before anything is looked up or made
     let rootfs = knownMounts;
+    let binary = runtimeBinary;
     if (!rootfs) {
       const container = await this.client.getContainer(id, this.call);
       const mounts = container.snapshot_key ? await this.client.snapshotMounts(container.snapshotter, container.snapshot_key, this.call) : [];
       rootfs = withRootfsMountLabel(mounts, specMountLabel(decodeJsonAny<unknown>(container.spec)));
+      binary ??= runcBinaryOf(container.runtime?.options);
     }
+    const options = this.options(binary ?? '');
     const paths = await prepareStdio(stdio, id);
     const attached = stdio.kind === 'fifo' ? attachStdio(paths) : undefined;
-    // The task's options replace the container's (the shim reads its runc root from them): sent every time,
-    // so a container recorded without a root (an older berth made it) gets ours when its task is re-created.
+    // The task's options replace the container's (the shim reads its runc root and binary from them): sent
+    // every time, so a container recorded without a root (an older berth made it) gets ours when its task is
+    // re-created, and keeps the runtime binary it was created with.
     const request = { container_id: id, rootfs: rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })), ...paths, options };
     try {
       try {

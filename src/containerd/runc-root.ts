@@ -8,10 +8,21 @@ import { decodeProtoAny, protoAny, RUNC_OPTIONS_TYPE_URL, type AnyMessage } from
 /** What the shim uses when the options name no root (containers made by a berth before roots were set). */
 export const DEFAULT_RUNC_ROOT = '/run/containerd/runc';
 
-/** The runc v2 shim options (`containerd.runc.v1.Options`) naming `root`, as an Any. */
-export function runcOptions(root: string): AnyMessage {
+/**
+ * The runc v2 shim options (`containerd.runc.v1.Options`) naming `root` and, when not empty, `binary_name`:
+ * the OCI runtime the shim runs instead of `runc` (crun takes the same command line for what the shim uses).
+ * Empty leaves the field out, so the default is the bytes berth always sent.
+ */
+export function runcOptions(root: string, binaryName = ''): AnyMessage {
   if (!path.isAbsolute(root)) throw new Error(`runc root must be an absolute path, got ${JSON.stringify(root)}`);
-  return protoAny(RUNC_OPTIONS_TYPE_URL, { root: path.normalize(root) });
+  return protoAny(RUNC_OPTIONS_TYPE_URL, { root: path.normalize(root), ...(binaryName === '' ? {} : { binary_name: binaryName }) });
+}
+
+/** The OCI runtime binary recorded in a container's runtime options; '' (the shim's `runc`) when none. */
+export function runcBinaryOf(options: AnyMessage | null | undefined): string {
+  if (!options || options.type_url !== RUNC_OPTIONS_TYPE_URL || options.value.length === 0) return '';
+  const name = decodeProtoAny(options)?.binary_name;
+  return typeof name === 'string' ? name : '';
 }
 
 /**

@@ -8,7 +8,7 @@ import { ContainerdRuntime, containerdRuntimeDirs } from '../runtime/containerd-
 import { LogStore } from '../supervisor/log-store.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { loadUnits, DEFAULT_UNIT_DIRS, formatUnitError } from '../units/index.js';
-import { SettingsStore } from '../settings/index.js';
+import { ociRuntimeFamily, SettingsStore } from '../settings/index.js';
 import { specContextFactory, specPlanner } from '../ocispec/context.js';
 import type { SpecPlan } from '../ocispec/plan.js';
 import type { UnitSpec } from '../units/types.js';
@@ -102,7 +102,7 @@ export class Berthd {
       onWriteError: (unit, err) => logger.warn({ unit, err: err.message }, 'unit log write failed; lines dropped until it works again'),
     });
     const images = new ImageService(client, opts.namespace, path.join(opts.stateDir, 'images'), () => settings.policy());
-    const runtime = new ContainerdRuntime(client, opts.namespace, containerdRuntimeDirs(opts.runDir), logs, images);
+    const runtime = new ContainerdRuntime(client, opts.namespace, containerdRuntimeDirs(opts.runDir), logs, images, () => settings.family(ociRuntimeFamily).binary);
     const apiSocket = path.join(opts.runDir, 'api.sock');
     const caps = hostCapabilities();
     const absentHostPaths = ['/lib/modules'].filter((p) => !existsSync(p));

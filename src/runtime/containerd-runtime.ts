@@ -48,14 +48,24 @@ export function containerdRuntimeDirs(runDir: string): ContainerdRuntimeDirs {
  * the shim as long as the task does, so a restarted berthd re-opens them and reads what the container
  * wrote meanwhile (the pipe holds it; the container blocks rather than lose output). runc keeps its state
  * under a root of berth's own, never containerd's shared default.
+ * `ociRuntime` names the OCI runtime the shim runs (`runc`, `crun` or an absolute path; the setting
+ * oci-runtime.binary), read at each create: a container keeps the one it was created with.
  */
 export class ContainerdRuntime implements Runtime {
   readonly name = 'containerd';
   readonly lifecycle: ContainerLifecycle;
-  private readonly mounts = new Map<string, Mount[]>();
+  /** What create() made, for the start that follows: the labelled rootfs mounts and the runtime binary. */
+  private readonly created = new Map<string, { mounts: Mount[]; binary: string }>();
   private readonly fifoRoot: string;
 
-  constructor(readonly client: ContainerdClient, readonly namespace: string, dirs: ContainerdRuntimeDirs, private readonly logs: LogSink, readonly images: ImageSource) {
+  constructor(
+    readonly client: ContainerdClient,
+    readonly namespace: string,
+    dirs: ContainerdRuntimeDirs,
+    private readonly logs: LogSink,
+    readonly images: ImageSource,
+    private readonly ociRuntime: () => string = () => 'runc',
+  ) {
     this.fifoRoot = dirs.fifo;
     this.lifecycle = new ContainerLifecycle(client, namespace, dirs.runc);
   }
@@ -86,8 +96,11 @@ export class ContainerdRuntime implements Runtime {
 
   async create(id: string, image: string, spec: OciSpec, labels: Record<string, string>, parent?: string): Promise<void> {
     try {
-      const { mounts } = await this.lifecycle.create({ id, image, spec, labels, parent });
-      this.mounts.set(id, mounts);
+      // runc is the shim's own default: left out of the options, as berth always sent them.
+      const configured = this.ociRuntime();
+      const binary = configured === 'runc' ? '' : configured;
+      const { mounts } = await this.lifecycle.create({ id, image, spec, labels, parent, runtimeBinary: binary });
+      this.created.set(id, { mounts, binary });
     } catch (e) {
       throw toRuntimeError(e);
     }
@@ -104,10 +117,10 @@ export class ContainerdRuntime implements Runtime {
 
   async start(id: string, unit: string, guard?: StartGuard): Promise<RunningTask> {
     try {
-      const mounts = this.mounts.get(id);
-      this.mounts.delete(id);
+      const made = this.created.get(id);
+      this.created.delete(id);
       await guard?.beforeTaskCreate();
-      const created = await this.lifecycle.createTask(id, { kind: 'fifo', dir: this.fifoDir(id), poolDir: this.poolDir }, mounts);
+      const created = await this.lifecycle.createTask(id, { kind: 'fifo', dir: this.fifoDir(id), poolDir: this.poolDir }, made?.mounts, made?.binary);
       try {
         // The task exists, runc has mounted, the process has not run yet: refuse here and nothing ran.
         await guard?.afterTaskCreate(created.pid, false);
@@ -181,7 +194,7 @@ export class ContainerdRuntime implements Runtime {
   }
 
   async remove(id: string): Promise<void> {
-    this.mounts.delete(id);
+    this.created.delete(id);
     try {
       await this.lifecycle.remove(id);
     } catch (e) {

@@ -17,12 +17,14 @@ export {
   containerRegistryFamily,
   hostContainersFamily,
   imagesFamily,
+  ociRuntimeFamily,
   selinuxFamily,
   workloadsFamily,
   SELINUX_MODES,
   BOOTSTRAP_MODES,
   WORKLOAD_RUNTIMES,
   PULL_POLICIES,
+  OCI_RUNTIME_NAMES,
 } from './families/index.js';
 export type {
   BootstrapContainerSettings,
@@ -30,6 +32,7 @@ export type {
   ContainerRegistrySettings,
   HostContainerSettings,
   ImagesSettings,
+  OciRuntimeSettings,
   PullPolicy,
   RegistryCredentials,
   SelinuxMode,

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ContainerdClient } from '../containerd/client.js';
 import { ContainerdRuntime, containerdRuntimeDirs } from '../runtime/containerd-runtime.js';
 import type { Runtime } from '../runtime/types.js';
-import type { SettingsStore } from '../settings/index.js';
+import { ociRuntimeFamily, type SettingsStore } from '../settings/index.js';
 import { specContextFactory, specPlanner } from '../ocispec/context.js';
 import type { ImageSource } from '../runtime/types.js';
 import { LogStore } from '../supervisor/log-store.js';
@@ -60,7 +60,7 @@ async function backendFor(w: WorkloadsWiring, logs: LogStore): Promise<Backend> 
   // Workload pulls used registry defaults (no mirrors, credentials, insecure hosts, CA or pull policy) until
   // the settings were passed here: they now follow the same container-registry.* and images.* keys as host containers.
   const images = new ImageService(w.containerd, WORKLOAD_NAMESPACE, path.join(w.stateDir, 'images'), () => w.settings.policy());
-  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, containerdRuntimeDirs(w.runDir), logs, images);
+  const runtime = new ContainerdRuntime(w.containerd, WORKLOAD_NAMESPACE, containerdRuntimeDirs(w.runDir), logs, images, () => w.settings.family(ociRuntimeFamily).binary);
   return { runtime, images, close: () => undefined };
 }
 

@@ -235,6 +235,11 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['30s', '1m', '250ms'].map((v) => ({ input: v, stored: v })),
     bad: ['', 'soon', '1.5s', 0],
   },
+  'oci-runtime.binary': {
+    key: 'oci-runtime.binary',
+    good: ['runc', 'crun', '/usr/local/bin/crun'].map((v) => ({ input: v, stored: v })),
+    bad: ['youki', 'Crun', '', 'bin/crun', '/usr/bin/../crun', '/usr/bin/', '/', '/a\0b', true],
+  },
 };
 
 describe('every key', () => {
@@ -658,7 +663,7 @@ describe('getters', () => {
     assert.deepEqual(store.get('host-containers.adm'), {});
     assert.deepEqual(store.get('nothing.here'), {});
     assert.deepEqual(store.get('host-containers.nosuch'), {});
-    assert.deepEqual(Object.keys(store.get()).sort(), ['host-containers', 'images', 'selinux', 'workloads']);
+    assert.deepEqual(Object.keys(store.get()).sort(), ['host-containers', 'images', 'oci-runtime', 'selinux', 'workloads']);
   });
 
   test('getFlat returns dotted keys, and copies', async () => {

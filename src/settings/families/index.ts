@@ -5,6 +5,7 @@ import { bootstrapContainersFamily } from './bootstrap-containers.js';
 import { containerRegistryFamily } from './container-registry.js';
 import { hostContainersFamily } from './host-containers.js';
 import { imagesFamily } from './images.js';
+import { ociRuntimeFamily } from './oci-runtime.js';
 import { selinuxFamily } from './selinux.js';
 import { workloadsFamily } from './workloads.js';
 
@@ -15,11 +16,13 @@ export const FAMILIES: readonly SettingsFamily[] = [
   containerRegistryFamily,
   workloadsFamily,
   imagesFamily,
+  ociRuntimeFamily,
 ];
 
 export * from './bootstrap-containers.js';
 export * from './container-registry.js';
 export * from './host-containers.js';
 export * from './images.js';
+export * from './oci-runtime.js';
 export * from './selinux.js';
 export * from './workloads.js';
