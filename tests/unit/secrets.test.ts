@@ -1,12 +1,11 @@
 // Issue 14, items 5 and 9b: secrets never leave berthd in clear (redaction of settings in every output path),
 // unit logs are private and die with their workload, and a `restart never` unit that exited stays exited.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ApiError, BerthClient } from '../../src/cli/client.js';
@@ -20,8 +19,8 @@ import { validateUnit } from '../../src/units/index.js';
 import type { UnitSpec } from '../../src/units/types.js';
 import type { ExitInfo, ManagedContainer, Runtime, RunningTask, RuntimeEvent } from '../../src/runtime/types.js';
 import { planned, testImages, testSupervisor } from '../support/supervisor.js';
+import { runCli, type CliResult } from '../support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../berthctl/berthctl.cjs', import.meta.url));
 const SHIPPED_DEFAULTS = fileURLToPath(new URL('../../../rootfs/usr/share/berth/settings.toml', import.meta.url));
 const SECRET = 'hunter2-Zq9';
 const HOST = 'registry.example.com:5000';
@@ -177,21 +176,7 @@ describe('API and berthctl over a real settings store', () => {
     await server?.close();
   });
 
-  function berthctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [MAIN, '--socket', server.socketPath, ...args], { env: { ...process.env, BERTH_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
+  const berthctl = (args: string[]): Promise<CliResult> => runCli(['--socket', server.socketPath, ...args]);
 
   test('set echoes keys only; Get shows the keys with "<redacted>"; the store still holds the values', async () => {
     const set = await berthctl(['set', `container-registry.credentials.${HOST}.username=robot`, `container-registry.credentials.${HOST}.password=${SECRET}`, `host-containers.control.user-data=${USER_DATA}`]);
