@@ -7,13 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runcBinaryOf, runcOptions, runcRootOf } from '../../src/containerd/runc-root.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
-import { decodeProtoAny, RUNC_OPTIONS_TYPE_URL, type AnyMessage } from '../../src/containerd/codec.js';
-import type { ContainerdClient } from '../../src/containerd/client.js';
-import type { Container, Mount } from '../../src/containerd/types.js';
+import { decodeProtoAny, RUNC_OPTIONS_TYPE_URL } from '../../src/containerd/codec.js';
 import { ContainerdRuntime } from '../../src/runtime/containerd-runtime.js';
 import { ociRuntimeFamily, SettingsError, SettingsStore } from '../../src/settings/index.js';
 import { ociRuntimeBinaryProblem } from '../../src/settings/families/oci-runtime.js';
 import { fileURLToPath } from 'node:url';
+import { fakeClient } from '../support/lifecycle-client.js';
 
 const SHIPPED_DEFAULTS = fileURLToPath(new URL('../../../rootfs/usr/share/berth/settings.toml', import.meta.url));
 
@@ -40,35 +39,6 @@ test('runcBinaryOf: empty (the shim\'s runc) without options, with empty ones, o
   assert.equal(runcBinaryOf({ type_url: RUNC_OPTIONS_TYPE_URL, value: Buffer.alloc(0) }), '');
   assert.equal(runcBinaryOf({ type_url: 'something.Else', value: Buffer.from([0x32, 1, 0x41]) }), '');
 });
-
-/** The client calls create + createTask make; records what the container and Tasks.Create carried. */
-function fakeClient(): { client: ContainerdClient; containers: Map<string, Container>; taskOptions: (AnyMessage | undefined)[] } {
-  const containers = new Map<string, Container>();
-  const taskOptions: (AnyMessage | undefined)[] = [];
-  const fake = {
-    namespace: 'berth',
-    async createContainer(c: Container): Promise<Container> {
-      containers.set(c.id, c);
-      return c;
-    },
-    async prepareSnapshot(): Promise<Mount[]> {
-      return [];
-    },
-    async snapshotMounts(): Promise<Mount[]> {
-      return [];
-    },
-    async getContainer(id: string): Promise<Container> {
-      const c = containers.get(id);
-      if (!c) throw new Error(`no container ${id}`);
-      return c;
-    },
-    async createTask(req: { options?: AnyMessage }): Promise<number> {
-      taskOptions.push(req.options);
-      return 4242;
-    },
-  };
-  return { client: fake as unknown as ContainerdClient, containers, taskOptions };
-}
 
 test('ContainerLifecycle: a container created with crun keeps it on its first task and on a re-created one', async () => {
   const { client, containers, taskOptions } = fakeClient();

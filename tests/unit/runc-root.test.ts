@@ -2,10 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RUNC_ROOT, runcOptions, runcRootOf, runcStateDir } from '../../src/containerd/runc-root.js';
 import { ContainerLifecycle } from '../../src/containerd/lifecycle.js';
-import { RUNC_OPTIONS_TYPE_URL, type AnyMessage } from '../../src/containerd/codec.js';
-import type { ContainerdClient } from '../../src/containerd/client.js';
-import type { Container, Mount } from '../../src/containerd/types.js';
+import { RUNC_OPTIONS_TYPE_URL } from '../../src/containerd/codec.js';
 import { containerdRuntimeDirs } from '../../src/runtime/containerd-runtime.js';
+import { fakeClient } from '../support/lifecycle-client.js';
 
 test('runcOptions: containerd.runc.v1.Options with only `root` (field 7, length-delimited) set', () => {
   const any = runcOptions('/run/berth/runc');
@@ -28,35 +27,6 @@ test('runcRootOf: the recorded root; containerd\'s default when none is recorded
   assert.equal(DEFAULT_RUNC_ROOT, '/run/containerd/runc');
   assert.equal(runcStateDir('/run/berth/runc', 'berth', 'control'), '/run/berth/runc/berth/control');
 });
-
-/** The client calls create + createTask make; records what the container and Tasks.Create carried. */
-function fakeClient(): { client: ContainerdClient; containers: Map<string, Container>; taskOptions: (AnyMessage | undefined)[] } {
-  const containers = new Map<string, Container>();
-  const taskOptions: (AnyMessage | undefined)[] = [];
-  const fake = {
-    namespace: 'berth',
-    async createContainer(c: Container): Promise<Container> {
-      containers.set(c.id, c);
-      return c;
-    },
-    async prepareSnapshot(): Promise<Mount[]> {
-      return [];
-    },
-    async snapshotMounts(): Promise<Mount[]> {
-      return [];
-    },
-    async getContainer(id: string): Promise<Container> {
-      const c = containers.get(id);
-      if (!c) throw new Error(`no container ${id}`);
-      return c;
-    },
-    async createTask(req: { options?: AnyMessage }): Promise<number> {
-      taskOptions.push(req.options);
-      return 4242;
-    },
-  };
-  return { client: fake as unknown as ContainerdClient, containers, taskOptions };
-}
 
 test('ContainerLifecycle: the container record and every Tasks.Create carry the lifecycle\'s runc root', async () => {
   const { client, containers, taskOptions } = fakeClient();
