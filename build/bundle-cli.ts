@@ -11,7 +11,7 @@
 // Every module inside the file is initialised lazily (esbuild wraps dynamically imported ones), so a command
 // runs only its own code, as it did unbundled.
 import { build, type Plugin } from 'esbuild';
-import { chmod, copyFile, mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,13 @@ const plugins: Plugin[] = [
         resolveDir: path.join(SRC, 'cli'),
         loader: 'js',
       }));
+      // commander requires child_process at load time only to spawn executable subcommands, which berthctl
+      // has none of; loading it (and the dgram and socket modules it pulls in) costs every call ~4 ms.
+      b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/[\\/]commander[\\/]/.test(args.importer) ? { path: 'lazy-child-process', namespace: 'berthctl' } : undefined));
+      b.onLoad({ filter: /^lazy-child-process$/, namespace: 'berthctl' }, () => ({
+        contents: "module.exports = new Proxy({}, { get: (_, key) => require('node:child_process')[key] });",
+        loader: 'js',
+      }));
     },
   },
 ];
@@ -59,7 +66,11 @@ export async function bundleCli(): Promise<void> {
     plugins,
     // Modules that locate files from import.meta.url (the compiled protos, package.json, shipped settings)
     // locate them from the bundle's own path; they search upwards, so dist/berthctl works as dist/src/cli does.
-    define: { 'import.meta.url': '__berthctlUrl' },
+    define: {
+      'import.meta.url': '__berthctlUrl',
+      // The unary codec's JSON root, inline (src/wire/unary-codec.ts): the file is built from it just now.
+      BERTHCTL_BERTH_PROTO_ROOT: await readFile(path.join(SRC, 'protobuf/berth.proto.json'), 'utf8'),
+    },
     // berthctl talks only to berthd's unix socket, never to a TLS server, so the extra CA bundle Node would
     // read at start-up (35 ms on a host that sets NODE_EXTRA_CA_CERTS) is dropped by the launcher line.
     banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node\nconst __berthctlUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -168,6 +168,32 @@ describe('what the fast path loads', () => {
     assert.ok(modules.includes('NativeModule net'), 'the list is the real one');
     assert.deepEqual(modules.filter((m) => /http2|grpc/.test(m)), []);
   });
+
+  test('the bundled berthctl answers `units` without child_process and without reading the proto JSON file', async () => {
+    const bundle = new URL('../../berthctl/berthctl.cjs', import.meta.url).pathname;
+    // The bundle runs as berthctl does (argv), while this wrapper reports what it loaded and which files it read.
+    const script = `
+      const fs = require('node:fs'); const read = []; const orig = fs.readFileSync;
+      fs.readFileSync = (p, ...rest) => { read.push(String(p)); return orig(p, ...rest); };
+      process.argv = [process.argv[0], ${JSON.stringify(bundle)}, '--socket', ${JSON.stringify(server.socketPath)}, 'units', '--output', 'json'];
+      process.on('exit', () => process.stderr.write('\\nREPORT' + JSON.stringify({ modules: process.moduleLoadList, read })));
+      require(${JSON.stringify(bundle)});`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await withDeadline(new Promise<number | null>((resolve) => child.on('close', resolve)), 20_000, 'berthctl to exit').catch((e: unknown) => {
+      child.kill('SIGKILL');
+      throw e;
+    });
+    assert.equal(code, 0, err);
+    assert.ok((JSON.parse(out) as unknown[]).length > 0, 'units came back');
+    const { modules, read } = JSON.parse(err.slice(err.indexOf('REPORT') + 'REPORT'.length)) as { modules: string[]; read: string[] };
+    assert.ok(modules.includes('NativeModule net'), 'the list is the real one');
+    assert.deepEqual(modules.filter((m) => /child_process|dgram|http2|grpc/.test(m)), []);
+    assert.deepEqual(read.filter((f) => f.endsWith('.proto.json')), []);
+  });
 });
 
 describe('BerthClient with unary: http2 (what berthctl uses)', () => {
