@@ -52,4 +52,4 @@ export { SETTINGS_FILE_VERSION, settingsFilePath } from './persistence.js';
 export type { FileWriter } from './persistence.js';
 export { parseDocument } from './document.js';
 export { checkChanges } from './validate.js';
-export { isLoopbackHost } from './families/fleet.js';
+export { fleetNameProblem, isLoopbackHost } from './families/fleet.js';

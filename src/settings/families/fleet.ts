@@ -45,7 +45,8 @@ export const fleet = z.object({
     }),
     ca: absolutePath().optional().register(settingMeta, { description: 'PEM file of the CA that signs the etcd servers\' certificates.' }),
     cert: absolutePath().optional().register(settingMeta, { description: 'PEM file of this host\'s client certificate for etcd (mutual TLS).' }),
-    key: absolutePath().optional().register(settingMeta, { description: 'PEM file of the private key of fleet.etcd.cert.' }),
+    // Only a path, but shown as <redacted> like every key named key: where a private key lives is nobody's business.
+    key: absolutePath().optional().register(settingMeta, { sensitive: true, description: 'PEM file of the private key of fleet.etcd.cert.' }),
   }).prefault({}),
   group: stringValue('group name', fleetNameProblem).optional().register(settingMeta, {
     description: 'The fleet group this host belongs to: its record is /berth/<group>/hosts/<host-id>, its fleet settings /berth/<group>/settings.',
