@@ -1,10 +1,13 @@
 // A real 3-member etcd cluster on 127.0.0.1 for tests: free ports, its own temp data dirs, static bootstrap
 // (--initial-cluster), plain HTTP on loopback. Members are started and stopped by PID; a member (e.g. the
 // leader) can be SIGKILLed and restarted on the same ports and data dir. Never the default ports.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import net from 'node:net';
+import { promisify } from 'node:util';
+import { testCa } from './registry.js';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from './wait.js';
@@ -24,6 +27,26 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** PEM files for mutual TLS on etcd's client port: a test CA, etcd's server pair, one client pair. */
+export interface EtcdTls {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A throwaway CA (openssl), a server certificate for 127.0.0.1 and a client certificate, all signed by it. */
+export async function etcdTls(dir: string): Promise<EtcdTls> {
+  const server = await testCa(dir);
+  const f = (n: string): string => path.join(dir, n);
+  const run = promisify(execFile);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=berth-host', '-keyout', f('client.key'), '-out', f('client.csr')]);
+  await writeFile(f('client.cnf'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+  await run('openssl', ['x509', '-req', '-in', f('client.csr'), '-CA', server.ca, '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('client.cnf'), '-out', f('client.pem')]);
+  return { ca: server.ca, serverCert: server.cert, serverKey: server.key, clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
 export interface EtcdMember {
   readonly name: string;
   readonly clientPort: number;
@@ -38,20 +61,26 @@ interface MemberStatus {
 }
 
 export class TestEtcdCluster {
-  private constructor(readonly dir: string, readonly members: EtcdMember[]) {}
+  private constructor(readonly dir: string, readonly members: EtcdMember[], readonly tls: EtcdTls | undefined) {}
 
-  /** `http://127.0.0.1:<port>` of every member. */
-  get endpoints(): string[] {
-    return this.members.map((m) => `http://127.0.0.1:${m.clientPort}`);
+  private get scheme(): string {
+    return this.tls ? 'https' : 'http';
   }
 
-  static async start(size = 3): Promise<TestEtcdCluster> {
+  /** `http(s)://127.0.0.1:<port>` of every member. */
+  get endpoints(): string[] {
+    return this.members.map((m) => `${this.scheme}://127.0.0.1:${m.clientPort}`);
+  }
+
+  /** `tls`: clients must present a certificate signed by the test CA (peers talk plain HTTP on loopback). */
+  static async start(size = 3, opts: { tls?: boolean } = {}): Promise<TestEtcdCluster> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'betcd-'));
+    const tls = opts.tls ? await etcdTls(path.join(dir, 'tls')) : undefined;
     const members: EtcdMember[] = [];
     for (let i = 0; i < size; i++) {
       members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(dir, `m${i}`), child: undefined });
     }
-    const cluster = new TestEtcdCluster(dir, members);
+    const cluster = new TestEtcdCluster(dir, members, tls);
     try {
       for (const m of members) cluster.spawn(m);
       await cluster.waitHealthy(30_000);
@@ -80,7 +109,10 @@ export class TestEtcdCluster {
 
   private spawn(m: EtcdMember): void {
     const log = openSync(this.logFile(m), 'a');
-    const client = `http://127.0.0.1:${m.clientPort}`;
+    const client = `${this.scheme}://127.0.0.1:${m.clientPort}`;
+    const tls = this.tls
+      ? ['--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey, '--client-cert-auth', '--trusted-ca-file', this.tls.ca]
+      : [];
     const peer = `http://127.0.0.1:${m.peerPort}`;
     m.child = spawn(ETCD, [
       '--name', m.name, '--data-dir', m.dataDir,
@@ -90,13 +122,14 @@ export class TestEtcdCluster {
       '--initial-cluster-token', path.basename(this.dir),
       // Fast elections on loopback: a killed leader is replaced within about a second.
       '--heartbeat-interval', '50', '--election-timeout', '500',
-      '--log-level', 'warn', '--logger', 'zap',
+      '--log-level', 'warn', '--logger', 'zap', ...tls,
     ], { stdio: ['ignore', log, log] });
     closeSync(log);
   }
 
   /** Whether the member answers `/health` with `"health":"true"` (it has a leader and serves reads). */
   async healthy(m: EtcdMember): Promise<boolean> {
+    if (this.tls) return this.healthyTls(m, this.tls);
     try {
       const res = await fetch(`http://127.0.0.1:${m.clientPort}/health`, { signal: AbortSignal.timeout(1000) });
       const body = (await res.json()) as { health?: string };
@@ -104,6 +137,21 @@ export class TestEtcdCluster {
     } catch {
       return false;
     }
+  }
+
+  private healthyTls(m: EtcdMember, tls: EtcdTls): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = https.get({
+        host: '127.0.0.1', port: m.clientPort, path: '/health', timeout: 1000,
+        ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey),
+      }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body.includes('"health":"true"')));
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+    });
   }
 
   private running(): EtcdMember[] {
