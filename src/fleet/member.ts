@@ -61,7 +61,12 @@ export class FleetMember {
   }
 
   async start(): Promise<void> {
-    this.state = await loadFleetState(this.opts.stateDir);
+    try {
+      this.state = await loadFleetState(this.opts.stateDir);
+    } catch (err) {
+      // Not a reason to keep berthd (and its units) down: the next applied document writes a good file.
+      this.opts.log.warn({ err: message(err) }, 'fleet: state file unreadable; starting without it');
+    }
     this.unsubscribe = this.opts.store.onCommit((r) => {
       if (r.changedKeys.some((k) => k.startsWith('fleet.'))) this.serial(() => this.reconfigure());
       // Which keys may stay local changed: what the current document means for this host may have too.
@@ -93,11 +98,16 @@ export class FleetMember {
     this.config = next;
     this.current = undefined;
     if (next) {
-      this.session = await EtcdSession.open(next, {
-        record: () => this.record(),
-        settings: (document, revision) => this.serial(() => this.applyDocument(document, revision, false)),
-        log: this.opts.log,
-      });
+      try {
+        this.session = await EtcdSession.open(next, {
+          record: () => this.record(),
+          settings: (document, revision) => this.serial(() => this.applyDocument(document, revision, false)),
+          log: this.opts.log,
+        });
+      } catch (err) {
+        // The TLS files could not be read: said now; tried again at the next change of fleet.* settings.
+        this.opts.log.warn({ err: message(err) }, 'fleet: cannot connect to etcd; fix the fleet.etcd settings');
+      }
     }
   }
 
