@@ -174,6 +174,23 @@ test('SIGKILL of the etcd leader, then every lease expired: every host registers
   await etcd.restart(leader);
 });
 
+test('an outage of the whole etcd cluster longer than the lease: every host registers again after it, nothing restarts', async () => {
+  const pids = hosts.map((h) => h.b.pid);
+  const unitPid = (await host('h0').api.units.get('sleeper')).pid;
+  const before = await leases();
+  const logged = hosts.map((h) => h.b.log().split('fleet: lease lost').length);
+  for (const m of etcd.members) await etcd.kill(m);
+  // Each berthd gives its lease up once no keepalive has reached etcd for two TTLs (what etcd3's client does).
+  await waitFor(() => hosts.every((h, i) => h.b.log().split('fleet: lease lost').length > logged[i]!), LEASE_TTL_S * 4000, 'every berthd to notice its lease is lost');
+  await etcd.restartAll();
+  await waitFor(async () => {
+    const now = await leases();
+    return now.size === 4 && [...now].every(([id, lease]) => lease !== before.get(id));
+  }, LEASE_TTL_S * 3000, 'every host registered again under a new lease');
+  assert.deepEqual(hosts.map((h) => h.b.pid), pids, 'no berthd restarted');
+  assert.equal((await host('h0').api.units.get('sleeper')).pid, unitPid, 'the unit kept running');
+});
+
 test('a SIGKILLed berthd drops out of the fleet when its lease expires; the others stay', async () => {
   const h3 = host('h3');
   await h3.b.kill();

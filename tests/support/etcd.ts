@@ -205,6 +205,12 @@ export class TestEtcdCluster {
     await this.waitHealthy(timeoutMs);
   }
 
+  /** Start every stopped member again at once (one alone has no quorum), then wait for all to be healthy. */
+  async restartAll(timeoutMs = 30_000): Promise<void> {
+    for (const m of this.members) if (!this.running().includes(m)) this.spawn(m);
+    await this.waitHealthy(timeoutMs);
+  }
+
   /** Stop every member by PID and remove the data dirs. */
   async stop(): Promise<void> {
     for (const m of this.members) await this.kill(m);
