@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { SupervisorApi } from '../supervisor/types.js';
 import { ActiveStreams } from './calls.js';
 import { eventsService } from './events-service.js';
+import { fleetService, type FleetApi } from './fleet-service.js';
 import { hostService } from './host-service.js';
 import { imagesService } from './images-service.js';
 import { LoopDelayWindow } from './process-stats.js';
@@ -36,6 +37,8 @@ export interface ApiServerOptions {
   host: HostApi;
   /** The workload API; absent: Workloads calls answer UNIMPLEMENTED. */
   workloads?: WorkloadsApi;
+  /** The fleet API; absent: Fleet calls answer UNIMPLEMENTED. */
+  fleet?: FleetApi;
   /** Off unless given. Clients must present a certificate signed by `caCert`. */
   tcp?: TcpListenerOptions;
   /** Group allowed to use the socket; default `berth`, ignored when absent from /etc/group. */
@@ -91,6 +94,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const loopDelay = new LoopDelayWindow();
   server.addService(berthService('Host'), hostService(options.host, options.supervisor, loopDelay));
   if (options.workloads) server.addService(berthService('Workloads'), workloadsService(options.workloads, streams));
+  if (options.fleet) server.addService(berthService('Fleet'), fleetService(options.fleet));
 
   const shutdown = (): void => {
     loopDelay.stop();

@@ -50,3 +50,4 @@ export interface HostApi {
   containerdVersion(): Promise<string>;
   berthVersion: string;
 }
+export type { FleetApi } from './fleet-service.js';

@@ -58,3 +58,7 @@ export function existingFileArg(value: string): string {
   }
   return check(problem, value);
 }
+
+/** A fleet group: one segment of an etcd key (the same rule as fleet.group in src/settings/families/fleet.ts). */
+export const fleetGroupArg = (value: string): string =>
+  check(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value) ? undefined : 'expected 1-128 of A-Z a-z 0-9 . _ - (starting with a letter or digit)', value);

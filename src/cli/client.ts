@@ -13,6 +13,7 @@ import {
   type WatchEvent, type WireEvent, type WireHostFacts, type WireListResponse, type WireLogLine, type WirePullProgress, type WireUnit,
   type WireProcessStats, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
 } from '../wire/index.js';
+import { fleetStatusFromWire, type FleetStatus, type WireFleetStatus } from '../wire/index.js';
 import { berthUnaryCodec } from '../wire/unary-codec.js';
 import { ApiError, STATUS, streamOf } from './client-call.js';
 import { execSession, type ExecHandle } from './client-exec.js';
@@ -209,6 +210,12 @@ export class BerthClient {
     /** berthd's RSS, heap, open fds, and its event-loop delay since the previous call (the first starts the monitor). */
     processStats: async (opts?: CallOptions): Promise<ProcessStats> =>
       processStatsFromWire(await this.call<WireProcessStats>('Host', 'ProcessStats', {}, opts)),
+  };
+
+  readonly fleet = {
+    /** The hosts of `group` (default: the daemon's own fleet.group), as berthd reads them from etcd. */
+    status: async (group?: string, opts?: CallOptions): Promise<FleetStatus> =>
+      fleetStatusFromWire(await this.call<WireFleetStatus>('Fleet', 'Status', { group: group ?? '' }, opts)),
   };
 
   // ---- exec --------------------------------------------------------------------------------------------

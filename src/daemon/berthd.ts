@@ -20,6 +20,8 @@ import { ManagedContainerd } from './managed-containerd.js';
 import { hostCapabilities } from './capabilities.js';
 import { createWorkloads, type Workloads } from '../workloads/wiring.js';
 import { McsRegistry } from './mcs-registry.js';
+import type { FleetMember } from '../fleet/index.js';
+import { createFleetMember } from './fleet-wiring.js';
 
 export interface BerthdOptions {
   stateDir: string;
@@ -67,6 +69,9 @@ export class Berthd {
   /** The unit dirs as last read (at start-up, and on reload: SIGHUP / `systemctl reload berthd`). */
   private loadedUnits: ReadonlyMap<string, UnitSpec> = new Map();
   private lastDesired: DesiredState | undefined;
+  /** Membership of an etcd fleet (fleet.* settings); idle while those are unset. */
+  fleet!: FleetMember;
+  private readonly fleetEvents = new AbortController();
   private constructor(
     readonly opts: BerthdOptions,
     readonly logger: Logger,
@@ -128,6 +133,7 @@ export class Berthd {
       hostCapabilities: caps, containerd: client, dockerSocket: opts.dockerSocket,
     });
     const daemon = new Berthd(opts, logger, client, settings, supervisor, images, selinux, managed, logs, workloads, plan);
+    daemon.fleet = createFleetMember({ store: settings, stateDir: opts.stateDir, version: berthVersion(), supervisor, logger });
     settings.onCommit((r) => {
       logger.info({ changed: r.changedKeys }, 'settings committed');
       void daemon.reconcile().catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
@@ -160,10 +166,17 @@ export class Berthd {
     await this.reloadUnits();
     await this.supervisor.run();
     await this.workloads.manager.start();
+    await this.fleet.start();
+    // The host record carries the units' health: every unit event may change it (the member compares).
+    void (async () => {
+      for await (const _ of this.supervisor.events(this.fleetEvents.signal)) this.fleet.unitsChanged();
+    })().catch(() => undefined);
   }
 
   /** berthd is exiting: stop watching, leave every unit (and the managed containerd) running. */
   async close(): Promise<void> {
+    this.fleetEvents.abort();
+    await this.fleet.close().catch((e: unknown) => this.logger.warn({ err: String(e) }, 'fleet close failed'));
     this.supervisor.close();
     await this.workloads.close();
     this.managed?.detach();

@@ -8,6 +8,7 @@ import { Berthd, berthVersion, defaultSettingsFile, defaultUnitDirs, type Berthd
 import { SdNotify } from './sd-notify.js';
 import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
+import { fleetApi, fleetAwareSettingsApi } from './fleet-wiring.js';
 
 interface CliOptions {
   stateDir?: string;
@@ -112,10 +113,11 @@ async function main(): Promise<void> {
   api = await startApiServer({
     socketPath: daemon.apiSocket,
     supervisor: daemon.supervisor,
-    settings: settingsApi(daemon.settings),
+    settings: fleetAwareSettingsApi(settingsApi(daemon.settings), daemon.settings, daemon.fleet),
     images: imagesApi(daemon.images, daemon.workloads.images),
     host: hostApi(daemon.client, daemon.selinux, berthVersion()),
     workloads: daemon.workloads.manager,
+    fleet: fleetApi(daemon.fleet),
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });
   logger.info({ socket: daemon.apiSocket, opts }, 'API listening');

@@ -18,6 +18,7 @@ export {
   hostContainersFamily,
   imagesFamily,
   ociRuntimeFamily,
+  fleetFamily,
   selinuxFamily,
   workloadsFamily,
   SELINUX_MODES,
@@ -30,6 +31,7 @@ export type {
   BootstrapContainerSettings,
   BootstrapMode,
   ContainerRegistrySettings,
+  FleetSettings,
   HostContainerSettings,
   ImagesSettings,
   OciRuntimeSettings,
@@ -48,3 +50,6 @@ export type { ResolvedKey, ResolvedPrefix, Resolution } from './keys.js';
 export { parseAssignments } from './assignments.js';
 export { SETTINGS_FILE_VERSION, settingsFilePath } from './persistence.js';
 export type { FileWriter } from './persistence.js';
+export { parseDocument } from './document.js';
+export { checkChanges } from './validate.js';
+export { fleetNameProblem, isLoopbackHost } from './families/fleet.js';

@@ -13,6 +13,7 @@ export const SECRET_KEY_PATTERNS: readonly string[] = [
   'container-registry.credentials.<registry>.password',
   'container-registry.credentials.<registry>.auth',
   'container-registry.credentials.<registry>.identitytoken',
+  'fleet.etcd.key',
 ];
 
 const SHAPES = SECRET_KEY_PATTERNS.map((pattern) => {

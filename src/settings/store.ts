@@ -18,6 +18,7 @@ import {
   type FileWriter,
 } from './persistence.js';
 import { SerialQueue } from './serial-queue.js';
+import { fleetIssues } from './fleet-rules.js';
 import { transactionNameProblem } from './names.js';
 import {
   applyChanges,
@@ -252,7 +253,7 @@ export class SettingsStore {
   private async commitChanges(changes: readonly StagedChange[]): Promise<CommitResult> {
     const operator = applyChanges(this.operator, changes);
     const effective = overlay(this.defaults, operator);
-    const issues = [...sizeIssues(operator), ...instanceIssues(effective), ...completenessIssues(effective)];
+    const issues = [...sizeIssues(operator), ...instanceIssues(effective), ...completenessIssues(effective), ...fleetIssues(effective)];
     if (issues.length > 0) throw new SettingsError('invalid', issues);
 
     // Nothing stored changes (every value given is the one already set): nothing to write, no new generation.

@@ -9,3 +9,4 @@ export * from './types.js';
 export * from './convert.js';
 export * from './workloads.js';
 export { MessageValidationError } from './errors.js';
+export * from './fleet.js';

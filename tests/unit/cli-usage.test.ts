@@ -70,6 +70,7 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'workloads stop': { args: ['../x'], names: "'name'" },
   'workloads rm': { args: [''], names: "'name'" },
   'workloads logs': { args: ['web', '--tail', 'abc'], names: '--tail' },
+  'fleet status': { args: ['--group', 'a/b'], names: '--group' },
 };
 
 /** Flag values commands share: each must be a usage error too, wherever it is checked. */

@@ -235,6 +235,32 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['30s', '1m', '250ms'].map((v) => ({ input: v, stored: v })),
     bad: ['', 'soon', '1.5s', 0],
   },
+  'fleet.etcd.endpoints': {
+    key: 'fleet.etcd.endpoints',
+    companion: { 'fleet.etcd.ca': '/etc/berth/etcd-ca.pem', 'fleet.etcd.cert': '/etc/berth/etcd.pem', 'fleet.etcd.key': '/etc/berth/etcd-key.pem' },
+    good: [
+      { input: 'http://127.0.0.1:2379', stored: ['http://127.0.0.1:2379'] },
+      { input: ['https://etcd-0.example:2379', 'https://etcd-1.example:2379'], stored: ['https://etcd-0.example:2379', 'https://etcd-1.example:2379'] },
+      { input: 'http://[::1]:2379,http://localhost:2379', stored: ['http://[::1]:2379', 'http://localhost:2379'] },
+      { input: '', stored: [] },
+    ],
+    // Plain http to anything but loopback; no port; a path; credentials in the URL; another scheme.
+    bad: ['http://10.0.0.5:2379', 'https://etcd.example', 'https://etcd.example:2379/v3', 'https://u:p@etcd.example:2379', 'unix:///run/etcd.sock', ['http://127.0.0.1:1', 'http://127.0.0.1:1'], 5],
+  },
+  'fleet.etcd.ca': { key: 'fleet.etcd.ca', good: [{ input: '/etc/berth/ca.pem', stored: '/etc/berth/ca.pem' }], bad: ['ca.pem', '', '/a/../b', true] },
+  'fleet.etcd.cert': { key: 'fleet.etcd.cert', good: [{ input: '/etc/berth/c.pem', stored: '/etc/berth/c.pem' }], bad: ['c.pem', '/x/'] },
+  'fleet.etcd.key': { key: 'fleet.etcd.key', good: [{ input: '/etc/berth/k.pem', stored: '/etc/berth/k.pem' }], bad: ['k.pem', 1], sensitive: true },
+  'fleet.group': { key: 'fleet.group', good: ['prod', 'eu-west.1', 'A_b'].map((v) => ({ input: v, stored: v })), bad: ['', 'a/b', '-x', 'a b', 'x'.repeat(129), 3] },
+  'fleet.host-id': { key: 'fleet.host-id', good: ['h1', '0f3c2a9e8b7d4c5a'].map((v) => ({ input: v, stored: v })), bad: ['', 'h/1', '.h', true] },
+  'fleet.local-overrides': {
+    key: 'fleet.local-overrides',
+    good: [
+      { input: 'selinux.mode,host-containers.admin', stored: ['selinux.mode', 'host-containers.admin'] },
+      { input: [], stored: [] },
+    ],
+    // Not a key or prefix berth knows; not key-shaped; listed twice.
+    bad: ['selinux.nope', 'no such key', ['images', 'images']],
+  },
   'oci-runtime.binary': {
     key: 'oci-runtime.binary',
     good: ['runc', 'crun', '/usr/local/bin/crun'].map((v) => ({ input: v, stored: v })),

@@ -3,6 +3,7 @@
 import type { SettingsFamily } from '../model.js';
 import { bootstrapContainersFamily } from './bootstrap-containers.js';
 import { containerRegistryFamily } from './container-registry.js';
+import { fleetFamily } from './fleet.js';
 import { hostContainersFamily } from './host-containers.js';
 import { imagesFamily } from './images.js';
 import { ociRuntimeFamily } from './oci-runtime.js';
@@ -17,10 +18,12 @@ export const FAMILIES: readonly SettingsFamily[] = [
   workloadsFamily,
   imagesFamily,
   ociRuntimeFamily,
+  fleetFamily,
 ];
 
 export * from './bootstrap-containers.js';
 export * from './container-registry.js';
+export * from './fleet.js';
 export * from './host-containers.js';
 export * from './images.js';
 export * from './oci-runtime.js';
