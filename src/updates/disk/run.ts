@@ -15,14 +15,13 @@ export class ToolError extends Error {
 
 export interface RunOptions {
   readonly signal?: AbortSignal;
-  readonly input?: string;
 }
 
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     // mtools: do not refuse a FAT whose geometry does not match a floppy's, and never ask questions.
     const env = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C' };
-    const child = spawn(cmd, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env, ...(opts.signal ? { signal: opts.signal } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -35,6 +34,5 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (code === 0) resolve(stdout);
       else reject(new ToolError(`${cmd} ${args.join(' ')}`, code, Buffer.concat(err).toString('utf8')));
     });
-    child.stdin.end(opts.input ?? '');
   });
 }

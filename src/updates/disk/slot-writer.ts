@@ -131,7 +131,8 @@ export async function writeSlot(o: WriteSlotOptions): Promise<number> {
           }
           pos = end;
           if (pos - checkpointAt >= o.checkpointBytes && pos > o.resumeFrom) await checkpoint(false);
-          o.progress(src.bytesRead, id.image.size);
+          // Uncompressed bytes; the total is gzip's size field, exact below 4 GiB (an estimate above).
+          o.progress(pos, Math.max(hint, pos));
         }
       },
       { signal: o.signal },

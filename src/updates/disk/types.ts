@@ -21,7 +21,7 @@ export interface InstallPlan {
 }
 
 export interface InstallProgress {
-  /** `prepare`, `write` (bytes of the compressed image read), `verify`, `esp` (steps), `commit`. */
+  /** `prepare`, `write` (uncompressed bytes of the root image), `verify`, `esp` (steps), `commit`. */
   readonly phase: string;
   readonly done: number;
   readonly total: number;
