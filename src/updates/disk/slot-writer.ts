@@ -111,6 +111,8 @@ export async function writeSlot(o: WriteSlotOptions): Promise<number> {
     await saveState(o.stateDir, { identity: id, written: pos, complete });
     checkpointAt = pos;
   };
+  // A resumed write says where it starts; the fast-forward below (decompressing what is on disk already) is silent.
+  if (o.resumeFrom > 0) o.progress(o.resumeFrom, Math.max(hint, o.resumeFrom));
   try {
     await pipeline(
       src,
@@ -132,7 +134,7 @@ export async function writeSlot(o: WriteSlotOptions): Promise<number> {
           pos = end;
           if (pos - checkpointAt >= o.checkpointBytes && pos > o.resumeFrom) await checkpoint(false);
           // Uncompressed bytes; the total is gzip's size field, exact below 4 GiB (an estimate above).
-          o.progress(pos, Math.max(hint, pos));
+          if (pos > o.resumeFrom) o.progress(pos, Math.max(hint, pos));
         }
       },
       { signal: o.signal },
