@@ -134,6 +134,13 @@ describe('disk installer on a GPT disk image file', { skip }, () => {
     assert.equal(slots.active, 'A');
     assert.equal(slots.inactive, 'B');
     assert.equal(slots.defaultEntry?.file, 'berth-1.0.0.conf');
+    // On a booted host the running kernel's command line names the active slot, whatever the ESP says.
+    const cmdlinePath = path.join(f.dir, 'cmdline-running');
+    await writeFile(cmdlinePath, 'ro berth.verity=/dev/disk/by-partlabel/BERTH-ROOT-B berth.roothash=00\n');
+    const host = await createDiskInstaller({ disk: f.disk, stateDir: f.stateDir, activeFrom: 'cmdline', cmdlinePath }).slots();
+    assert.deepEqual([host.active, host.inactive, host.activeFrom], ['B', 'A', 'cmdline']);
+    await writeFile(cmdlinePath, 'ro root=/dev/vda1\n');
+    await assert.rejects(createDiskInstaller({ disk: f.disk, stateDir: f.stateDir, activeFrom: 'cmdline', cmdlinePath }).slots(), /names no berth root slot/);
   });
 
   it('a corrupted partition table is refused, naming the disk', async () => {
@@ -147,7 +154,11 @@ describe('disk installer on a GPT disk image file', { skip }, () => {
   it('apply v2: slot B verifies, the ESP holds berth-2.0.0+3.conf as the default, slot A is untouched byte for byte', async () => {
     const f = await fixture();
     const aBefore = await hashRange(f.disk, f.a.offset, f.a.size);
-    const seen = await install(f, planOf(f.v2));
+    const seen: InstallProgress[] = [];
+    const inst = installer(f);
+    const running = inst.install(planOf(f.v2), (p) => seen.push(p), new AbortController().signal);
+    await assert.rejects(inst.install(planOf(f.v2), () => undefined, new AbortController().signal), /an install or rollback on .* is already running/);
+    await running;
     assert.equal(await hashRange(f.disk, f.a.offset, f.a.size), aBefore, 'slot A unchanged');
     assert.ok(await verifyRegion(f.disk, f.b.offset, f.b.size, f.v2.hashOffset, f.v2.rootHash), 'slot B verifies against v2');
     assert.deepEqual(await mdir(f.disk, f.espOffset, '::/loader/entries'), ['berth-1.0.0.conf', 'berth-2.0.0+3.conf']);
