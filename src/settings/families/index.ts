@@ -7,6 +7,7 @@ import { hostContainersFamily } from './host-containers.js';
 import { imagesFamily } from './images.js';
 import { ociRuntimeFamily } from './oci-runtime.js';
 import { selinuxFamily } from './selinux.js';
+import { updatesFamily } from './updates.js';
 import { workloadsFamily } from './workloads.js';
 
 export const FAMILIES: readonly SettingsFamily[] = [
@@ -17,6 +18,7 @@ export const FAMILIES: readonly SettingsFamily[] = [
   workloadsFamily,
   imagesFamily,
   ociRuntimeFamily,
+  updatesFamily,
 ];
 
 export * from './bootstrap-containers.js';
@@ -25,4 +27,5 @@ export * from './host-containers.js';
 export * from './images.js';
 export * from './oci-runtime.js';
 export * from './selinux.js';
+export * from './updates.js';
 export * from './workloads.js';
