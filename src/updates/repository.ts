@@ -34,10 +34,17 @@ export class RepositoryError extends Error {
   override readonly name = 'RepositoryError';
 }
 
+/** tuf-js's message, with what it means for an operator added where its words are terse. */
 function why(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   // tuf-js wraps some causes in "Unable to load … error Error: …"; keep the inner text once.
-  return err.message.replace(/^Unable to load (snapshot metadata|targets) error (\w*Error: )?/, '');
+  const m = err.message.replace(/^Unable to load (snapshot metadata|targets) error (\w*Error: )?/, '').replace(/^Final /, '');
+  if (/ was signed by \d+\/\d+ keys$/.test(m)) return `${m} (not signed by enough keys the trusted root names for it)`;
+  if (/^New .* is less than current version|^New version .* is less than current/.test(m)) return `${m} (rollback: older metadata than this host has already seen)`;
+  if (/^Expected hash /.test(m)) return `its bytes do not match the signed sha256: ${m}`;
+  if (/^Expected length |Max length reached/.test(m)) return `its length does not match the signed length: ${m}`;
+  if (/does not match snapshot version|doesn't match timestamp|Missing file .* in new snapshot/.test(m)) return `${m} (mixed metadata: snapshot and targets do not belong together)`;
+  return m;
 }
 
 export class UpdateRepository {
