@@ -14,6 +14,7 @@ import {
   type WireProcessStats, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
 } from '../wire/index.js';
 import { berthUnaryCodec } from '../wire/unary-codec.js';
+import { updateStatusFromWire, type UpdateStatusInfo, type WireUpdateStatus } from '../wire/updates.js';
 import { ApiError, STATUS, streamOf } from './client-call.js';
 import { execSession, type ExecHandle } from './client-exec.js';
 
@@ -209,6 +210,14 @@ export class BerthClient {
     /** berthd's RSS, heap, open fds, and its event-loop delay since the previous call (the first starts the monitor). */
     processStats: async (opts?: CallOptions): Promise<ProcessStats> =>
       processStatsFromWire(await this.call<WireProcessStats>('Host', 'ProcessStats', {}, opts)),
+  };
+
+  readonly updates = {
+    check: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Check', {}, opts)),
+    /** Starts an apply; the answer has the operation running (poll `status` for its end). */
+    apply: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Apply', {}, opts)),
+    cancel: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Cancel', {}, opts)),
+    status: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Status', {}, opts)),
   };
 
   // ---- exec --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ const MODULES: readonly { names: readonly string[]; load: () => Promise<Register
   { names: ['host', 'version'], load: async () => (await import('./commands/host.js')).registerHost },
   { names: ['validate'], load: async () => (await import('./commands/validate.js')).registerValidate },
   { names: ['workloads'], load: async () => (await import('./commands/workloads.js')).registerWorkloads },
+  { names: ['update'], load: async () => (await import('./commands/update.js')).registerUpdate },
 ];
 
 /** Global options that take a value, as berthctl defines them below. */

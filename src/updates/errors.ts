@@ -14,9 +14,21 @@ export type UpdateErrorKind =
   /** Cancelled by `update cancel`. */
   | 'cancelled';
 
+/** gRPC status codes by kind (numbers, so this module needs no gRPC library; the API reads `code`). */
+const CODES: Record<UpdateErrorKind, number> = {
+  busy: 10, // ABORTED: retry when the running operation ends
+  state: 9, // FAILED_PRECONDITION
+  config: 9,
+  repository: 9,
+  install: 9,
+  cancelled: 1, // CANCELLED
+};
+
 export class UpdateError extends Error {
   override readonly name = 'UpdateError';
+  readonly code: number;
   constructor(readonly kind: UpdateErrorKind, message: string, options?: ErrorOptions) {
     super(message, options);
+    this.code = CODES[kind];
   }
 }
