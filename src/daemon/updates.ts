@@ -34,7 +34,9 @@ export async function readOsRelease(file: string): Promise<{ version?: string; v
     const m = new RegExp(`^${key}=(?:"([^"]*)"|'([^']*)'|(\\S*))\\s*$`, 'm').exec(text);
     return m ? (m[1] ?? m[2] ?? m[3]) : undefined;
   };
-  const version = get('VERSION_ID');
+  // Only a berth image's VERSION_ID (MAJOR.MINOR.PATCH) is a version updates compare; a development
+  // machine's ("12" on Debian) is not, and berthd then reports its own package version.
+  const version = /^\d+\.\d+\.\d+$/.test(get('VERSION_ID') ?? '') ? get('VERSION_ID') : undefined;
   const variant = get('VARIANT_ID');
   return { ...(version ? { version } : {}), ...(variant ? { variant } : {}) };
 }

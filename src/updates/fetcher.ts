@@ -19,7 +19,11 @@ export class RepositoryFetcher extends BaseFetcher {
     super();
   }
 
+  /** The last URL asked for: tuf-js's errors about a file's length or hash do not name the file. */
+  lastUrl: string | undefined;
+
   override async fetch(url: string): Promise<Body> {
+    this.lastUrl = url;
     const u = new URL(url);
     if (u.protocol === 'file:') return this.fetchFile(u);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new DownloadHTTPError(`${url}: unsupported scheme ${u.protocol}`, 400);

@@ -86,11 +86,7 @@ export class UpdateRepository {
     const dir = join(this.o.cacheDir, 'manifest');
     await mkdir(dir, { recursive: true });
     const updater = this.updater(fetcher, dir);
-    try {
-      await updater.refresh();
-    } catch (err) {
-      throw new RepositoryError(`update repository ${this.o.metadataBaseUrl} refused: ${why(err)}`, { cause: err });
-    }
+    await this.refresh(updater, fetcher);
     const info = await updater.getTargetInfo(MANIFEST_TARGET);
     if (!info) throw new RepositoryError(`update repository ${this.o.metadataBaseUrl}: the signed targets list no ${MANIFEST_TARGET}`);
     const file = await this.fetchTarget(updater, info, join(dir, MANIFEST_TARGET));
@@ -103,11 +99,7 @@ export class UpdateRepository {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const fetcher = new RepositoryFetcher(this.o.timeoutMs ?? 60_000, signal);
     const updater = this.updater(fetcher, dir);
-    try {
-      await updater.refresh();
-    } catch (err) {
-      throw new RepositoryError(`update repository ${this.o.metadataBaseUrl} refused: ${why(err)}`, { cause: err });
-    }
+    await this.refresh(updater, fetcher);
     const names = [update.images.root, update.images.kernel, update.images.initramfs, ...update.migrations];
     const infos: TargetFile[] = [];
     for (const name of names) {
@@ -127,6 +119,15 @@ export class UpdateRepository {
     }
     const [rootImage, kernel, initramfs, ...migrations] = paths as [string, string, string, ...string[]];
     return { rootImage, kernel, initramfs, migrations };
+  }
+
+  private async refresh(updater: Updater, fetcher: RepositoryFetcher): Promise<void> {
+    try {
+      await updater.refresh();
+    } catch (err) {
+      const file = fetcher.lastUrl ? ` ${fetcher.lastUrl.split('/').pop() ?? ''}` : '';
+      throw new RepositoryError(`update repository ${this.o.metadataBaseUrl} refused${file}: ${why(err)}`, { cause: err });
+    }
   }
 
   private async fetchTarget(updater: Updater, info: TargetFile, path: string): Promise<string> {

@@ -99,7 +99,7 @@ test('refused: expired timestamp', async (t) => {
   const server = await serveStatic(repo);
   t.after(() => server.close());
   const { updater, installer } = await testHost({ dir, repo, server, version: '1.0.0' });
-  await refused(updater.check(), 'repository', /refused: timestamp\.json is expired/, t);
+  await refused(updater.check(), 'repository', /refused timestamp\.json: timestamp\.json is expired/, t);
   assert.equal(updater.status().state, 'idle');
   assert.match(updater.status().lastError?.message ?? '', /expired/);
   await refused(updater.apply(), 'state', /nothing to apply/, t);
@@ -113,7 +113,7 @@ test('refused: timestamp signed with a key the root does not trust', async (t) =
   const server = await serveStatic(repo);
   t.after(() => server.close());
   const { updater, installer } = await testHost({ dir, repo, server, version: '1.0.0' });
-  await refused(updater.check(), 'repository', /refused: timestamp was signed by 0\/1 keys \(not signed by enough keys the trusted root names for it\)/, t);
+  await refused(updater.check(), 'repository', /refused timestamp\.json: timestamp was signed by 0\/1 keys \(not signed by enough keys the trusted root names for it\)/, t);
   assert.equal(installer.installs.length, 0);
 });
 
@@ -129,7 +129,7 @@ test('refused: metadata going backwards (rollback to an older timestamp)', async
   // A mirror (or an attacker) now serves the previous, validly signed timestamp.
   await rm(path.join(repo, 'metadata'), { recursive: true });
   await cp(old, path.join(repo, 'metadata'), { recursive: true });
-  await refused(updater.check(), 'repository', /refused: New timestamp version 2 is less than current version 3 \(rollback: older metadata than this host has already seen\)/, t);
+  await refused(updater.check(), 'repository', /refused timestamp\.json: New timestamp version 2 is less than current version 3 \(rollback: older metadata than this host has already seen\)/, t);
   assert.equal(installer.installs.length, 0);
 });
 
@@ -170,4 +170,31 @@ test('settings: an unset repository URL is refused naming the key', async (t) =>
   const { dir, repo } = await repoWith(t, []);
   const { updater } = await testHost({ dir, repo, version: '1.0.0', settings: { metadataBaseUrl: undefined } });
   await refused(updater.check(), 'config', /^updates\.metadata-base-url is not set/, t);
+});
+
+test('refused: mix-and-match (a snapshot naming targets that are not the ones served)', async (t) => {
+  const { dir, repo } = await repoWith(t, ['2.0.0', '3.0.0']);
+  // targets 3 (with 3.0.0) replaced by the validly signed targets 2 (without it): signatures fine, snapshot not.
+  const md = path.join(repo, 'metadata');
+  await writeFile(path.join(md, '3.targets.json'), await readFile(path.join(md, '2.targets.json')));
+  const server = await serveStatic(repo);
+  t.after(() => server.close());
+  const { updater, installer } = await testHost({ dir, repo, server, version: '1.0.0' });
+  await refused(updater.check(), 'repository', /refused 3\.targets\.json: its length does not match the signed length/, t);
+  assert.equal(installer.installs.length, 0);
+});
+
+test('rotate-root: a host trusting root 1 follows the rotation to root 2 and keeps updating', async (t) => {
+  const { dir, repo, builds } = await repoWith(t, ['2.0.0']);
+  const server = await serveStatic(repo);
+  t.after(() => server.close());
+  const { updater } = await testHost({ dir, repo, server, version: '1.0.0' });
+  assert.equal((await updater.check()).chosenVersion, '2.0.0');
+  await mustRepo(['rotate-root', repo]);
+  const b = await fakeBuild(dir, '3.0.0');
+  builds.set('3.0.0', b);
+  await publish(repo, b);
+  assert.equal((await updater.check()).chosenVersion, '3.0.0');
+  assert.ok(server.requests.includes('/metadata/2.root.json'), 'the new root was fetched');
+  assert.ok(server.requests.includes('/metadata/3.root.json'), 'and the next one looked for');
 });
