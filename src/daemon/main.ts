@@ -8,7 +8,7 @@ import { Berthd, berthVersion, defaultSettingsFile, defaultUnitDirs, type Berthd
 import { SdNotify } from './sd-notify.js';
 import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
-import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, startUpdates } from './updates.js';
+import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, startUpdates } from './updates.js';
 
 interface CliOptions {
   stateDir?: string;
@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     logger.warn({ socket: daemon.apiSocket, group: api.socketGroup.name }, `no "${api.socketGroup.name}" group on this host: the API socket is owned by root:root (0660), so only root can use berthctl; create the group (groupadd --system ${api.socketGroup.name}) and add operators to it, then restart berthd`);
   }
   await daemon.start();
+  await ensureUpdateSeed(daemon.settings, logger).catch((e: unknown) => logger.error({ err: String(e) }, 'choosing updates.seed failed'));
   const status = daemon.supervisor.status();
   await notify.ready(status.message);
   notify.startWatchdog(() => true);

@@ -41,13 +41,20 @@ export async function readOsRelease(file: string): Promise<{ version?: string; v
   return { ...(version ? { version } : {}), ...(variant ? { variant } : {}) };
 }
 
+/**
+ * Once per host, like Bottlerocket's first boot: the seed decides this host's place in every rollout. A
+ * settings commit (it reconciles the units), so berthd calls it after its first reconcile, not before.
+ */
+export async function ensureUpdateSeed(settings: SettingsStore, logger: Logger): Promise<number> {
+  const current = settings.family(updatesFamily).seed;
+  if (current !== undefined) return current;
+  const seed = randomInt(SEED_COUNT);
+  await settings.set({ 'updates.seed': String(seed) });
+  logger.info({ seed }, 'updates.seed chosen');
+  return seed;
+}
+
 export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
-  if (o.settings.family(updatesFamily).seed === undefined) {
-    // Once per host, like Bottlerocket's first boot: the seed decides this host's place in every rollout.
-    const seed = randomInt(SEED_COUNT);
-    await o.settings.set({ 'updates.seed': String(seed) });
-    o.logger.info({ seed }, 'updates.seed chosen');
-  }
   const os = await readOsRelease(o.osRelease);
   const host = { variant: os.variant ?? 'default', arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64', version: os.version ?? o.fallbackVersion };
   const updater = await Updater.open({

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { startApiServer } from '../../src/api/server.js';
 import { defaultSettingsFile } from '../../src/daemon/berthd.js';
-import { startUpdates } from '../../src/daemon/updates.js';
+import { ensureUpdateSeed, startUpdates } from '../../src/daemon/updates.js';
 import { SettingsStore } from '../../src/settings/index.js';
 import { NoBootDiskInstaller } from '../../src/updates/installer.js';
 import { FakeImages, FakeSettings, FakeSupervisor, fakeHost } from '../support/api-fakes.js';
@@ -36,11 +36,12 @@ test('berthctl update status|check|apply|cancel over the API; seed chosen once a
   const logger = pino({ level: 'silent' });
   const wiring = { stateDir, settings, trustedRoot: path.join(repo, 'metadata/1.root.json'), osRelease, fallbackVersion: '0.0.1', logger };
   const updates = await startUpdates({ ...wiring, installer });
+  await ensureUpdateSeed(settings, logger);
 
   const seed = settings.getFlat('updates.seed')['updates.seed'];
   assert.match(String(seed), /^\d{1,4}$/, 'a seed was chosen at first start');
   assert.ok(Number(seed) <= 2047);
-  await startUpdates({ ...wiring, installer, settings: await SettingsStore.open({ stateDir, defaultsFile: defaultSettingsFile() }) });
+  assert.equal(await ensureUpdateSeed(await SettingsStore.open({ stateDir, defaultsFile: defaultSettingsFile() }), logger), Number(seed));
   const reopened = await SettingsStore.open({ stateDir, defaultsFile: defaultSettingsFile() });
   assert.equal(reopened.getFlat('updates.seed')['updates.seed'], seed, 'persisted, and not chosen again at the next start');
 
@@ -99,6 +100,7 @@ test('berthd\'s placeholder installer: apply fails with "no boot disk", nothing 
     stateDir, settings, trustedRoot: path.join(repo, 'metadata/1.root.json'), osRelease: path.join(dir, 'none'),
     fallbackVersion: '1.0.0', logger: pino({ level: 'silent' }), installer: new NoBootDiskInstaller(),
   });
+  await ensureUpdateSeed(settings, pino({ level: 'silent' }));
   const api = await startApiServer({
     socketPath: path.join(dir, 'api.sock'), supervisor: new FakeSupervisor(), settings: new FakeSettings(), images: new FakeImages(), host: fakeHost(), updates,
   });
