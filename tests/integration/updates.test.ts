@@ -198,3 +198,30 @@ test('rotate-root: a host trusting root 1 follows the rotation to root 2 and kee
   assert.ok(server.requests.includes('/metadata/2.root.json'), 'the new root was fetched');
   assert.ok(server.requests.includes('/metadata/3.root.json'), 'and the next one looked for');
 });
+
+test('download progress counts bytes over every target, ending at the total', async (t) => {
+  const { dir, repo, builds } = await repoWith(t, []);
+  const b = await fakeBuild(dir, '2.0.0', 4 * 1024 * 1024);
+  builds.set('2.0.0', b);
+  await publish(repo, b);
+  const server = await serveStatic(repo);
+  t.after(() => server.close());
+  const { UpdateRepository } = await import('../../src/updates/repository.js');
+  const r = new UpdateRepository({
+    metadataBaseUrl: `${server.url}/metadata`, targetsBaseUrl: `${server.url}/targets`,
+    trustedRootFile: path.join(repo, 'metadata/1.root.json'), cacheDir: path.join(dir, 'cache'),
+  });
+  const manifest = await r.manifest();
+  const seen: Array<[number, number]> = [];
+  const files = await r.download(manifest.updates[0]!, path.join(dir, 'dl'), (done, total) => seen.push([done, total]));
+  const total = seen[0]![1];
+  assert.ok(total > 4 * 1024 * 1024);
+  assert.deepEqual(seen.at(-1), [total, total]);
+  assert.ok(seen.some(([d]) => d > 0 && d < 4 * 1024 * 1024), 'progress inside the root image, not only per file');
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]![0] >= seen[i - 1]![0], 'never backwards');
+  assert.equal((await readFile(files.rootImage)).length, 4 * 1024 * 1024);
+  // A second download finds the verified files and fetches nothing again (resume per file).
+  const before = server.requests.filter((p) => p.startsWith('/targets/')).length;
+  await r.download(manifest.updates[0]!, path.join(dir, 'dl'), () => undefined);
+  assert.equal(server.requests.filter((p) => p.startsWith('/targets/')).length, before);
+});
