@@ -17,6 +17,7 @@ import {
   groupId, prepareSocketDir, publishSocket, removeStaleSocket, SOCKET_GROUP, temporarySocketPath, unpublishSocket,
 } from './socket.js';
 import { unitsService } from './units-service.js';
+import { updatesService, type UpdatesApi } from './updates-service.js';
 import { workloadsService, type WorkloadsApi } from './workloads-service.js';
 
 export interface TcpListenerOptions {
@@ -39,6 +40,8 @@ export interface ApiServerOptions {
   workloads?: WorkloadsApi;
   /** The fleet API; absent: Fleet calls answer UNIMPLEMENTED. */
   fleet?: FleetApi;
+  /** Host updates; absent: Updates calls answer UNIMPLEMENTED. */
+  updates?: UpdatesApi;
   /** Off unless given. Clients must present a certificate signed by `caCert`. */
   tcp?: TcpListenerOptions;
   /** Group allowed to use the socket; default `berth`, ignored when absent from /etc/group. */
@@ -95,6 +98,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   server.addService(berthService('Host'), hostService(options.host, options.supervisor, loopDelay));
   if (options.workloads) server.addService(berthService('Workloads'), workloadsService(options.workloads, streams));
   if (options.fleet) server.addService(berthService('Fleet'), fleetService(options.fleet));
+  if (options.updates) server.addService(berthService('Updates'), updatesService(options.updates));
 
   const shutdown = (): void => {
     loopDelay.stop();

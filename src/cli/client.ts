@@ -15,6 +15,7 @@ import {
 } from '../wire/index.js';
 import { fleetStatusFromWire, type FleetStatus, type WireFleetStatus } from '../wire/index.js';
 import { berthUnaryCodec } from '../wire/unary-codec.js';
+import { updateStatusFromWire, type UpdateStatusInfo, type WireUpdateStatus } from '../wire/updates.js';
 import { ApiError, STATUS, streamOf } from './client-call.js';
 import { execSession, type ExecHandle } from './client-exec.js';
 
@@ -216,6 +217,14 @@ export class BerthClient {
     /** The hosts of `group` (default: the daemon's own fleet.group), as berthd reads them from etcd. */
     status: async (group?: string, opts?: CallOptions): Promise<FleetStatus> =>
       fleetStatusFromWire(await this.call<WireFleetStatus>('Fleet', 'Status', { group: group ?? '' }, opts)),
+  };
+
+  readonly updates = {
+    check: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Check', {}, opts)),
+    /** Starts an apply; the answer has the operation running (poll `status` for its end). */
+    apply: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Apply', {}, opts)),
+    cancel: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Cancel', {}, opts)),
+    status: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Status', {}, opts)),
   };
 
   // ---- exec --------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ const MODULES: readonly { names: readonly string[]; load: () => Promise<Register
   { names: ['validate'], load: async () => (await import('./commands/validate.js')).registerValidate },
   { names: ['workloads'], load: async () => (await import('./commands/workloads.js')).registerWorkloads },
   { names: ['fleet'], load: async () => (await import('./commands/fleet.js')).registerFleet },
+  { names: ['update'], load: async () => (await import('./commands/update.js')).registerUpdate },
 ];
 
 /** Global options that take a value, as berthctl defines them below. */

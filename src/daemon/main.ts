@@ -9,6 +9,7 @@ import { SdNotify } from './sd-notify.js';
 import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
 import { fleetApi, fleetAwareSettingsApi } from './fleet-wiring.js';
+import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, startUpdates } from './updates.js';
 
 interface CliOptions {
   stateDir?: string;
@@ -25,6 +26,8 @@ interface CliOptions {
   apiCert?: string;
   apiKey?: string;
   dockerSocket?: string;
+  updateTrustedRoot?: string;
+  osRelease?: string;
 }
 
 /** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
@@ -34,6 +37,7 @@ async function fromConfigFile(file: string): Promise<CliOptions> {
     'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
     'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',
     'api-tcp': 'apiTcp', 'api-ca': 'apiCa', 'api-cert': 'apiCert', 'api-key': 'apiKey', 'docker-socket': 'dockerSocket',
+    'update-trusted-root': 'updateTrustedRoot', 'os-release': 'osRelease',
   };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
@@ -61,7 +65,9 @@ async function main(): Promise<void> {
     .option('--api-ca <file>', 'CA that signs client certificates (with --api-tcp)')
     .option('--api-cert <file>', 'server certificate (with --api-tcp)')
     .option('--api-key <file>', 'server key (with --api-tcp)')
-    .option('--docker-socket <path>', 'Docker engine socket for workloads.runtime = "docker" (default /run/docker.sock)');
+    .option('--docker-socket <path>', 'Docker engine socket for workloads.runtime = "docker" (default /run/docker.sock)')
+    .option('--update-trusted-root <file>', `trusted root.json of the update repository (default ${DEFAULT_TRUSTED_ROOT})`)
+    .option('--os-release <file>', `where the host's VERSION_ID and VARIANT_ID are read for updates (default ${DEFAULT_OS_RELEASE})`);
   program.parse();
   const flags = program.opts<CliOptions>();
   const file = flags.config ? await fromConfigFile(flags.config) : {};
@@ -118,6 +124,10 @@ async function main(): Promise<void> {
     host: hostApi(daemon.client, daemon.selinux, berthVersion()),
     workloads: daemon.workloads.manager,
     fleet: fleetApi(daemon.fleet),
+    updates: await startUpdates({
+      stateDir: opts.stateDir, settings: daemon.settings, logger, fallbackVersion: berthVersion(),
+      trustedRoot: o.updateTrustedRoot ?? DEFAULT_TRUSTED_ROOT, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE,
+    }),
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });
   logger.info({ socket: daemon.apiSocket, opts }, 'API listening');
@@ -126,6 +136,7 @@ async function main(): Promise<void> {
     logger.warn({ socket: daemon.apiSocket, group: api.socketGroup.name }, `no "${api.socketGroup.name}" group on this host: the API socket is owned by root:root (0660), so only root can use berthctl; create the group (groupadd --system ${api.socketGroup.name}) and add operators to it, then restart berthd`);
   }
   await daemon.start();
+  await ensureUpdateSeed(daemon.settings, logger).catch((e: unknown) => logger.error({ err: String(e) }, 'choosing updates.seed failed'));
   const status = daemon.supervisor.status();
   await notify.ready(status.message);
   notify.startWatchdog(() => true);

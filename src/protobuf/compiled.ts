@@ -20,7 +20,7 @@ export const CONTAINERD_BUNDLE: ProtoBundle = { name: 'containerd', dir: 'contai
 export const BERTH_BUNDLE: ProtoBundle = {
   name: 'berth',
   dir: path.join('berth', 'v1'),
-  files: ['settings.proto', 'units.proto', 'events.proto', 'images.proto', 'host.proto', 'workloads.proto', 'fleet.proto'],
+  files: ['settings.proto', 'units.proto', 'events.proto', 'images.proto', 'host.proto', 'workloads.proto', 'fleet.proto', 'updates.proto'],
 };
 export const BUNDLES: readonly ProtoBundle[] = [CONTAINERD_BUNDLE, BERTH_BUNDLE];
 

@@ -8,5 +8,6 @@ export type * from './messages.js';
 export * from './types.js';
 export * from './convert.js';
 export * from './workloads.js';
+export * from './updates.js';
 export { MessageValidationError } from './errors.js';
 export * from './fleet.js';

@@ -71,6 +71,10 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'workloads rm': { args: [''], names: "'name'" },
   'workloads logs': { args: ['web', '--tail', 'abc'], names: '--tail' },
   'fleet status': { args: ['--group', 'a/b'], names: '--group' },
+  'update check': { args: ['-o', 'xml'], names: '--output' },
+  'update apply': { args: ['--output', 'yaml'], names: '--output' },
+  'update cancel': { args: ['-o', 'csv'], names: '--output' },
+  'update status': { args: ['-o', 'xml'], names: '--output' },
 };
 
 /** Flag values commands share: each must be a usage error too, wherever it is checked. */

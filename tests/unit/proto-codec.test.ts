@@ -54,7 +54,7 @@ function arbitrary(node: JsonNode, scope: string, depth = 0): fc.Arbitrary<Recor
 
 test('the compiled root is fresh (the fast path is in use after a build)', () => {
   assert.ok(json, 'dist/src/protobuf/berth.proto.json is missing or stale');
-  const unary = { Settings: 'Get', Units: 'List', Images: 'List', Host: 'Version', Workloads: 'Get', Fleet: 'Status' } as const;
+  const unary = { Settings: 'Get', Units: 'List', Images: 'List', Host: 'Version', Workloads: 'Get', Fleet: 'Status', Updates: 'Status' } as const;
   for (const service of BERTH_SERVICES) {
     if (service !== 'Events') assert.ok(berthUnaryCodec(service, unary[service]), `${service}/${unary[service]}`);
   }

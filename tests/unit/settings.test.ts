@@ -266,6 +266,22 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['runc', 'crun', '/usr/local/bin/crun'].map((v) => ({ input: v, stored: v })),
     bad: ['youki', 'Crun', '', 'bin/crun', '/usr/bin/../crun', '/usr/bin/', '/', '/a\0b', true],
   },
+  ...Object.fromEntries(['updates.metadata-base-url', 'updates.targets-base-url'].map((key) => [key, {
+    key,
+    good: ['https://updates.example.com/metadata', 'http://127.0.0.1:8080/m/', 'file:///mnt/repo/metadata'].map((v) => ({ input: v, stored: v })),
+    bad: ['ftp://x/y', 'updates.example.com', 'https://u:p@x/m', 'https://x/m?a=1', '', 5],
+  }])),
+  'updates.version-lock': {
+    key: 'updates.version-lock',
+    good: ['latest', '1.4.0', '0.0.1'].map((v) => ({ input: v, stored: v })),
+    bad: ['newest', '1.4', 'v1.4.0', '01.4.0', '', true],
+  },
+  'updates.ignore-waves': { key: 'updates.ignore-waves', good: bools(), bad: badBools },
+  'updates.seed': {
+    key: 'updates.seed',
+    good: ['0', '17', '2047'].map((v) => ({ input: v, stored: v })),
+    bad: ['2048', '-1', '017', '1.5', 'x', '', 12],
+  },
 };
 
 describe('every key', () => {

@@ -8,6 +8,7 @@ import { hostContainersFamily } from './host-containers.js';
 import { imagesFamily } from './images.js';
 import { ociRuntimeFamily } from './oci-runtime.js';
 import { selinuxFamily } from './selinux.js';
+import { updatesFamily } from './updates.js';
 import { workloadsFamily } from './workloads.js';
 
 export const FAMILIES: readonly SettingsFamily[] = [
@@ -19,6 +20,7 @@ export const FAMILIES: readonly SettingsFamily[] = [
   imagesFamily,
   ociRuntimeFamily,
   fleetFamily,
+  updatesFamily,
 ];
 
 export * from './bootstrap-containers.js';
@@ -28,4 +30,5 @@ export * from './host-containers.js';
 export * from './images.js';
 export * from './oci-runtime.js';
 export * from './selinux.js';
+export * from './updates.js';
 export * from './workloads.js';

@@ -1,0 +1,23 @@
+// berth.v1.Updates: the updater's four operations, translated. The updater itself lives in src/updates/
+// (wired by the daemon); its refusals carry their gRPC code (ABORTED while another operation runs,
+// FAILED_PRECONDITION for a wrong state, an unset setting or a refused repository).
+import type * as grpc from '@grpc/grpc-js';
+import { unary } from './calls.js';
+import { updateStatusToWire, type UpdateStatusInfo, type WireUpdateStatus } from '../wire/updates.js';
+
+export interface UpdatesApi {
+  check(): Promise<UpdateStatusInfo>;
+  /** Starts an apply; answers with the operation running. */
+  apply(): Promise<UpdateStatusInfo>;
+  cancel(): Promise<UpdateStatusInfo>;
+  status(): UpdateStatusInfo;
+}
+
+export function updatesService(updates: UpdatesApi): grpc.UntypedServiceImplementation {
+  return {
+    Check: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.check())),
+    Apply: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.apply())),
+    Cancel: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.cancel())),
+    Status: unary<unknown, WireUpdateStatus>(() => updateStatusToWire(updates.status())),
+  };
+}

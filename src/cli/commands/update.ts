@@ -1,0 +1,84 @@
+// `berthctl update check|apply|cancel|status`: the host's updater (berth.v1.Updates).
+import type { Command } from 'commander';
+import type { UpdateStatusInfo } from '../../wire/updates.js';
+import type { BerthClient } from '../client.js';
+import { connect } from '../context.js';
+import { formatPairs, humanBytes, printJson } from '../output.js';
+
+function progressText(s: UpdateStatusInfo): string {
+  const op = s.operation;
+  if (!op) return '-';
+  const p = op.progress;
+  if (!p || p.total <= 0) return `${op.kind} running since ${op.startedAt}${p ? ` (${p.phase})` : ''}`;
+  const pct = Math.floor((100 * p.done) / p.total);
+  return `${op.kind}: ${p.phase} ${pct}% (${humanBytes(p.done)} of ${humanBytes(p.total)})`;
+}
+
+function printStatus(s: UpdateStatusInfo, json: boolean): void {
+  if (json) return printJson(s);
+  process.stdout.write(formatPairs([
+    ['state', s.state],
+    ['running', s.runningVersion],
+    ['available', s.availableVersions.length > 0 ? s.availableVersions.join(', ') : '-'],
+    ['chosen', s.chosenVersion ?? '-'],
+    ['staged', s.stagedVersion ?? '-'],
+    ['operation', progressText(s)],
+    ...(s.lastCheckReason ? [['note', s.lastCheckReason] as const] : []),
+    ...(s.lastError ? [['last error', `${s.lastError.operation} at ${s.lastError.at}: ${s.lastError.message}`] as const] : []),
+  ]));
+}
+
+/** Polls until the apply started at `startedAt` is over; its failure (the last error since then) is thrown. */
+async function waitForApply(client: BerthClient, startedAt: string, json: boolean): Promise<UpdateStatusInfo> {
+  let last = '';
+  for (;;) {
+    const s = await client.updates.status();
+    if (s.operation?.kind === 'apply' && s.operation.startedAt === startedAt) {
+      const line = progressText(s);
+      if (!json && line !== last && process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
+      last = line;
+      // berthd has no push for update progress; a quarter second is well under a human's patience.
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
+    if (!json && last && process.stderr.isTTY) process.stderr.write('\n');
+    if (s.lastError && s.lastError.operation === 'apply' && s.lastError.at >= startedAt) throw new Error(`update apply failed: ${s.lastError.message}`);
+    return s;
+  }
+}
+
+export function registerUpdate(program: Command): void {
+  const update = program.command('update').description('host updates: check the update repository, apply a version, cancel, status');
+  update
+    .command('check')
+    .description('read the update repository and choose a version for this host')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      printStatus(await client.updates.check(), options.output === 'json');
+    });
+  update
+    .command('apply')
+    .description('download and verify the chosen version, write it to the inactive slot and make it the next boot')
+    .option('--no-wait', 'return once the apply has started')
+    .action(async (opts: { wait: boolean }, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      const json = options.output === 'json';
+      const started = await client.updates.apply();
+      const s = opts.wait && started.operation ? await waitForApply(client, started.operation.startedAt, json) : started;
+      printStatus(s, json);
+    });
+  update
+    .command('cancel')
+    .description('stop the running update operation, or step back: ready → staged → available → idle')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      printStatus(await client.updates.cancel(), options.output === 'json');
+    });
+  update
+    .command('status')
+    .description('state, running and available versions, progress, last error')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      printStatus(await client.updates.status(), options.output === 'json');
+    });
+}

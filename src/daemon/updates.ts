@@ -1,0 +1,81 @@
+// berthd's updater wiring: the host's identity (variant, version) from os-release, the seed chosen once and
+// kept in the settings store, and the installer. Until the disk side is merged the installer is the
+// placeholder that refuses with "no boot disk", so check/status work and apply says why it cannot.
+
+import { randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { UpdatesApi } from '../api/updates-service.js';
+import type { SettingsStore } from '../settings/index.js';
+import { updatesFamily } from '../settings/families/updates.js';
+import { NoBootDiskInstaller, type UpdateInstaller } from '../updates/installer.js';
+import { SEED_COUNT } from '../updates/manifest.js';
+import { Updater } from '../updates/updater.js';
+
+export const DEFAULT_TRUSTED_ROOT = '/usr/share/berth/root.json';
+export const DEFAULT_OS_RELEASE = '/etc/os-release';
+
+export interface UpdatesWiring {
+  readonly stateDir: string;
+  readonly settings: SettingsStore;
+  readonly trustedRoot: string;
+  readonly osRelease: string;
+  /** The version berthd reports when os-release has no VERSION_ID (a development machine). */
+  readonly fallbackVersion: string;
+  readonly logger: Logger;
+  readonly installer?: UpdateInstaller;
+}
+
+/** VERSION_ID and VARIANT_ID of an os-release file; absent file or keys → undefined. */
+export async function readOsRelease(file: string): Promise<{ version?: string; variant?: string }> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const get = (key: string): string | undefined => {
+    const m = new RegExp(`^${key}=(?:"([^"]*)"|'([^']*)'|(\\S*))\\s*$`, 'm').exec(text);
+    return m ? (m[1] ?? m[2] ?? m[3]) : undefined;
+  };
+  // Only a berth image's VERSION_ID (MAJOR.MINOR.PATCH) is a version updates compare; a development
+  // machine's ("12" on Debian) is not, and berthd then reports its own package version.
+  const version = /^\d+\.\d+\.\d+$/.test(get('VERSION_ID') ?? '') ? get('VERSION_ID') : undefined;
+  const variant = get('VARIANT_ID');
+  return { ...(version ? { version } : {}), ...(variant ? { variant } : {}) };
+}
+
+/**
+ * Once per host, like Bottlerocket's first boot: the seed decides this host's place in every rollout. A
+ * settings commit (it reconciles the units), so berthd calls it after its first reconcile, not before.
+ */
+export async function ensureUpdateSeed(settings: SettingsStore, logger: Logger): Promise<number> {
+  const current = settings.family(updatesFamily).seed;
+  if (current !== undefined) return current;
+  const seed = randomInt(SEED_COUNT);
+  await settings.set({ 'updates.seed': String(seed) });
+  logger.info({ seed }, 'updates.seed chosen');
+  return seed;
+}
+
+export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
+  const os = await readOsRelease(o.osRelease);
+  const host = { variant: os.variant ?? 'default', arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64', version: os.version ?? o.fallbackVersion };
+  const updater = await Updater.open({
+    host,
+    settings: () => o.settings.family(updatesFamily),
+    installer: o.installer ?? new NoBootDiskInstaller(),
+    dir: path.join(o.stateDir, 'updates'),
+    trustedRootFile: o.trustedRoot,
+  });
+  o.logger.info({ host, trustedRoot: o.trustedRoot }, 'updater ready');
+  return {
+    check: () => updater.check(),
+    apply: async () => {
+      const { status, finished } = await updater.apply();
+      finished.then(
+        () => o.logger.info({ version: updater.status().stagedVersion }, 'update applied: it boots next'),
+        (err: unknown) => o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'update apply failed'),
+      );
+      return status;
+    },
+    cancel: () => updater.cancel(),
+    status: () => updater.status(),
+  };
+}

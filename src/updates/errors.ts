@@ -1,0 +1,34 @@
+// The updater's refusals, each with a kind the API maps to a status code.
+
+export type UpdateErrorKind =
+  /** Another update operation runs; the message names it. */
+  | 'busy'
+  /** The operation does not apply in the current state (apply with nothing available, cancel when idle). */
+  | 'state'
+  /** A setting the operation needs is unset or unusable; the message names the key. */
+  | 'config'
+  /** The repository refused (signature, expiry, rollback, bytes) or could not be read. */
+  | 'repository'
+  /** The installer failed. */
+  | 'install'
+  /** Cancelled by `update cancel`. */
+  | 'cancelled';
+
+/** gRPC status codes by kind (numbers, so this module needs no gRPC library; the API reads `code`). */
+const CODES: Record<UpdateErrorKind, number> = {
+  busy: 10, // ABORTED: retry when the running operation ends
+  state: 9, // FAILED_PRECONDITION
+  config: 9,
+  repository: 9,
+  install: 9,
+  cancelled: 1, // CANCELLED
+};
+
+export class UpdateError extends Error {
+  override readonly name = 'UpdateError';
+  readonly code: number;
+  constructor(readonly kind: UpdateErrorKind, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = CODES[kind];
+  }
+}

@@ -1,0 +1,237 @@
+// The update state machine, as Bottlerocket's thar-be-updates has it: idle → (check) available → (apply:
+// download and verify) staged → (apply: installer) ready; `cancel` goes one step back (and stops an apply in
+// flight). One operation at a time: a second is refused naming the one that runs. Every operation re-reads
+// `updates.*`, so a changed setting applies at the next check.
+
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { UpdatesSettings } from '../settings/families/updates.js';
+import { UpdateError } from './errors.js';
+import type { InstallProgress, UpdateInstaller } from './installer.js';
+import type { ManifestUpdate } from './manifest.js';
+import { RepositoryError, UpdateRepository, type RepositoryOptions } from './repository.js';
+import { selectUpdate, type HostIdentity } from './select.js';
+import { loadUpdatesState, saveUpdatesState, type PersistedUpdates, type UpdateState } from './state-file.js';
+
+export type OperationKind = 'check' | 'apply' | 'cancel';
+
+export interface UpdateStatus {
+  readonly state: UpdateState;
+  readonly runningVersion: string;
+  readonly availableVersions: readonly string[];
+  /** The version `apply` takes (available) or has taken (staged, ready). */
+  readonly chosenVersion?: string;
+  readonly stagedVersion?: string;
+  /** The operation running now, with its progress. */
+  readonly operation?: { readonly kind: OperationKind; readonly startedAt: string; readonly progress?: InstallProgress };
+  readonly lastError?: { readonly operation: string; readonly message: string; readonly at: string };
+  /** Why the last check chose nothing (`running the newest version`, a wave's time, a refused downgrade). */
+  readonly lastCheckReason?: string;
+}
+
+export interface UpdaterOptions {
+  readonly host: HostIdentity;
+  /** `updates.*` as of now (re-read for every operation). */
+  readonly settings: () => UpdatesSettings;
+  readonly installer: UpdateInstaller;
+  /** `<stateDir>/updates`: metadata cache, downloads, state.json. */
+  readonly dir: string;
+  readonly trustedRootFile: string;
+  readonly now?: () => number;
+  /** Replaces the TUF repository (tests); defaults to UpdateRepository over tuf-js. */
+  readonly repository?: (o: RepositoryOptions) => Pick<UpdateRepository, 'manifest' | 'download'>;
+}
+
+interface Running {
+  readonly kind: OperationKind;
+  readonly startedAt: string;
+  readonly controller: AbortController;
+  progress?: InstallProgress;
+  done?: Promise<void>;
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export class Updater {
+  private running: Running | undefined;
+  private lastCheckReason: string | undefined;
+
+  private constructor(private readonly o: UpdaterOptions, private s: PersistedUpdates) {}
+
+  static async open(o: UpdaterOptions): Promise<Updater> {
+    await mkdir(o.dir, { recursive: true, mode: 0o700 });
+    return new Updater(o, await loadUpdatesState(o.dir));
+  }
+
+  status(): UpdateStatus {
+    const r = this.running;
+    return {
+      state: this.s.state,
+      runningVersion: this.o.host.version,
+      availableVersions: this.s.available,
+      ...(this.s.chosen ? { chosenVersion: this.s.chosen.version } : {}),
+      ...(this.s.staged && this.s.chosen ? { stagedVersion: this.s.chosen.version } : {}),
+      ...(r ? { operation: { kind: r.kind, startedAt: r.startedAt, ...(r.progress ? { progress: r.progress } : {}) } } : {}),
+      ...(this.s.lastError ? { lastError: this.s.lastError } : {}),
+      ...(this.lastCheckReason ? { lastCheckReason: this.lastCheckReason } : {}),
+    };
+  }
+
+  /** Reads the repository and chooses a version; returns when done. */
+  async check(): Promise<UpdateStatus> {
+    const op = this.begin('check');
+    try {
+      await this.guard(op, () => this.doCheck(op.controller.signal));
+    } finally {
+      this.end(op);
+    }
+    return this.status();
+  }
+
+  /**
+   * Starts taking the chosen version (download + verify, then the installer); returns at once with the
+   * operation in `status().operation`. `finished` settles when it ends (for tests and `--wait`).
+   */
+  async apply(): Promise<{ status: UpdateStatus; finished: Promise<void> }> {
+    if (this.s.state === 'idle') {
+      throw new UpdateError('state', `nothing to apply: no update is available (${this.lastCheckReason ?? 'run update check first'})`);
+    }
+    if (this.s.state === 'ready') throw new UpdateError('state', `${this.s.chosen?.version ?? 'the update'} is already ready: it boots next (update cancel to undo)`);
+    const op = this.begin('apply');
+    const finished = this.guard(op, () => this.doApply(op)).finally(() => this.end(op));
+    op.done = finished.catch(() => undefined);
+    return { status: this.status(), finished };
+  }
+
+  /** Stops an operation in flight, or goes one state back: ready → staged → available → idle. */
+  async cancel(): Promise<UpdateStatus> {
+    const r = this.running;
+    if (r && r.kind !== 'cancel') {
+      r.controller.abort(new UpdateError('cancelled', `update ${r.kind} was cancelled`));
+      await r.done;
+      return this.status();
+    }
+    const op = this.begin('cancel');
+    try {
+      await this.guard(op, async () => {
+        switch (this.s.state) {
+          case 'idle':
+            throw new UpdateError('state', 'nothing to cancel: no update is available, staged or ready');
+          case 'ready':
+            await this.installer('cancel', () => this.o.installer.deactivate());
+            return this.save({ ...this.s, state: 'staged' });
+          case 'staged':
+            await rm(this.downloadDir(), { recursive: true, force: true });
+            return this.save({ ...this.s, state: 'available', staged: undefined });
+          case 'available':
+            return this.save({ ...this.s, state: 'idle', chosen: undefined, available: [] });
+        }
+      });
+    } finally {
+      this.end(op);
+    }
+    return this.status();
+  }
+
+  private begin(kind: OperationKind): Running {
+    const r = this.running;
+    if (r) {
+      const at = r.progress ? `, ${r.progress.phase} ${r.progress.done}/${r.progress.total}` : '';
+      const what = r.kind === 'apply' && this.s.chosen ? `update apply of ${this.s.chosen.version}` : `update ${r.kind}`;
+      throw new UpdateError('busy', `${what} is running (since ${r.startedAt}${at}); one update operation at a time: wait for it${r.kind === 'cancel' ? '' : ' or run update cancel'}`);
+    }
+    const op: Running = { kind, startedAt: new Date(this.now()).toISOString(), controller: new AbortController() };
+    this.running = op;
+    return op;
+  }
+
+  private end(op: Running): void {
+    if (this.running === op) this.running = undefined;
+  }
+
+  /** Runs `fn`, records its failure as the last error (cancellation included) and rethrows it typed. */
+  private async guard(op: Running, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      // Whatever an aborted operation threw (an AbortError from a fetch, the installer's own), it was cancelled.
+      const e = op.controller.signal.aborted
+        ? new UpdateError('cancelled', `update ${op.kind} was cancelled`)
+        : err instanceof UpdateError
+          ? err
+          : new UpdateError(err instanceof RepositoryError ? 'repository' : 'install', message(err), { cause: err });
+      if (e.kind !== 'busy') await this.save({ ...this.s, lastError: { operation: op.kind, message: e.message, at: new Date(this.now()).toISOString() } });
+      throw e;
+    }
+  }
+
+  private async doCheck(signal: AbortSignal): Promise<void> {
+    const settings = this.o.settings();
+    if (settings.seed === undefined) throw new UpdateError('config', 'updates.seed is not set (berthd chooses one at its first start)');
+    const manifest = await this.repository(settings).manifest(signal);
+    const sel = selectUpdate(manifest, this.o.host, {
+      versionLock: settings.versionLock, ignoreWaves: settings.ignoreWaves, seed: settings.seed, now: this.now(),
+    });
+    this.lastCheckReason = sel.reason;
+    const available = sel.available.map((u) => u.version);
+    if (this.s.state === 'staged' || this.s.state === 'ready') {
+      // Bottlerocket keeps a staged or ready update on refresh; the list is news only.
+      return this.save({ ...this.s, available, lastError: undefined });
+    }
+    if (!sel.chosen) return this.save({ state: 'idle', available });
+    return this.save({ state: 'available', chosen: sel.chosen, available });
+  }
+
+  private async doApply(op: Running): Promise<void> {
+    const chosen = this.s.chosen as ManifestUpdate;
+    const signal = op.controller.signal;
+    if (this.s.state === 'available') {
+      const settings = this.o.settings();
+      op.progress = { phase: 'download', done: 0, total: 0 };
+      const files = await this.repository(settings).download(chosen, this.downloadDir(), (done, total) => {
+        op.progress = { phase: 'download', done, total };
+      }, signal);
+      signal.throwIfAborted();
+      await this.save({ ...this.s, state: 'staged', staged: { ...files, migrations: [...files.migrations] } });
+    }
+    const staged = this.s.staged!;
+    await this.installer('apply', () => this.o.installer.install({
+      version: chosen.version, variant: chosen.variant, arch: chosen.arch,
+      files: { rootImage: staged.rootImage, kernel: staged.kernel, initramfs: staged.initramfs },
+      rootHash: chosen.rootHash, hashOffset: chosen.hashOffset,
+    }, (p) => { op.progress = p; }, signal));
+    await this.save({ ...this.s, state: 'ready', lastError: undefined });
+  }
+
+  private async installer(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof UpdateError) throw err;
+      throw new UpdateError('install', `installer (${what}): ${message(err)}`, { cause: err });
+    }
+  }
+
+  private repository(settings: UpdatesSettings): Pick<UpdateRepository, 'manifest' | 'download'> {
+    if (!settings.metadataBaseUrl) throw new UpdateError('config', 'updates.metadata-base-url is not set: no repository to check');
+    if (!settings.targetsBaseUrl) throw new UpdateError('config', 'updates.targets-base-url is not set: no repository to download from');
+    const ro: RepositoryOptions = {
+      metadataBaseUrl: settings.metadataBaseUrl, targetsBaseUrl: settings.targetsBaseUrl,
+      trustedRootFile: this.o.trustedRootFile, cacheDir: this.o.dir,
+    };
+    return this.o.repository ? this.o.repository(ro) : new UpdateRepository(ro);
+  }
+
+  private downloadDir(): string {
+    return join(this.o.dir, 'download');
+  }
+
+  private now(): number {
+    return this.o.now ? this.o.now() : Date.now();
+  }
+
+  private async save(next: PersistedUpdates): Promise<void> {
+    this.s = next;
+    await saveUpdatesState(this.o.dir, next);
+  }
+}
