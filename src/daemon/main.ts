@@ -28,6 +28,7 @@ interface CliOptions {
   dockerSocket?: string;
   updateTrustedRoot?: string;
   osRelease?: string;
+  bootDisk?: string;
 }
 
 /** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
@@ -37,7 +38,7 @@ async function fromConfigFile(file: string): Promise<CliOptions> {
     'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
     'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',
     'api-tcp': 'apiTcp', 'api-ca': 'apiCa', 'api-cert': 'apiCert', 'api-key': 'apiKey', 'docker-socket': 'dockerSocket',
-    'update-trusted-root': 'updateTrustedRoot', 'os-release': 'osRelease',
+    'update-trusted-root': 'updateTrustedRoot', 'os-release': 'osRelease', 'boot-disk': 'bootDisk',
   };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
@@ -67,7 +68,8 @@ async function main(): Promise<void> {
     .option('--api-key <file>', 'server key (with --api-tcp)')
     .option('--docker-socket <path>', 'Docker engine socket for workloads.runtime = "docker" (default /run/docker.sock)')
     .option('--update-trusted-root <file>', `trusted root.json of the update repository (default ${DEFAULT_TRUSTED_ROOT})`)
-    .option('--os-release <file>', `where the host's VERSION_ID and VARIANT_ID are read for updates (default ${DEFAULT_OS_RELEASE})`);
+    .option('--os-release <file>', `where the host's VERSION_ID and VARIANT_ID are read for updates (default ${DEFAULT_OS_RELEASE})`)
+    .option('--boot-disk <path>', 'the A/B GPT disk (or disk image file) updates write (default: the disk the running root came from)');
   program.parse();
   const flags = program.opts<CliOptions>();
   const file = flags.config ? await fromConfigFile(flags.config) : {};
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
     updates: await startUpdates({
       stateDir: opts.stateDir, settings: daemon.settings, logger, fallbackVersion: berthVersion(),
       trustedRoot: o.updateTrustedRoot ?? DEFAULT_TRUSTED_ROOT, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE,
+      ...(o.bootDisk ? { bootDisk: o.bootDisk } : {}),
     }),
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });

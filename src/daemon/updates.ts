@@ -1,6 +1,7 @@
 // berthd's updater wiring: the host's identity (variant, version) from os-release, the seed chosen once and
-// kept in the settings store, and the installer. Until the disk side is merged the installer is the
-// placeholder that refuses with "no boot disk", so check/status work and apply says why it cannot.
+// kept in the settings store, and the installer: the A/B disk named by --boot-disk, or the disk the running
+// root came from; on a host with neither (a development machine) the placeholder that refuses with
+// "no boot disk", so check/status work and apply says why it cannot.
 
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import type { Logger } from 'pino';
 import type { UpdatesApi } from '../api/updates-service.js';
 import type { SettingsStore } from '../settings/index.js';
 import { updatesFamily } from '../settings/families/updates.js';
+import { bootDiskInstaller, runningBootDisk } from '../updates/boot-disk.js';
 import { NoBootDiskInstaller, type UpdateInstaller } from '../updates/installer.js';
 import { SEED_COUNT } from '../updates/manifest.js';
 import { Updater } from '../updates/updater.js';
@@ -25,6 +27,16 @@ export interface UpdatesWiring {
   readonly fallbackVersion: string;
   readonly logger: Logger;
   readonly installer?: UpdateInstaller;
+  /** `--boot-disk`: the disk (or disk image file) to update; default: the running root's disk, if it is one. */
+  readonly bootDisk?: string;
+}
+
+async function chooseInstaller(o: UpdatesWiring): Promise<UpdateInstaller> {
+  if (o.installer) return o.installer;
+  const disk = o.bootDisk ?? (await runningBootDisk());
+  if (!disk) return new NoBootDiskInstaller();
+  o.logger.info({ disk }, 'updates write the A/B slots of this disk');
+  return bootDiskInstaller({ disk, stateDir: path.join(o.stateDir, 'updates', 'disk') });
 }
 
 /** VERSION_ID and VARIANT_ID of an os-release file; absent file or keys → undefined. */
@@ -60,7 +72,7 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
   const updater = await Updater.open({
     host,
     settings: () => o.settings.family(updatesFamily),
-    installer: o.installer ?? new NoBootDiskInstaller(),
+    installer: await chooseInstaller(o),
     dir: path.join(o.stateDir, 'updates'),
     trustedRootFile: o.trustedRoot,
   });

@@ -49,10 +49,10 @@ export interface UpdateInstaller {
   slots(): Promise<SlotInfo>;
 }
 
-/** berthd's installer until the disk side is wired: every call refuses, saying why. */
+/** berthd's installer on a host that has no A/B boot disk: every call refuses, saying why. */
 export class NoBootDiskInstaller implements UpdateInstaller {
   private refuse(): never {
-    throw new Error('no boot disk: this berthd has no A/B disk installer yet (the disk side of host updates, src/updates/disk/, is not part of this build), so nothing was written');
+    throw new Error('no boot disk: berthd was started without --boot-disk and its root is not on a berth A/B disk (no berth.verity= on the kernel command line), so nothing was written');
   }
 
   install(): Promise<void> {

@@ -28,6 +28,11 @@ export interface DiskInstallerOptions {
 export interface DiskInstaller extends UpdateInstaller {
   /** `update rollback`: the next boot runs the previous good version (the current default is marked bad). */
   rollback(): Promise<{ from: BootEntryInfo; to: BootEntryInfo }>;
+  /**
+   * `update cancel` of a ready update: every entry that boots the inactive slot (and any staged one) is
+   * removed, so the next boot is the running slot's again. The slot's bytes stay; a later install rewrites them.
+   */
+  deactivate(): Promise<void>;
 }
 
 function checkPlan(plan: InstallPlan): void {
@@ -146,5 +151,10 @@ export function createDiskInstaller(o: DiskInstallerOptions): DiskInstaller {
     install: (plan, progress, signal) => exclusive(() => install(plan, progress, signal)),
     slots: async (): Promise<SlotInfo> => (await current()).info,
     rollback: () => exclusive(async () => (await current()).esp.rollback()),
+    deactivate: () => exclusive(async () => {
+      const { esp, info } = await current();
+      await esp.removeStaged();
+      for (const e of info.entries) if (e.slot === info.inactive) await esp.removeEntry(e);
+    }),
   };
 }
