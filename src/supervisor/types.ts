@@ -5,6 +5,9 @@
 import type { Readable, Writable } from 'node:stream';
 import type { UnitClass } from '../units/types.js';
 import type { SpecPlan } from '../ocispec/plan.js';
+import type { Rollout } from './rollout-state.js';
+
+export type { Rollout, RolloutOutcome, RolloutPhase, RolloutImage } from './rollout-state.js';
 
 export type { UnitClass };
 
@@ -41,7 +44,13 @@ export interface UnitStatus {
   class: UnitClass;
   state: UnitState;
   desired: 'running' | 'stopped';
+  /** What the operator asked for (settings, unit file). */
   image: string;
+  /** What runs: differs from `image` during a rollout's pull and after a rollback. `REF@DIGEST` when known. */
+  runningImage?: string;
+  /** The unit's latest rollout, and its recent ones (oldest first). */
+  rollout?: Rollout;
+  rolloutHistory?: Rollout[];
   superpowered: boolean;
   containerId: string;
   namespace: string;
