@@ -55,7 +55,7 @@ export function desiredUnits(loaded: ReadonlyMap<string, UnitSpec>, hosts: Reado
     if (h.userData !== undefined) unit.userData = h.userData;
     else delete unit.userData;
     // Settings win over the unit file's [rollout] table, key by key.
-    if (h.rollout.watchMs !== undefined || h.rollout.guard !== undefined) {
+    if (h.rollout?.watchMs !== undefined || h.rollout?.guard !== undefined) {
       unit.rollout = { watchMs: h.rollout.watchMs ?? base.rollout?.watchMs ?? DEFAULT_ROLLOUT.watchMs, guard: h.rollout.guard ?? base.rollout?.guard ?? DEFAULT_ROLLOUT.guard };
     }
     specs.set(name, unit);

@@ -29,7 +29,7 @@ export const hostContainer = z.object({
     guard: booleanValue().optional().register(settingMeta, {
       description: 'false: a source change is a plain stop and start, with no watch and no rollback.',
     }),
-  }).prefault({}),
+  }).optional(),
 });
 
 export type HostContainerSettings = z.output<typeof hostContainer>;
