@@ -14,8 +14,9 @@ import { runBootstrapPhase, type BootstrapDeps } from './bootstrap.js';
 import { RuntimeWatch } from './runtime-watch.js';
 import { execIn } from './exec.js';
 import { Rollouts } from './rollout.js';
+import type { Rollout } from './rollout-state.js';
 import type { UnitRecord } from './unit-record.js';
-import type { DesiredUnit, ExecRequest, ExecSession, LogLine, StopObserver, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
+import type { RolloutSummary, DesiredUnit, ExecRequest, ExecSession, LogLine, StopObserver, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
 
 // The facade's callers (daemon, workloads, tests) import these from here, as before the split.
 export type { SupervisorDeps } from './deps.js';
@@ -76,7 +77,8 @@ export class Supervisor implements SupervisorApi {
   private statusOf(u: UnitRecord): UnitStatus {
     const history = this.rollouts.store.history(u.name);
     const latest = history.at(-1);
-    return { ...u.status(), ...(latest ? { rollout: latest, rolloutHistory: history } : {}) };
+    const summary = ({ unit: _u, fromHash: _f, toHash: _t, restoreRef: _r, ...shown }: Rollout): RolloutSummary => shown;
+    return { ...u.status(), ...(latest ? { rollout: summary(latest), rolloutHistory: history.map(summary) } : {}) };
   }
 
   status(): { ready: boolean; containerd: 'connected' | 'unavailable'; message: string } {
