@@ -53,11 +53,14 @@ export class Rollouts {
 
   private async save(u: UnitRecord, r: Rollout): Promise<void> {
     const before = this.store.latest(u.name);
-    await this.store.save(r).catch((e: unknown) => this.deps.logger.error({ unit: u.name, err: String(e) }, 'persisting a rollout failed'));
-    if (before?.id === r.id && before.phase === r.phase && before.outcome === r.outcome) return;
-    const images = `${r.from.ref}${r.from.digest ? `@${r.from.digest}` : ''} → ${r.to.ref}${r.to.digest ? `@${r.to.digest}` : ''}`;
-    const what = r.phase === 'done' ? `rollout ${r.id} ${r.outcome}` : `rollout ${r.id} ${r.phase}`;
-    this.runner.note(u, `${what}: ${images}${r.deadline ? ` until ${r.deadline}` : ''}${r.reason ? `; ${r.reason}` : ''}`);
+    // In memory at once (status shows it together with its event), on disk before the next step.
+    const written = this.store.save(r).catch((e: unknown) => this.deps.logger.error({ unit: u.name, err: String(e) }, 'persisting a rollout failed'));
+    if (before?.id !== r.id || before.phase !== r.phase || before.outcome !== r.outcome) {
+      const images = `${r.from.ref}${r.from.digest ? `@${r.from.digest}` : ''} → ${r.to.ref}${r.to.digest ? `@${r.to.digest}` : ''}`;
+      const what = r.phase === 'done' ? `rollout ${r.id} ${r.outcome}` : `rollout ${r.id} ${r.phase}`;
+      this.runner.note(u, `${what}: ${images}${r.deadline ? ` until ${r.deadline}` : ''}${r.reason ? `; ${r.reason}` : ''}`);
+    }
+    await written;
   }
 
   /** End a rollout in progress (another source, a stop, removal): nothing is undone, nothing more done. */

@@ -78,7 +78,10 @@ export class Supervisor implements SupervisorApi {
     const history = this.rollouts.store.history(u.name);
     const latest = history.at(-1);
     const summary = ({ unit: _u, fromHash: _f, toHash: _t, restoreRef: _r, ...shown }: Rollout): RolloutSummary => shown;
-    return { ...u.status(), ...(latest ? { rollout: summary(latest), rolloutHistory: history.map(summary) } : {}) };
+    const status = u.status();
+    // The previous image put back runs under its pinned name: shown as the operator knows it, by digest.
+    if (u.asked && latest && u.hash === latest.fromHash) status.runningImage = u.imageDigest ? `${latest.from.ref}@${u.imageDigest}` : latest.from.ref;
+    return { ...status, ...(latest ? { rollout: summary(latest), rolloutHistory: history.map(summary) } : {}) };
   }
 
   status(): { ready: boolean; containerd: 'connected' | 'unavailable'; message: string } {
