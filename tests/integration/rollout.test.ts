@@ -14,7 +14,7 @@ import { BerthClient, type UnitStatus } from '../../src/cli/client.js';
 
 const NS = 'berth';
 const IDLE = ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'];
-const WATCH_MS = 3000;
+const WATCH_MS = 4000;
 
 // A and B4 healthy (they have /healthy), B1 exits 1 at once, B2 runs but fails its health check, B3 exists nowhere.
 const IMAGES = {
@@ -31,9 +31,9 @@ image = "${IMAGES.A.ref}"
 persistent-storage = false
 [health]
 command = ["/bin/cat", "/healthy"]
-interval = "300ms"
-timeout = "300ms"
-retries = 2
+interval = "1s"
+timeout = "1s"
+retries = 3
 [rollout]
 watch = "${WATCH_MS / 1000}s"
 [stop]
@@ -160,6 +160,18 @@ test('berthd SIGKILLed during the watch → after the restart the rollout conclu
   client = BerthClient.connect({ socketPath: b.socket });
   const u = await waitUnit(client, 'control', (x) => x.rollout?.phase === 'done' && x.state === 'running', 30_000, 'rollout concluded after restart');
   assert.equal(u.rollout?.outcome, 'succeeded');
+  assertRunsA(u);
+  const containers = (await ctd.client(NS).listContainers()).filter((c) => c.labels['berth.unit'] === 'control');
+  assert.equal(containers.length, 1);
+});
+
+test('containerd restarted during the watch → the rollout still concludes (B2 unhealthy: A back); one container', async () => {
+  const before = await latestId();
+  await client.settings.set({ 'host-containers.control.source': IMAGES.B2.ref });
+  await waitUnit(client, 'control', (u) => (u.rollout?.id ?? 0) > before && u.rollout?.phase === 'watching', 20_000, 'watching B2');
+  await ctd.restart();
+  const u = await waitUnit(client, 'control', (x) => (x.rollout?.id ?? 0) > before && x.rollout?.phase === 'done' && x.state === 'running', 60_000, 'rollout concluded after the containerd restart');
+  assert.equal(u.rollout?.outcome, 'rolled-back');
   assertRunsA(u);
   const containers = (await ctd.client(NS).listContainers()).filter((c) => c.labels['berth.unit'] === 'control');
   assert.equal(containers.length, 1);
