@@ -39,6 +39,8 @@ export class RuntimeWatch {
             const pid = u.pid;
             const t = await this.deps.runtime.taskState(ev.id).catch(() => undefined);
             if (t?.status === 'running' && t.pid === pid) continue;
+            // Handled meanwhile (the wait saw it first, and the next run may be starting): not news.
+            if (u.generation !== generation || u.pid !== pid || u.state !== 'running') continue;
             this.runner.exitObserved(u, generation, { exitCode: t?.exitStatus ?? ev.exitCode, at: new Date() });
           }
         }
