@@ -32,7 +32,17 @@ export class RuntimeWatch {
           if (u) u.oomKilled = true;
         } else if (ev.kind === 'exit') {
           const u = this.byContainer(ev.id);
-          if (u && u.state === 'running' && u.task) this.runner.exitObserved(u, u.generation, { exitCode: ev.exitCode, at: new Date() });
+          if (u && u.state === 'running' && u.task) {
+            // The event may be late news of the previous run of the same container id (a rollout puts the
+            // previous image back at once): it counts only if this run's task is really gone.
+            const generation = u.generation;
+            const pid = u.pid;
+            const t = await this.deps.runtime.taskState(ev.id).catch(() => undefined);
+            if (t?.status === 'running' && t.pid === pid) continue;
+            // Handled meanwhile (the wait saw it first, and the next run may be starting): not news.
+            if (u.generation !== generation || u.pid !== pid || u.state !== 'running') continue;
+            this.runner.exitObserved(u, generation, { exitCode: t?.exitStatus ?? ev.exitCode, at: new Date() });
+          }
         }
       }
     } catch (e) {
