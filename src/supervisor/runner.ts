@@ -155,6 +155,7 @@ export class Runner {
   /** Watch a run: its exit (and, through the hooks, its health checks). */
   arm(u: UnitRecord, task: RunningTask, startedAt: number): void {
     const generation = ++u.generation;
+    u.armedGeneration = generation;
     u.task = task;
     u.pid = task.pid;
     u.startedAtMs = startedAt;
@@ -164,6 +165,7 @@ export class Runner {
 
   /** After the runtime came back: the same run, waited on again (its task handle is new). */
   rearm(u: UnitRecord, generation: number, task: RunningTask): void {
+    u.armedGeneration = generation;
     u.task = task;
     task.exited.then((exit) => this.exitObserved(u, generation, exit), () => undefined);
   }

@@ -29,6 +29,12 @@ export class UnitRecord {
   task: RunningTask | undefined;
   /** Bumped whenever a run ends or is superseded, so late exit reports of an old run are ignored. */
   generation = 0;
+  /**
+   * The generation of the run being watched (set when it is armed). Once its exit is observed, or a stop of
+   * it begins, `generation` moves past it: a second report of that exit (the wait and the event stream both
+   * report it) sees the difference even before the first report's handling has run.
+   */
+  armedGeneration = -1;
   oomKilled = false;
   /**
    * The last run exited and its restart policy does not run it again (`never`, or `on-failure` after exit 0).
