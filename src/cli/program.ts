@@ -16,6 +16,7 @@ type Register = (program: Command, hooks: ProgramHooks) => void;
 const MODULES: readonly { names: readonly string[]; load: () => Promise<Register> }[] = [
   { names: ['get', 'set', 'apply', 'keys', 'tx'], load: async () => (await import('./commands/settings.js')).registerSettings },
   { names: ['units', 'status', 'start', 'restart', 'stop', 'stop-all', 'logs'], load: async () => (await import('./commands/units.js')).registerUnits },
+  { names: ['rollout'], load: async () => (await import('./commands/rollout.js')).registerRollout },
   { names: ['exec'], load: async () => {
     const { registerExec } = await import('./commands/exec.js');
     return (program, hooks) => registerExec(program, hooks.setExitCode);

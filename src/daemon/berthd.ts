@@ -126,6 +126,7 @@ export class Berthd {
       logs,
       logger,
       bootstrapMarkers: bootstrapMarkers(opts.stateDir, opts.runDir),
+      rolloutDir: path.join(opts.stateDir, 'rollouts'),
       onRuntimeDisconnected: managed ? () => void managed.ensureRunning().catch((e: unknown) => logger.error({ err: String(e) }, 'managed containerd restart failed')) : undefined,
     });
     const workloads = await createWorkloads({
@@ -136,7 +137,9 @@ export class Berthd {
     daemon.fleet = createFleetMember({ store: settings, stateDir: opts.stateDir, version: berthVersion(), supervisor, logger });
     settings.onCommit((r) => {
       logger.info({ changed: r.changedKeys }, 'settings committed');
-      void daemon.reconcile().catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
+      // `host-containers.NAME.source` set again, unchanged: retry that unit's rolled-back rollout.
+      const retry = new Set((r.assignedKeys ?? []).flatMap((k) => /^host-containers\.([^.]+)\.source$/.exec(k)?.slice(1) ?? []));
+      void daemon.reconcile(retry).catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
     });
     return daemon;
   }
@@ -150,14 +153,14 @@ export class Berthd {
   }
 
   /** The units last read and the settings of now → a planned desired state → the supervisor. */
-  async reconcile(): Promise<void> {
+  async reconcile(retry?: ReadonlySet<string>): Promise<void> {
     const desired = desiredState(this.loadedUnits, { hostContainers: this.settings.hostContainers(), bootstrapContainers: this.settings.bootstrapContainers() }, this.plan, this.lastDesired);
     this.lastDesired = desired;
     for (const e of desired.errors) this.logger.error({ error: e }, 'settings for a unit rejected');
     // Said when the unit changes (or first appears), not again at every commit that leaves it as it was.
     for (const r of desired.refused) if (desired.changed.includes(r.unit)) this.logger.error({ unit: r.unit, error: r.reason }, 'unit breaks a host rule; it will not start');
     if (desired.changed.length > 0) this.logger.info({ units: desired.changed }, 'desired state changed');
-    await this.supervisor.setDesired(desired.units);
+    await this.supervisor.setDesired(desired.units, retry);
   }
 
   /** Load desired state, adopt, bootstrap, start. Resolves when settled (the moment for READY=1). */

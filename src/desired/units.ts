@@ -1,5 +1,5 @@
 import { validateUnit } from '../units/index.js';
-import type { UnitSpec } from '../units/types.js';
+import { DEFAULT_ROLLOUT, type UnitSpec } from '../units/types.js';
 import { effectiveNamespaces } from '../units/resolve.js';
 import type { BootstrapContainerSettings, HostContainerSettings } from '../settings/index.js';
 
@@ -54,6 +54,10 @@ export function desiredUnits(loaded: ReadonlyMap<string, UnitSpec>, hosts: Reado
     };
     if (h.userData !== undefined) unit.userData = h.userData;
     else delete unit.userData;
+    // Settings win over the unit file's [rollout] table, key by key.
+    if (h.rollout?.watchMs !== undefined || h.rollout?.guard !== undefined) {
+      unit.rollout = { watchMs: h.rollout.watchMs ?? base.rollout?.watchMs ?? DEFAULT_ROLLOUT.watchMs, guard: h.rollout.guard ?? base.rollout?.guard ?? DEFAULT_ROLLOUT.guard };
+    }
     specs.set(name, unit);
     if (h.enabled) running.add(name);
     else running.delete(name);

@@ -1,5 +1,5 @@
 import type { ContainerdClient } from '../containerd/client.js';
-import { isNotFound } from '../containerd/errors.js';
+import { isAlreadyExists, isNotFound } from '../containerd/errors.js';
 import { ImageReader, type ImageConfigJson } from '../containerd/image-manifest.js';
 import { DEFAULT_SNAPSHOTTER, snapshotExists } from '../containerd/unpack.js';
 import { isBuiltinImage } from './builtin-refs.js';
@@ -42,6 +42,8 @@ export interface EnsuredImage {
   config: ImageConfig;
   /** The image's top chain id: the parent of a container's rootfs snapshot. */
   snapshotParent: string;
+  /** The image record's target digest: exactly the bytes a container made from it runs. */
+  digest?: string;
 }
 
 export function toImageConfig(c: ImageConfigJson): ImageConfig {
@@ -137,7 +139,7 @@ export class ImageService {
       const image = await this.client.getImage(ref, call);
       const resolved = await this.reader.resolve(image.target, call);
       const top = resolved.chainIds[resolved.chainIds.length - 1] ?? '';
-      if (!top || (await snapshotExists(this.client, DEFAULT_SNAPSHOTTER, top, this.namespace))) return { config: toImageConfig(resolved.config), snapshotParent: top };
+      if (!top || (await snapshotExists(this.client, DEFAULT_SNAPSHOTTER, top, this.namespace))) return { config: toImageConfig(resolved.config), snapshotParent: top, digest: image.target.digest };
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -164,7 +166,7 @@ export class ImageService {
       const { progressLine } = await import('./pull-progress.js');
       try {
         const pulled = await this.pull(ref, (p) => onProgress(progressLine(p)), signal);
-        return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId };
+        return { config: toImageConfig(pulled.config), snapshotParent: pulled.chainId, digest: pulled.digest };
       } catch (e) {
         // `app:1` the registry does not know (Docker Hub answers 401 for a repository that does not exist)
         // is most often an image built on this host and not imported yet: say so beside the registry's answer.
@@ -184,8 +186,10 @@ export class ImageService {
     for (const name of ImageService.names(ref)) {
       const call = { namespace: this.namespace };
       let resolved;
+      let digest: string;
       try {
         const image = await this.client.getImage(name, call);
+        digest = image.target.digest;
         resolved = await this.reader.resolve(image.target, call);
         for (const layer of resolved.manifest.layers) await this.client.contentInfo(layer.digest, call);
       } catch (e) {
@@ -196,7 +200,7 @@ export class ImageService {
       return this.tracked(() => withLease(this.client, this.namespace, async (lease) => {
         const leased = { namespace: this.namespace, lease };
         const { chainId } = await unpackImage(this.client, image, { ...leased, snapshotter: DEFAULT_SNAPSHOTTER, beforeApply: unpackSpaceCheck(this.client, image, DEFAULT_SNAPSHOTTER, leased) });
-        return { config: toImageConfig(image.config), snapshotParent: chainId };
+        return { config: toImageConfig(image.config), snapshotParent: chainId, digest };
       }));
     }
     return undefined;
@@ -278,6 +282,26 @@ export class ImageService {
       }
       return { name: i.name, digest: i.target.digest, size };
     }));
+  }
+
+  /**
+   * Record the image whose target is `digest` under `name` too (made or moved), so it is run by exactly
+   * those bytes later, however its tag moves, and is kept until that name is removed (a rollout's
+   * previous image). Throws ImageMissingError when no image here has that digest.
+   */
+  async pin(digest: string, name: string): Promise<void> {
+    const call = { namespace: this.namespace };
+    const images = await this.client.listImages([], call);
+    const source = images.find((i) => i.target.digest === digest);
+    if (!source) throw new ImageMissingError(digest, 'no image in the store has this digest');
+    this.known.delete(name);
+    const labels = { 'berth.pinned-from': source.name };
+    try {
+      await this.client.createImage({ name, target: source.target, labels }, call);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+      await this.client.updateImage({ name, target: source.target, labels }, ['target', 'labels'], call);
+    }
   }
 
   async remove(ref: string): Promise<void> {

@@ -9,6 +9,8 @@ export const LABELS = {
   selinuxProcess: 'berth.selinux.process-label',
   selinuxMount: 'berth.selinux.mount-label',
   selinuxApplied: 'berth.selinux.applied',
+  /** The digest of the image the container was made from (a rollout's "previous" is exactly these bytes). */
+  imageDigest: 'berth.image-digest',
 } as const;
 
 export interface ManagedContainer {
@@ -54,6 +56,8 @@ export interface LogSink {
 export interface PreparedImage {
   config: ImageConfig;
   snapshotParent: string;
+  /** The image's digest when the engine knows it (containerd: the image record's target). */
+  digest?: string;
 }
 
 /**
@@ -65,6 +69,8 @@ export interface ImageSource {
   ensure(ref: string, onProgress?: (message: string) => void, signal?: AbortSignal): Promise<PreparedImage>;
   /** Forget what `ensure` cached for `ref` (a create found the image gone). */
   forget(ref: string): void;
+  /** Record the image of `digest` under `name` as well (kept, and run by digest); absent on Docker. */
+  pin?(digest: string, name: string): Promise<void>;
 }
 
 export type RuntimeEvent =

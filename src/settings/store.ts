@@ -51,6 +51,8 @@ export interface CommitResult {
   readonly generation: number;
   /** Dotted keys whose effective value changed (added, removed or modified), sorted. */
   readonly changedKeys: readonly string[];
+  /** Keys the commit set, changed or not (setting a host container's `source` again retries its rollout). */
+  readonly assignedKeys?: readonly string[];
   /** Set only if the commit took effect but its durability could not be confirmed (see commitChanges). */
   readonly warning?: string;
 }
@@ -259,8 +261,9 @@ export class SettingsStore {
     // Nothing stored changes (every value given is the one already set): nothing to write, no new generation.
     // Listeners still hear of the commit, so a repeated `set` acts as it always did; it just skips the
     // write and its two fsyncs, the bulk of a no-op commit's ~8 ms (issue 16: `berthctl set` one-shots).
+    const assignedKeys = changes.flatMap((c) => (c.op === 'set' ? [c.key] : []));
     if (changedKeys(this.operator, operator).length === 0) {
-      const result: CommitResult = { generation: this.committedGeneration, changedKeys: [] };
+      const result: CommitResult = { generation: this.committedGeneration, changedKeys: [], assignedKeys };
       this.notify(result);
       return result;
     }
@@ -275,6 +278,7 @@ export class SettingsStore {
     const result: CommitResult = {
       generation,
       changedKeys: keys,
+      assignedKeys,
       ...(warning !== undefined ? { warning } : {}),
     };
     this.operator = operator;

@@ -23,6 +23,6 @@ export async function adoptRunning(runtime: Runtime, units: ReadonlyMap<string, 
       mountLabel: c.labels[LABELS.selinuxMount] ?? '',
       applied: c.labels[LABELS.selinuxApplied] === 'true',
       reason: 'adopted',
-    });
+    }, c.labels[LABELS.imageDigest]);
   }));
 }

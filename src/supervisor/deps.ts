@@ -16,6 +16,8 @@ export interface SupervisorDeps {
   /** Bootstrap bookkeeping: `once` units are remembered forever, `always` ones per boot. */
   bootstrapMarkers: { done(unit: UnitSpec): Promise<boolean>; mark(unit: UnitSpec): Promise<void> };
   backoff?: BackoffPolicy;
+  /** Where rollouts are persisted (`<state dir>/rollouts`); absent: kept in memory only. */
+  rolloutDir?: string;
   /** Told when the runtime's event stream breaks (berthd restarts a managed containerd). */
   onRuntimeDisconnected?: () => void;
 }

@@ -20,10 +20,14 @@ export class HealthChecks {
     const health = u.spec.health;
     if (!health || generation !== u.generation || u.state !== 'running') return;
     let ok = false;
+    let output = '';
     try {
       const h = await this.runtime.exec(u.containerId, health.command, { tty: false, stdin: false });
-      h.stdout.resume();
-      h.stderr?.resume();
+      // The check's own words (its last 200 characters) say why it failed: a rollback reports them.
+      output = '';
+      const keep = (c: Buffer): void => void (output = (output + c.toString()).slice(-200));
+      h.stdout.on('data', keep);
+      h.stderr?.on('data', keep);
       const code = await Promise.race([h.exited, new Promise<number>((r) => setTimeout(() => r(-1), health.timeoutMs).unref())]);
       if (code === -1) await h.kill().catch(() => undefined);
       await h.cleanup().catch(() => undefined);
@@ -44,7 +48,8 @@ export class HealthChecks {
     if (u.health !== before) this.runner.note(u, `health: ${u.health}`);
     if (u.health === 'unhealthy') {
       // The kill's exit goes through the runner's exit handling, which reports this lastError as the reason.
-      u.lastError = `health check failed ${u.healthFailures} times`;
+      const said = output.trim().replace(/\s+/g, ' ');
+      u.lastError = `health check failed ${u.healthFailures} times${said ? `: ${said}` : ''}`;
       await this.runtime.signal(u.containerId, 9).catch(() => undefined);
       return;
     }

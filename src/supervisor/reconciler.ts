@@ -7,6 +7,7 @@ import type { Runner } from './runner.js';
 import { UnitRecord } from './unit-record.js';
 import type { DesiredUnit, StopObserver, SupervisorEvent, UnitEvent, UnitState } from './types.js';
 import { runBootstrapUnit, type BootstrapDeps } from './bootstrap.js';
+import type { Rollouts } from './rollout.js';
 
 /** States in which a unit has no live task and may be (re)started. */
 export const IDLE: ReadonlySet<UnitState> = new Set<UnitState>(['stopped', 'exited', 'failed', 'backing-off', 'waiting']);
@@ -22,12 +23,17 @@ export class Reconciler {
   blockedBy: string | undefined;
   bootstrapPhaseDone = false;
   private restart!: RestartWrapper;
+  private rollouts: Rollouts | undefined;
 
   constructor(private readonly deps: SupervisorDeps, private readonly runner: Runner, private readonly bus: EventBus, private readonly bootstrap: BootstrapDeps) {}
 
   /** The restart wrapper calls back into activate, so it is handed over once both exist. */
   useRestart(restart: RestartWrapper): void {
     this.restart = restart;
+  }
+
+  useRollouts(rollouts: Rollouts): void {
+    this.rollouts = rollouts;
   }
 
   // ---- commands (the API's start/stop/restart) --------------------------------------------------------
@@ -54,6 +60,7 @@ export class Reconciler {
     u.desired = 'stopped';
     u.held = true;
     u.abortLaunch(); // a pull in progress would otherwise hold the stop behind it
+    await this.rollouts?.supersede(u, 'stopped on request');
     await u.serialize(() => this.runner.stop(u, 'stopped on request', onProgress));
     this.kickWaiting();
   }
@@ -62,16 +69,18 @@ export class Reconciler {
 
   /**
    * Set the desired units. New ones are added, removed ones stopped and forgotten, changed specs replaced
-   * (only those: an unchanged unit is never touched), and desired running/stopped applied.
+   * (only those: an unchanged unit is never touched), and desired running/stopped applied. A changed image
+   * of a running host unit is a guarded rollout (rollout.ts); `retry` names units whose source was set again
+   * (unchanged): a rollout that rolled back is tried once more.
    */
-  async setDesired(units: readonly DesiredUnit[]): Promise<void> {
+  async setDesired(units: readonly DesiredUnit[], retry: ReadonlySet<string> = new Set()): Promise<void> {
     const wanted = new Map(units.map((d) => [d.plan.unit.name, d]));
     const ops: Promise<unknown>[] = [];
     for (const u of this.units.values()) {
       if (!wanted.has(u.name)) {
         u.desired = 'stopped';
         u.abortLaunch();
-        ops.push(u.serialize(() => this.runner.stop(u, 'unit removed')).then(() => this.units.delete(u.name)));
+        ops.push(Promise.resolve(this.rollouts?.supersede(u, 'unit removed')).then(() => u.serialize(() => this.runner.stop(u, 'unit removed'))).then(() => this.units.delete(u.name)));
       }
     }
     for (const { plan, want } of units) {
@@ -86,9 +95,20 @@ export class Reconciler {
         if (want === 'running' && this.bootstrapPhaseDone && spec.class !== 'bootstrap') ops.push(this.startRecord(u));
         continue;
       }
-      const changed = record.hash !== hash;
+      // After a rollback the unit runs the previous image; what it was asked to run is `asked`.
+      const changed = (record.asked?.hash ?? record.hash) !== hash;
       const wasDesired = record.desired;
+      const rollouts = this.rollouts;
+      const askedImage = record.asked?.plan.unit.image ?? record.spec.image;
+      const again = !changed && retry.has(spec.name) && record.asked !== undefined && rollouts?.active(record) === undefined;
+      if (rollouts && want === 'running' && (changed || again) && rollouts.applies(record, plan, again ? record.spec.image : askedImage)) {
+        record.configured = want;
+        ops.push(rollouts.begin(record, plan, hash).catch((e: unknown) => this.deps.logger.error({ unit: spec.name, err: String(e) }, 'rollout failed')));
+        continue;
+      }
       if (changed) {
+        if (rollouts?.active(record)) ops.push(rollouts.supersede(record, 'replaced by a plain restart'));
+        record.asked = undefined;
         record.abortLaunch();
         ops.push(record.serialize(async () => {
           const wasActive = !IDLE.has(record.state) || record.state === 'backing-off';
@@ -99,7 +119,8 @@ export class Reconciler {
       } else {
         // Same unit, new context (e.g. a commit changed the SELinux mode or the host-path allow-list): used
         // from the next start on, without restarting a unit whose spec did not change.
-        record.plan = plan;
+        if (record.asked) record.asked.plan = plan;
+        else record.plan = plan;
       }
       // Stopped on request and the configuration still says the same: it stays stopped (new spec or not).
       if (record.held && want === record.configured) continue;

@@ -19,7 +19,7 @@ export interface RunnerHooks {
   /** A run is being watched (health checks begin; dependents waiting on it may start). */
   armed(u: UnitRecord, generation: number): void;
   /** A run ended by itself and its container is gone: the restart wrapper decides what follows. */
-  ended(u: UnitRecord, why: string, exitCode: number, ranMs: number): void;
+  ended(u: UnitRecord, why: string, exitCode: number, ranMs: number): void | Promise<void>;
 }
 
 /**
@@ -105,7 +105,9 @@ export class Runner {
       [LABELS.selinuxProcess]: built.selinux.processLabel,
       [LABELS.selinuxMount]: built.selinux.mountLabel,
       [LABELS.selinuxApplied]: String(built.selinux.applied),
+      ...(image.digest ? { [LABELS.imageDigest]: image.digest } : {}),
     };
+    u.imageDigest = image.digest;
     try {
       await runtime.create(u.containerId, plan.unit.image, built.spec, labels, image.snapshotParent);
     } catch (e) {
@@ -128,8 +130,9 @@ export class Runner {
   }
 
   /** Attach to a task found running at start-up: stopped → starting → running, never straight to running. */
-  adopt(u: UnitRecord, task: RunningTask, selinux: SelinuxDecision): void {
+  adopt(u: UnitRecord, task: RunningTask, selinux: SelinuxDecision, imageDigest?: string): void {
     u.selinux = selinux;
+    u.imageDigest = imageDigest;
     this.transition(u, 'starting', `adopting running task (pid ${task.pid})`);
     u.resetHealth();
     this.transition(u, 'running', `adopted running task (pid ${task.pid})`);
@@ -152,6 +155,7 @@ export class Runner {
   /** Watch a run: its exit (and, through the hooks, its health checks). */
   arm(u: UnitRecord, task: RunningTask, startedAt: number): void {
     const generation = ++u.generation;
+    u.armedGeneration = generation;
     u.task = task;
     u.pid = task.pid;
     u.startedAtMs = startedAt;
@@ -161,6 +165,7 @@ export class Runner {
 
   /** After the runtime came back: the same run, waited on again (its task handle is new). */
   rearm(u: UnitRecord, generation: number, task: RunningTask): void {
+    u.armedGeneration = generation;
     u.task = task;
     task.exited.then((exit) => this.exitObserved(u, generation, exit), () => undefined);
   }
@@ -187,7 +192,7 @@ export class Runner {
       const ranMs = Date.now() - (u.startedAtMs ?? Date.now());
       const why = u.oomKilled ? `killed by the OOM killer (exit ${exit.exitCode})` : u.lastError && u.health === 'unhealthy' ? u.lastError : `exited with status ${exit.exitCode}`;
       await this.deps.runtime.remove(u.containerId).catch((e: unknown) => this.deps.logger.warn({ unit: u.name, err: String(e) }, 'remove after exit failed'));
-      this.hooks.ended(u, why, exit.exitCode, ranMs);
+      await this.hooks.ended(u, why, exit.exitCode, ranMs);
     }).catch((e: unknown) => this.deps.logger.error({ unit: u.name, err: String(e) }, 'handling an exit failed'));
   }
 

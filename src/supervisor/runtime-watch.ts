@@ -32,7 +32,19 @@ export class RuntimeWatch {
           if (u) u.oomKilled = true;
         } else if (ev.kind === 'exit') {
           const u = this.byContainer(ev.id);
-          if (u && u.state === 'running' && u.task) this.runner.exitObserved(u, u.generation, { exitCode: ev.exitCode, at: new Date() });
+          if (u && u.state === 'running' && u.task) {
+            // The event may be late news of the previous run of the same container id (a rollout puts the
+            // previous image back at once): it counts only if this run's task is really gone.
+            const generation = u.armedGeneration;
+            // The wait already reported this run's exit (its handling may not have run yet): not news.
+            if (u.generation !== generation) continue;
+            const pid = u.pid;
+            const t = await this.deps.runtime.taskState(ev.id).catch(() => undefined);
+            if (t?.status === 'running' && t.pid === pid) continue;
+            // Handled meanwhile (the wait saw it first, and the next run may be starting): not news.
+            if (u.generation !== generation || u.pid !== pid || u.state !== 'running') continue;
+            this.runner.exitObserved(u, generation, { exitCode: t?.exitStatus ?? ev.exitCode, at: new Date() });
+          }
         }
       }
     } catch (e) {
@@ -57,6 +69,8 @@ export class RuntimeWatch {
     await Promise.all([...this.reconciler.units.values()].map(async (u) => {
       if (u.state === 'running' && u.task) {
         const generation = u.generation;
+        // Its exit was already reported and is being handled: nothing to re-check.
+        if (generation !== u.armedGeneration) return;
         const t = await runtime.taskState(u.containerId).catch(() => undefined);
         if (t?.status === 'running' && t.pid === u.pid) {
           const task = await runtime.rewait(u.containerId).catch(() => undefined);

@@ -13,8 +13,10 @@ import { adoptRunning } from './adoption.js';
 import { runBootstrapPhase, type BootstrapDeps } from './bootstrap.js';
 import { RuntimeWatch } from './runtime-watch.js';
 import { execIn } from './exec.js';
+import { Rollouts } from './rollout.js';
+import type { Rollout } from './rollout-state.js';
 import type { UnitRecord } from './unit-record.js';
-import type { DesiredUnit, ExecRequest, ExecSession, LogLine, StopObserver, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
+import type { RolloutSummary, DesiredUnit, ExecRequest, ExecSession, LogLine, StopObserver, SupervisorApi, SupervisorEvent, UnitStatus } from './types.js';
 
 // The facade's callers (daemon, workloads, tests) import these from here, as before the split.
 export type { SupervisorDeps } from './deps.js';
@@ -35,6 +37,7 @@ export class Supervisor implements SupervisorApi {
   private readonly reconciler: Reconciler;
   private readonly bootstrap: BootstrapDeps;
   private readonly watch: RuntimeWatch;
+  private readonly rollouts: Rollouts;
 
   constructor(private readonly deps: SupervisorDeps) {
     this.daemon = new DaemonStatus(this.bus, deps.logger);
@@ -45,12 +48,17 @@ export class Supervisor implements SupervisorApi {
         this.health.schedule(u, generation);
         this.reconciler.kickWaiting();
       },
-      ended: (u, why, exitCode, ranMs) => this.restartWrapper.afterFailure(u, why, exitCode, ranMs),
+      // The new image of a rollout under watch is the rollout's to handle (it puts the previous one back).
+      ended: async (u, why, exitCode, ranMs) => {
+        if (!(await this.rollouts.ended(u, why, exitCode))) this.restartWrapper.afterFailure(u, why, exitCode, ranMs);
+      },
     });
     this.bootstrap = { runner: this.runner, logger: deps.logger, markers: deps.bootstrapMarkers };
     this.reconciler = new Reconciler(deps, this.runner, this.bus, this.bootstrap);
     this.restartWrapper = new RestartWrapper(this.runner, deps.backoff ?? DEFAULT_BACKOFF, deps.logger, this.daemon, (u) => this.reconciler.activate(u));
     this.reconciler.useRestart(this.restartWrapper);
+    this.rollouts = new Rollouts(deps, this.runner, () => this.restartWrapper);
+    this.reconciler.useRollouts(this.rollouts);
     this.health = new HealthChecks(deps.runtime, this.runner);
     this.watch = new RuntimeWatch(deps, this.daemon, this.reconciler, this.runner, this.restartWrapper);
   }
@@ -58,11 +66,22 @@ export class Supervisor implements SupervisorApi {
   // ---- public API -----------------------------------------------------------------------------------
 
   list(): UnitStatus[] {
-    return [...this.reconciler.units.values()].map((u) => u.status());
+    return [...this.reconciler.units.values()].map((u) => this.statusOf(u));
   }
 
   get(name: string): UnitStatus | undefined {
-    return this.reconciler.units.get(name)?.status();
+    const u = this.reconciler.units.get(name);
+    return u && this.statusOf(u);
+  }
+
+  private statusOf(u: UnitRecord): UnitStatus {
+    const history = this.rollouts.store.history(u.name);
+    const latest = history.at(-1);
+    const summary = ({ unit: _u, fromHash: _f, toHash: _t, restoreRef: _r, ...shown }: Rollout): RolloutSummary => shown;
+    const status = u.status();
+    // The previous image put back runs under its pinned name: shown as the operator knows it, by digest.
+    if (u.asked && latest && u.hash === latest.fromHash) status.runningImage = u.imageDigest ? `${latest.from.ref}@${u.imageDigest}` : latest.from.ref;
+    return { ...status, ...(latest ? { rollout: summary(latest), rolloutHistory: history.map(summary) } : {}) };
   }
 
   status(): { ready: boolean; containerd: 'connected' | 'unavailable'; message: string } {
@@ -78,13 +97,13 @@ export class Supervisor implements SupervisorApi {
   async start(name: string): Promise<UnitStatus> {
     const u = this.require(name);
     await this.reconciler.start(u);
-    return u.status();
+    return this.statusOf(u);
   }
 
   async stop(name: string, onProgress?: StopObserver): Promise<UnitStatus> {
     const u = this.require(name);
     await this.reconciler.stop(u, onProgress);
-    return u.status();
+    return this.statusOf(u);
   }
 
   async restart(name: string): Promise<UnitStatus> {
@@ -121,8 +140,8 @@ export class Supervisor implements SupervisorApi {
   }
 
   /** See Reconciler.setDesired: only changed units are touched. */
-  setDesired(units: readonly DesiredUnit[]): Promise<void> {
-    return this.reconciler.setDesired(units);
+  setDesired(units: readonly DesiredUnit[], retry?: ReadonlySet<string>): Promise<void> {
+    return this.reconciler.setDesired(units, retry);
   }
 
   get blocked(): string | undefined {
@@ -137,7 +156,10 @@ export class Supervisor implements SupervisorApi {
    */
   async run(): Promise<void> {
     void this.watch.run();
+    let resumeRollouts = (): void => undefined;
     try {
+      await this.rollouts.store.load((file, why) => this.deps.logger.warn({ file, err: why }, 'rollout file unreadable; ignored'));
+      resumeRollouts = await this.rollouts.recover(this.reconciler.units, await this.deps.runtime.listManaged());
       await adoptRunning(this.deps.runtime, this.reconciler.units, this.runner, this.deps.logger);
     } catch (e) {
       // The engine is down at start-up (e.g. workloads.runtime = "docker" with no Docker running): berthd
@@ -158,6 +180,7 @@ export class Supervisor implements SupervisorApi {
     }
     this.reconciler.bootstrapPhaseDone = true;
     await this.reconciler.startAll();
+    resumeRollouts();
     this.daemon.ready = true;
     this.daemon.announce(this.reconciler.summary());
   }
@@ -165,6 +188,7 @@ export class Supervisor implements SupervisorApi {
   /** Stop watching (berthd exiting); units keep running. */
   close(): void {
     this.watch.close();
+    this.rollouts.close();
     for (const u of this.reconciler.units.values()) u.clearTimers();
   }
 }

@@ -5,6 +5,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { UnitClass } from '../units/types.js';
 import type { SpecPlan } from '../ocispec/plan.js';
+export type { Rollout, RolloutOutcome, RolloutPhase, RolloutImage } from './rollout-state.js';
 
 export type { UnitClass };
 
@@ -36,12 +37,33 @@ export interface SelinuxInfo {
   reason: string;
 }
 
+/** A rollout as the API shows it (without the bookkeeping: spec hashes, the pinned name). */
+export interface RolloutSummary {
+  id: number;
+  phase: string;
+  outcome: string;
+  from: { ref: string; digest: string };
+  to: { ref: string; digest: string };
+  watchMs: number;
+  startedAt: string;
+  deadline?: string;
+  endedAt?: string;
+  reason?: string;
+  exitCode?: number;
+}
+
 export interface UnitStatus {
   name: string;
   class: UnitClass;
   state: UnitState;
   desired: 'running' | 'stopped';
+  /** What the operator asked for (settings, unit file). */
   image: string;
+  /** What runs: differs from `image` during a rollout's pull and after a rollback. `REF@DIGEST` when known. */
+  runningImage?: string;
+  /** The unit's latest rollout, and its recent ones (oldest first). */
+  rollout?: RolloutSummary;
+  rolloutHistory?: RolloutSummary[];
   superpowered: boolean;
   containerId: string;
   namespace: string;

@@ -29,6 +29,12 @@ export class UnitRecord {
   task: RunningTask | undefined;
   /** Bumped whenever a run ends or is superseded, so late exit reports of an old run are ignored. */
   generation = 0;
+  /**
+   * The generation of the run being watched (set when it is armed). Once its exit is observed, or a stop of
+   * it begins, `generation` moves past it: a second report of that exit (the wait and the event stream both
+   * report it) sees the difference even before the first report's handling has run.
+   */
+  armedGeneration = -1;
   oomKilled = false;
   /**
    * The last run exited and its restart policy does not run it again (`never`, or `on-failure` after exit 0).
@@ -44,6 +50,13 @@ export class UnitRecord {
   held = false;
   /** What the last setDesired wanted for this unit. */
   configured: 'running' | 'stopped' = 'stopped';
+  /**
+   * What the operator asked for, while the unit runs something else: during a rollout's pull (the previous
+   * image still runs) and after a rollback (the previous image runs again). `plan`/`hash` are what runs.
+   */
+  asked: { plan: SpecPlan; hash: string } | undefined;
+  /** Digest of the image the current (or last) run was made from. */
+  imageDigest: string | undefined;
   restartTimer: NodeJS.Timeout | undefined;
   healthTimer: NodeJS.Timeout | undefined;
   /** Operations on one unit run one after another. */
@@ -136,7 +149,8 @@ export class UnitRecord {
       class: this.spec.class,
       state: this.state,
       desired: this.ended ? 'stopped' : this.desired,
-      image: this.spec.image,
+      image: this.asked?.plan.unit.image ?? this.spec.image,
+      runningImage: this.imageDigest ? `${this.spec.image}@${this.imageDigest}` : this.spec.image,
       superpowered: this.spec.superpowered,
       containerId: this.containerId,
       namespace: this.namespace,

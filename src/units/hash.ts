@@ -14,6 +14,11 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
+/**
+ * `rollout` says how a change is applied, not what runs: changing it restarts nothing (and a unit without
+ * it hashes as before it existed).
+ */
 export function specHash(unit: UnitSpec): string {
-  return createHash('sha256').update(canonicalJson(unit)).digest('hex');
+  const { rollout: _howApplied, ...runs } = unit;
+  return createHash('sha256').update(canonicalJson(runs)).digest('hex');
 }

@@ -2,7 +2,7 @@
 // Class-dependent defaults live here and only here.
 import type { UnitFile } from './schema.js';
 import {
-  DEFAULT_HEALTH, DEFAULT_STOP_TIMEOUT_MS, DEFAULT_TMPFS_MODE, DEFAULT_TMPFS_SIZE,
+  DEFAULT_HEALTH, DEFAULT_ROLLOUT, DEFAULT_STOP_TIMEOUT_MS, DEFAULT_TMPFS_MODE, DEFAULT_TMPFS_SIZE,
   type BindOption, type RestartPolicy, type TmpfsOption, type UnitClass, type UnitMount, type UnitSpec,
 } from './types.js';
 
@@ -91,6 +91,9 @@ export function resolveUnit(f: UnitFile): UnitSpec {
       startPeriodMs: f.health['start-period'] ?? DEFAULT_HEALTH.startPeriodMs,
       retries: f.health.retries ?? DEFAULT_HEALTH.retries,
     };
+  }
+  if (f.rollout !== undefined) {
+    unit.rollout = { watchMs: f.rollout.watch ?? DEFAULT_ROLLOUT.watchMs, guard: f.rollout.guard ?? DEFAULT_ROLLOUT.guard };
   }
   if (f.bootstrap !== undefined) {
     unit.bootstrap = {

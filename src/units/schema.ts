@@ -267,6 +267,11 @@ export const unitFileSchema = z.strictObject({
     signal: parsedString(normalizeSignal).optional(),
     timeout: positiveDuration.optional(),
   }).optional(),
+  // How an image change of a running host unit is applied (a guarded rollout, src/supervisor/rollout.ts).
+  rollout: z.strictObject({
+    watch: positiveDuration.optional(),
+    guard: z.boolean().optional(),
+  }).optional(),
   bootstrap: z.strictObject({
     mode: z.enum(['off', 'once', 'always']),
     essential: z.boolean().optional(),
@@ -280,5 +285,5 @@ export type UnitFile = z.output<typeof unitFileSchema>;
 export const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(unitFileSchema.shape), 'type', 'source', 'destination', 'options', 'size', 'mode',
   'add', 'drop', 'path', 'permissions', 'host-network', 'host-pid', 'memory', 'cpus', 'pids', 'policy',
-  'interval', 'timeout', 'start-period', 'retries', 'signal', 'essential', 'order',
+  'interval', 'timeout', 'start-period', 'retries', 'signal', 'essential', 'order', 'watch', 'guard',
 ];

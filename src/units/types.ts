@@ -79,6 +79,14 @@ export interface UnitBootstrap {
   order: number;
 }
 
+/** How an image change of a running host unit is applied: a guarded rollout (src/supervisor/rollout.ts). */
+export interface UnitRollout {
+  /** How long the new image must stay running (and healthy, with a health check) before it is kept. */
+  watchMs: number;
+  /** false: an image change is a plain stop and start, with no watch and no rollback. */
+  guard: boolean;
+}
+
 export interface UnitSpec {
   name: string;
   class: UnitClass;
@@ -109,6 +117,8 @@ export interface UnitSpec {
   stop: UnitStop;
   /** Present exactly when class is "bootstrap". */
   bootstrap?: UnitBootstrap;
+  /** Only when the unit file or its settings say it; absent = DEFAULT_ROLLOUT. Not part of specHash. */
+  rollout?: UnitRollout;
 }
 
 export const USER_DATA_MAX_BYTES = 16 * 1024;
@@ -117,3 +127,4 @@ export const DEFAULT_TMPFS_MODE = 0o1777;
 export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 export const DEFAULT_STOP_TIMEOUT_MS = 20_000;
 export const DEFAULT_HEALTH = { intervalMs: 10_000, timeoutMs: 5_000, startPeriodMs: 0, retries: 3 } as const;
+export const DEFAULT_ROLLOUT: UnitRollout = { watchMs: 30_000, guard: true };

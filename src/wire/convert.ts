@@ -3,10 +3,10 @@
 // can't drift apart.
 import type {
   DaemonStatus, HealthState, HostFacts, LogLine, ProcessStats, PullProgressMessage, SelinuxInfo, StopProgress, UnitClass, UnitEvent, UnitOrDaemonEvent, UnitState,
-  UnitStatus, VersionInfo, WatchEvent,
+  UnitStatus, VersionInfo, WatchEvent, RolloutInfo,
 } from './types.js';
 import type {
-  WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WireProcessStats, WirePullProgress, WireStopProgress, WireUnit, WireUnitEvent, WireVersion,
+  WireDaemonStatus, WireEvent, WireHostFacts, WireLogLine, WireProcessStats, WirePullProgress, WireStopProgress, WireUnit, WireUnitEvent, WireVersion, WireRollout,
 } from './messages.js';
 
 // ---- encoding (the server's side) ---------------------------------------------------------------------
@@ -31,6 +31,9 @@ export function unitToWire(u: UnitStatus): WireUnit {
   if (u.lastError !== undefined) wire.last_error = u.lastError;
   if (u.startedAt !== undefined) wire.started_at = u.startedAt;
   if (u.nextRestartInMs !== undefined) wire.next_restart_in_ms = u.nextRestartInMs;
+  if (u.runningImage !== undefined) wire.running_image = u.runningImage;
+  if (u.rollout !== undefined) wire.rollout = rolloutToWire(u.rollout);
+  if (u.rolloutHistory !== undefined) wire.rollout_history = u.rolloutHistory.map(rolloutToWire);
   if (u.selinux !== undefined) {
     wire.selinux = {
       process_label: u.selinux.processLabel,
@@ -40,6 +43,27 @@ export function unitToWire(u: UnitStatus): WireUnit {
     };
   }
   return wire;
+}
+
+function rolloutToWire(r: RolloutInfo): WireRollout {
+  const w: WireRollout = { id: r.id, phase: r.phase, outcome: r.outcome, from: { ...r.from }, to: { ...r.to }, watch_ms: r.watchMs, started_at: r.startedAt };
+  if (r.deadline !== undefined) w.deadline = r.deadline;
+  if (r.endedAt !== undefined) w.ended_at = r.endedAt;
+  if (r.reason !== undefined) w.reason = r.reason;
+  if (r.exitCode !== undefined) w.exit_code = r.exitCode;
+  return w;
+}
+
+function rolloutFromWire(w: WireRollout): RolloutInfo {
+  const r: RolloutInfo = {
+    id: w.id, phase: w.phase, outcome: w.outcome, from: { ref: w.from?.ref ?? '', digest: w.from?.digest ?? '' }, to: { ref: w.to?.ref ?? '', digest: w.to?.digest ?? '' },
+    watchMs: Number(w.watch_ms), startedAt: w.started_at,
+  };
+  if (w.deadline) r.deadline = w.deadline;
+  if (w.ended_at) r.endedAt = w.ended_at;
+  if (w.reason) r.reason = w.reason;
+  if (w.exit_code !== undefined && w.exit_code !== null) r.exitCode = w.exit_code;
+  return r;
 }
 
 export function daemonToWire(d: DaemonStatus): WireDaemonStatus {
@@ -98,6 +122,9 @@ export function unitFromWire(w: WireUnit): UnitStatus {
   if (w.last_error !== undefined && w.last_error !== null) u.lastError = w.last_error;
   if (w.started_at !== undefined && w.started_at !== null) u.startedAt = w.started_at;
   if (w.next_restart_in_ms !== undefined && w.next_restart_in_ms !== null) u.nextRestartInMs = w.next_restart_in_ms;
+  if (w.running_image) u.runningImage = w.running_image;
+  if (w.rollout) u.rollout = rolloutFromWire(w.rollout);
+  if (w.rollout_history && w.rollout_history.length > 0) u.rolloutHistory = w.rollout_history.map(rolloutFromWire);
   if (w.selinux) {
     const s: SelinuxInfo = {
       processLabel: w.selinux.process_label,

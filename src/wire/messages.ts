@@ -34,6 +34,23 @@ export interface WireUnit {
   next_restart_in_ms?: number;
   selinux?: WireSelinux | null;
   events: WireUnitEvent[];
+  running_image?: string;
+  rollout?: WireRollout | null;
+  rollout_history?: WireRollout[];
+}
+
+export interface WireRollout {
+  id: number;
+  phase: string;
+  outcome: string;
+  from: { ref: string; digest: string } | null;
+  to: { ref: string; digest: string } | null;
+  watch_ms: number;
+  started_at: string;
+  deadline?: string | null;
+  ended_at?: string | null;
+  reason?: string | null;
+  exit_code?: number | null;
 }
 
 export interface WireLogLine {

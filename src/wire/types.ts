@@ -54,6 +54,25 @@ export interface UnitStatus {
   nextRestartInMs?: number;
   selinux?: SelinuxInfo;
   events: UnitEvent[];
+  /** What runs (REF@DIGEST when known); `image` is what was asked. */
+  runningImage?: string;
+  rollout?: RolloutInfo;
+  rolloutHistory?: RolloutInfo[];
+}
+
+/** A guarded rollout of a host container's image (src/supervisor/rollout-state.ts). */
+export interface RolloutInfo {
+  id: number;
+  phase: string;
+  outcome: string;
+  from: { ref: string; digest: string };
+  to: { ref: string; digest: string };
+  watchMs: number;
+  startedAt: string;
+  deadline?: string;
+  endedAt?: string;
+  reason?: string;
+  exitCode?: number;
 }
 
 export interface LogLine {

@@ -66,6 +66,7 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'workloads run': { args: ['web', '--image', 'localhost/app:1', '--memory', '64q', '--', 'sleep', '1'], names: '--memory' },
   'workloads ls': { args: ['-o', 'xml'], names: '--output' },
   'workloads status': { args: ['web_1'], names: "'name'" },
+  'rollout history': { args: ['../x'], names: "'name'" },
   'workloads start': { args: ['a b'], names: "'name'" },
   'workloads stop': { args: ['../x'], names: "'name'" },
   'workloads rm': { args: [''], names: "'name'" },

@@ -138,6 +138,13 @@ const KEY_CASES: Record<string, KeyCase> = {
   'host-containers.<name>.source': { key: 'host-containers.t.source', good: imageGood, bad: imageBad },
   'host-containers.<name>.superpowered': { key: 'host-containers.t.superpowered', companion: hc, good: bools(), bad: badBools },
   'host-containers.<name>.user-data': { key: 'host-containers.t.user-data', companion: hc, good: userDataGood, bad: userDataBad, sensitive: true },
+  'host-containers.<name>.rollout.watch': {
+    key: 'host-containers.t.rollout.watch',
+    companion: hc,
+    good: ['30s', '2s', '500ms'].map((v) => ({ input: v, stored: v })),
+    bad: ['0s', 'soon', '30', 30, true],
+  },
+  'host-containers.<name>.rollout.guard': { key: 'host-containers.t.rollout.guard', companion: hc, good: bools(), bad: badBools },
   'bootstrap-containers.<name>.source': { key: 'bootstrap-containers.t.source', good: imageGood, bad: imageBad },
   'bootstrap-containers.<name>.mode': {
     key: 'bootstrap-containers.t.mode',

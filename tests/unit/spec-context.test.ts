@@ -82,8 +82,8 @@ test('desired state: planned units, what changed since the previous state, refus
     ['control', unit({ name: 'control', class: 'host', image: 'localhost/control:1' })],
   ]);
   const hosts = (adminEnabled: boolean) => new Map([
-    ['admin', { enabled: adminEnabled, source: 'localhost/admin:1', superpowered: true }],
-    ['control', { enabled: true, source: 'localhost/control:1', superpowered: false }],
+    ['admin', { enabled: adminEnabled, source: 'localhost/admin:1', superpowered: true, rollout: {} }],
+    ['control', { enabled: true, source: 'localhost/control:1', superpowered: false, rollout: {} }],
   ]);
   const first = desiredState(loaded, { hostContainers: hosts(false), bootstrapContainers: new Map() }, plan);
   assert.deepEqual(first.changed, ['admin', 'control']);

@@ -129,9 +129,9 @@ test('desired state: settings overlay templates, enable/disable, new host contai
     ['extra', unit({ name: 'extra', class: 'host', image: 'x/y:z' })],
   ]);
   const hosts = new Map([
-    ['admin', { enabled: false, source: 'localhost/berth/admin:latest', superpowered: true }],
-    ['control', { enabled: true, source: 'registry.example/control:2', superpowered: false, userData: 'aGk=' }],
-    ['mine', { enabled: true, source: 'localhost/mine:1', superpowered: false }],
+    ['admin', { enabled: false, source: 'localhost/berth/admin:latest', superpowered: true, rollout: {} }],
+    ['control', { enabled: true, source: 'registry.example/control:2', superpowered: false, userData: 'aGk=', rollout: {} }],
+    ['mine', { enabled: true, source: 'localhost/mine:1', superpowered: false, rollout: {} }],
   ]);
   const d = desiredUnits(loaded, hosts, new Map());
   assert.deepEqual(d.errors, []);
@@ -157,6 +157,6 @@ test('desired state: bootstrap containers from settings, mode off is not run', (
 
 test('desired state: a setting naming a unit of another class is an error', () => {
   const loaded = new Map([['w', unit({ name: 'w', class: 'workload', image: 'x/y:1' })]]);
-  const d = desiredUnits(loaded, new Map([['w', { enabled: true, source: 'x/y:1', superpowered: false }]]), new Map());
+  const d = desiredUnits(loaded, new Map([['w', { enabled: true, source: 'x/y:1', superpowered: false, rollout: {} }]]), new Map());
   assert.match(d.errors[0]!, /host-containers\.w: unit w is a workload unit/);
 });

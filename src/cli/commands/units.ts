@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { formatPairs, printJson, printJsonLine, printTable } from '../output.js';
 import { seconds, stopOutcome } from '../stop-progress.js';
 import { failIfAny, followStop } from '../stop-view.js';
+import { rolloutLine } from './rollout.js';
 
 function dash(v: string | number | undefined): string {
   return v === undefined || v === '' ? '-' : String(v);
@@ -22,7 +23,8 @@ export function formatStatus(u: UnitStatus): string {
     ['class', u.class + (u.superpowered ? ' (superpowered)' : '')],
     ['state', `${u.state} (desired ${u.desired})`],
     ['health', u.health],
-    ['image', dash(u.image)],
+    ['image', dash(u.image) + (u.runningImage && !u.runningImage.startsWith(`${u.image}@`) && u.runningImage !== u.image ? ` (asked; running ${u.runningImage})` : '')],
+    ['running', dash(u.runningImage)],
     ['container', u.containerId === '' ? '-' : `${u.containerId} (namespace ${u.namespace})`],
     ['pid', u.pid > 0 ? String(u.pid) : '-'],
     ['started', dash(u.startedAt)],
@@ -30,6 +32,7 @@ export function formatStatus(u: UnitStatus): string {
     ['exit code', dash(u.exitCode)],
     ['last error', dash(u.lastError)],
   ];
+  if (u.rollout) pairs.push(['rollout', rolloutLine(u.rollout)]);
   if (u.nextRestartInMs !== undefined) pairs.push(['next restart', `in ${(u.nextRestartInMs / 1000).toFixed(1)}s`]);
   if (u.selinux) {
     const s = u.selinux;

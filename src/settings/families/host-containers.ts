@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { family, instances, settingMeta } from '../model.js';
-import { booleanValue, imageReference, userData } from '../values.js';
+import { booleanValue, duration, imageReference, userData } from '../values.js';
 import { containerName } from './wildcards.js';
 
 export const hostContainer = z.object({
@@ -19,6 +19,17 @@ export const hostContainer = z.object({
     sensitive: true,
     description: 'Opaque data written to the container\'s persistent directory as user-data.',
   }),
+  // How a change of `source` is applied while the container runs (src/supervisor/rollout.ts). Unset: the
+  // unit file's [rollout] table, else 30 s and guarded.
+  rollout: z.object({
+    watchMs: duration().optional().register(settingMeta, {
+      key: 'watch',
+      description: 'How long a new source must keep running (and pass its health check) before it is kept; else the previous image is put back.',
+    }),
+    guard: booleanValue().optional().register(settingMeta, {
+      description: 'false: a source change is a plain stop and start, with no watch and no rollback.',
+    }),
+  }).optional(),
 });
 
 export type HostContainerSettings = z.output<typeof hostContainer>;
