@@ -104,6 +104,10 @@ test('B exits 1 at once → A runs again within watch + a restart, rolled-back w
   const status = await runCli(['--socket', b.socket, 'status', 'control']);
   assert.match(status.stdout, /rollout:\s+#\d+ rolled-back: localhost\/berth-test\/rollout:a@sha256:\S+ → localhost\/berth-test\/rollout:b1@sha256:/);
   assert.match(status.stdout, /image:\s+localhost\/berth-test\/rollout:b1 \(asked; running localhost\/berth-test\/rollout:a@sha256:/, '…and, beside it, what runs');
+  // `get` too: the setting (stdout, the document `apply` takes) and, beside it, what runs (stderr).
+  const got = await runCli(['--socket', b.socket, 'get', 'host-containers.control']);
+  assert.equal((JSON.parse(got.stdout) as { 'host-containers': { control: { source: string } } })['host-containers'].control.source, IMAGES.B1.ref);
+  assert.match(got.stderr, /note: host-containers\.control\.source is localhost\/berth-test\/rollout:b1 \(asked\); control runs localhost\/berth-test\/rollout:a@sha256:\S+ \(rollout #\d+ rolled-back: exited with status 1\)/);
   // The failed image is kept for inspection.
   assert.ok((await client.images.list()).some((i) => i.name === IMAGES.B1.ref));
   // The same source again: a new rollout (and rolled back again).

@@ -16,6 +16,20 @@ async function redacted(value: unknown): Promise<unknown> {
   return redactSecrets(value);
 }
 
+/** Every `host-containers.<name>.source` in a `get` answer (nested from the root): [key, unit name, image asked for]. */
+export function hostContainerSources(value: unknown): Array<[string, string, string]> {
+  const found: Array<[string, string, string]> = [];
+  const walk = (path: string[], v: unknown): void => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, child] of Object.entries(v)) walk([...path, k], child);
+      return;
+    }
+    if (path.length === 3 && path[0] === 'host-containers' && path[2] === 'source' && typeof v === 'string') found.push([path.join('.'), path[1]!, v]);
+  };
+  walk([], value);
+  return found;
+}
+
 /** `KEY=VALUE` arguments → a map; the server parses each value by its key's type. */
 export function parseAssignments(args: readonly string[]): Record<string, string> {
   const values: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -48,7 +62,17 @@ export function registerSettings(program: Command): void {
     .argument('[prefix]', 'dotted prefix, e.g. host-containers.admin', settingsPrefixArg)
     .action(async (prefix: string | undefined, _opts: unknown, cmd: Command) => {
       const { client } = await connect(cmd);
-      printJson(await redacted(await client.settings.get(prefix)));
+      const settings = await client.settings.get(prefix);
+      printJson(await redacted(settings));
+      // A rolled-back image change: the setting is what was asked; say beside it what runs (on stderr, so
+      // stdout stays the settings document that `apply` takes back).
+      for (const [key, name, asked] of hostContainerSources(settings)) {
+        const unit = await client.units.get(name).catch(() => undefined);
+        const runs = unit?.runningImage;
+        if (!runs || runs === asked || runs.startsWith(`${asked}@`)) continue;
+        const why = unit.rollout ? ` (rollout #${unit.rollout.id} ${unit.rollout.phase === 'done' ? unit.rollout.outcome : unit.rollout.phase}${unit.rollout.reason ? `: ${unit.rollout.reason}` : ''})` : '';
+        process.stderr.write(`note: ${key} is ${asked} (asked); ${name} runs ${runs}${why}\n`);
+      }
     });
 
   program
