@@ -11,6 +11,7 @@ import { berthdScenarios } from './scenarios/berthd.js';
 const SCENARIOS: Record<string, (ctx: Awaited<ReturnType<typeof makeContext>>) => Promise<Row[]>> = {
   'p1-client': clientStart,
   berthd: berthdScenarios,
+  rollout: async (ctx) => (await import('./scenarios/rollout.js')).rolloutScenario(ctx),
   workloads: async (ctx) => (await import('./scenarios/workloads.js')).workloadScenarios(ctx),
   pull: async (ctx) => (await import('./scenarios/pull.js')).pullScenario(ctx),
   cli: async (ctx) => (await import('./scenarios/cli.js')).cliScenarios(ctx),
