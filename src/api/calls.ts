@@ -3,6 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import { toStatus } from './errors.js';
+import { onAbort } from '../util/abort.js';
 
 /** A unary handler from an async function; thrown errors become gRPC status codes (src/api/errors.ts). */
 export function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
@@ -63,28 +64,42 @@ export function failStream(call: grpc.ServerWritableStream<unknown, unknown> | g
 }
 
 /**
+ * `next`, or `{ done: true }` as soon as `signal` fires, whichever is first. Not `Promise.race([next, aborted])`
+ * with one `aborted` promise for the whole stream: each race leaves a reaction on that promise until it
+ * settles, holding the race's result — every line a `logs -f` follower ever sent, every event of a watch
+ * (found by the soak: berthd's live heap grew ~150 kB a minute under two followers). Here the abort listener
+ * lives only as long as this one wait.
+ */
+function nextOrAbort<T>(next: Promise<IteratorResult<T>>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  if (signal.aborted) return Promise.resolve({ done: true, value: undefined });
+  return new Promise<IteratorResult<T>>((resolve, reject) => {
+    const stop = onAbort(signal, () => resolve({ done: true, value: undefined }));
+    next.then((r) => {
+      stop();
+      resolve(r);
+    }, (e: unknown) => {
+      stop();
+      reject(e);
+    });
+  });
+}
+
+/**
  * Iterates `source` until it ends or `signal` fires — even if the source ignores the signal, so a cancelled
  * call never stays parked on an event that may not come. The source is closed (`return()`) either way.
  */
 export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<IteratorResult<T>>((resolve) => {
-    onAbort = () => resolve({ done: true, value: undefined });
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
   try {
     for (;;) {
       const next = it.next();
-      // If the abort wins the race, a later rejection of `next` must not surface as unhandled.
+      // If the abort wins, a later rejection of `next` must not surface as unhandled.
       next.catch(() => undefined);
-      const result = await Promise.race([next, aborted]);
+      const result = await nextOrAbort(next, signal);
       if (result.done || signal.aborted) return;
       yield result.value;
     }
   } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
     // Not awaited: a source stuck in next() would otherwise hold us too.
     void Promise.resolve(it.return?.()).catch(() => undefined);
   }

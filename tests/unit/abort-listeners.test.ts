@@ -10,6 +10,9 @@ import { test } from 'node:test';
 import { onAbort, wakeOrAbort } from '../../src/util/abort.js';
 import { EventBus } from '../../src/supervisor/events.js';
 import { LogStore } from '../../src/supervisor/log-store.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { untilAborted } from '../../src/api/calls.js';
 
 const listeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
 
@@ -75,4 +78,53 @@ test('a logs follower that received 100 lines holds at most one abort listener',
     await store.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+// Found by the soak (issue 20): `untilAborted` raced every item against one promise for the whole stream,
+// and each race left a reaction on it holding that item until the stream ended. A `logs -f` follower or an
+// events watch kept every line or event it had ever sent: berthd's live heap grew for as long as it ran.
+test('untilAborted keeps nothing of what it already yielded while the stream runs', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  let collected = 0;
+  const registry = new FinalizationRegistry<number>(() => collected++);
+  async function* source(): AsyncGenerator<{ i: number; payload: number[] }> {
+    for (let i = 0; i < 300; i++) {
+      const item = { i, payload: new Array<number>(64).fill(i) };
+      registry.register(item, i);
+      yield item;
+    }
+  }
+  const ac = new AbortController(); // never aborted: a follower still following
+  let seen = 0;
+  for await (const item of untilAborted(source(), ac.signal)) {
+    seen = item.i + 1;
+    if (seen === 250) {
+      // Collect while the stream is still open; finalizers run in a later task, so give them a few turns.
+      for (let turn = 0; turn < 50 && collected < 200; turn++) {
+        gc();
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.ok(collected >= 200, `only ${collected} of the 249 items already yielded were collected`);
+    }
+  }
+  assert.equal(seen, 300);
+});
+
+test('untilAborted: an abort ends a stream parked on an item that never comes, leaving no listener', async () => {
+  const ac = new AbortController();
+  async function* stuck(): AsyncGenerator<number> {
+    yield 1;
+    await new Promise(() => undefined);
+  }
+  const got: number[] = [];
+  const run = (async () => {
+    for await (const n of untilAborted(stuck(), ac.signal)) {
+      got.push(n);
+      setImmediate(() => ac.abort());
+    }
+  })();
+  await run;
+  assert.deepEqual(got, [1]);
+  assert.equal(listeners(ac.signal), 0);
 });
