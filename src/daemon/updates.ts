@@ -32,14 +32,16 @@ export interface UpdatesWiring {
   readonly installer?: UpdateInstaller;
   /** `--boot-disk`: the disk (or disk image file) to update; default: the running root's disk, if it is one. */
   readonly bootDisk?: string;
+  /** `--kernel-cmdline`: where the running slot is read (a test's stand-in for a booted host's /proc/cmdline). */
+  readonly kernelCmdline?: string;
 }
 
 async function chooseInstaller(o: UpdatesWiring): Promise<UpdateInstaller> {
   if (o.installer) return o.installer;
-  const disk = o.bootDisk ?? (await runningBootDisk());
+  const disk = o.bootDisk ?? (await runningBootDisk(o.kernelCmdline));
   if (!disk) return new NoBootDiskInstaller();
   o.logger.info({ disk }, 'updates write the A/B slots of this disk');
-  return bootDiskInstaller({ disk, stateDir: path.join(o.stateDir, 'updates', 'disk') });
+  return bootDiskInstaller({ disk, stateDir: path.join(o.stateDir, 'updates', 'disk'), ...(o.kernelCmdline ? { cmdlinePath: o.kernelCmdline } : {}) });
 }
 
 /** VERSION_ID, VARIANT_ID, PRETTY_NAME and BUILD_ID of an os-release file; absent file or keys → undefined. */
