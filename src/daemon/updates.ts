@@ -86,8 +86,14 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
   o.logger.info({ host, trustedRoot: o.trustedRoot }, 'updater ready');
   const hostOs = { variant: host.variant, arch: host.arch, prettyName: os.prettyName ?? `berth ${host.version}`, buildId: os.buildId ?? '' };
   // Every answer carries the host's os-release and the disk's slots (Bottlerocket's /os and partitions).
+  // The slots change only when the installer runs, which every time leaves a new most recent command: read
+  // them again only then (reading them spawns mtools; `update apply` polls the status four times a second).
+  let cached: { key: string; slots: ReturnType<Updater['slots']> } | undefined;
   const full = async (s: UpdateStatus): Promise<UpdateStatusInfo> => {
-    const slots = await updater.slots();
+    const c = s.mostRecentCommand;
+    const key = `${s.state}|${c?.cmdType}|${c?.cmdStatus}|${c?.timestamp}`;
+    if (cached?.key !== key) cached = { key, slots: updater.slots() };
+    const slots = await cached.slots;
     const parts = slots ? partitionsOf(slots, host, s.chosenUpdate) : undefined;
     return { ...s, os: hostOs, ...(parts ? { activePartition: parts.active, stagingPartition: parts.staging } : {}) };
   };
