@@ -87,4 +87,6 @@ export async function bundleCli(): Promise<void> {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   await bundleCli();
+  // berth-apiclient (for brupop's agent container) in the same build step.
+  await (await import('./bundle-apiclient.js')).bundleApiclient();
 }

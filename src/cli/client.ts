@@ -225,6 +225,12 @@ export class BerthClient {
     apply: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Apply', {}, opts)),
     cancel: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Cancel', {}, opts)),
     status: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Status', {}, opts)),
+    prepare: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Prepare', {}, opts)),
+    activate: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Activate', {}, opts)),
+    deactivate: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Deactivate', {}, opts)),
+    reboot: async (opts?: CallOptions): Promise<void> => {
+      await this.call<object>('Updates', 'Reboot', {}, opts);
+    },
   };
 
   // ---- exec --------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ interface CliOptions {
   updateTrustedRoot?: string;
   osRelease?: string;
   bootDisk?: string;
+  kernelCmdline?: string;
 }
 
 /** `--config FILE`: the same options in TOML (`state-dir = "…"`, `units-dir = ["…"]`); flags win. */
@@ -38,7 +39,7 @@ async function fromConfigFile(file: string): Promise<CliOptions> {
     'state-dir': 'stateDir', 'run-dir': 'runDir', 'units-dir': 'unitsDir', 'containerd-socket': 'containerdSocket',
     'managed-containerd': 'managedContainerd', namespace: 'namespace', 'settings-defaults': 'settingsDefaults', 'log-level': 'logLevel',
     'api-tcp': 'apiTcp', 'api-ca': 'apiCa', 'api-cert': 'apiCert', 'api-key': 'apiKey', 'docker-socket': 'dockerSocket',
-    'update-trusted-root': 'updateTrustedRoot', 'os-release': 'osRelease', 'boot-disk': 'bootDisk',
+    'update-trusted-root': 'updateTrustedRoot', 'os-release': 'osRelease', 'boot-disk': 'bootDisk', 'kernel-cmdline': 'kernelCmdline',
   };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
@@ -69,7 +70,8 @@ async function main(): Promise<void> {
     .option('--docker-socket <path>', 'Docker engine socket for workloads.runtime = "docker" (default /run/docker.sock)')
     .option('--update-trusted-root <file>', `trusted root.json of the update repository (default ${DEFAULT_TRUSTED_ROOT})`)
     .option('--os-release <file>', `where the host's VERSION_ID and VARIANT_ID are read for updates (default ${DEFAULT_OS_RELEASE})`)
-    .option('--boot-disk <path>', 'the A/B GPT disk (or disk image file) updates write (default: the disk the running root came from)');
+    .option('--boot-disk <path>', 'the A/B GPT disk (or disk image file) updates write (default: the disk the running root came from)')
+    .option('--kernel-cmdline <file>', 'where the running root slot is read (berth.verity=); default /proc/cmdline, or for a disk image file its next boot');
   program.parse();
   const flags = program.opts<CliOptions>();
   const file = flags.config ? await fromConfigFile(flags.config) : {};
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
       stateDir: opts.stateDir, settings: daemon.settings, logger, fallbackVersion: berthVersion(),
       trustedRoot: o.updateTrustedRoot ?? DEFAULT_TRUSTED_ROOT, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE,
       ...(o.bootDisk ? { bootDisk: o.bootDisk } : {}),
+      ...(o.kernelCmdline ? { kernelCmdline: o.kernelCmdline } : {}),
     }),
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });

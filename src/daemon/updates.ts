@@ -13,7 +13,10 @@ import { updatesFamily } from '../settings/families/updates.js';
 import { bootDiskInstaller, runningBootDisk } from '../updates/boot-disk.js';
 import { NoBootDiskInstaller, type UpdateInstaller } from '../updates/installer.js';
 import { SEED_COUNT } from '../updates/manifest.js';
-import { Updater } from '../updates/updater.js';
+import { partitionsOf } from '../updates/partitions.js';
+import { Updater, type UpdateStatus } from '../updates/updater.js';
+
+type UpdateStatusInfo = Awaited<ReturnType<UpdatesApi['check']>>;
 
 export const DEFAULT_TRUSTED_ROOT = '/usr/share/berth/root.json';
 export const DEFAULT_OS_RELEASE = '/etc/os-release';
@@ -29,18 +32,20 @@ export interface UpdatesWiring {
   readonly installer?: UpdateInstaller;
   /** `--boot-disk`: the disk (or disk image file) to update; default: the running root's disk, if it is one. */
   readonly bootDisk?: string;
+  /** `--kernel-cmdline`: where the running slot is read (a test's stand-in for a booted host's /proc/cmdline). */
+  readonly kernelCmdline?: string;
 }
 
 async function chooseInstaller(o: UpdatesWiring): Promise<UpdateInstaller> {
   if (o.installer) return o.installer;
-  const disk = o.bootDisk ?? (await runningBootDisk());
+  const disk = o.bootDisk ?? (await runningBootDisk(o.kernelCmdline));
   if (!disk) return new NoBootDiskInstaller();
   o.logger.info({ disk }, 'updates write the A/B slots of this disk');
-  return bootDiskInstaller({ disk, stateDir: path.join(o.stateDir, 'updates', 'disk') });
+  return bootDiskInstaller({ disk, stateDir: path.join(o.stateDir, 'updates', 'disk'), ...(o.kernelCmdline ? { cmdlinePath: o.kernelCmdline } : {}) });
 }
 
-/** VERSION_ID and VARIANT_ID of an os-release file; absent file or keys → undefined. */
-export async function readOsRelease(file: string): Promise<{ version?: string; variant?: string }> {
+/** VERSION_ID, VARIANT_ID, PRETTY_NAME and BUILD_ID of an os-release file; absent file or keys → undefined. */
+export async function readOsRelease(file: string): Promise<{ version?: string; variant?: string; prettyName?: string; buildId?: string }> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const get = (key: string): string | undefined => {
     const m = new RegExp(`^${key}=(?:"([^"]*)"|'([^']*)'|(\\S*))\\s*$`, 'm').exec(text);
@@ -50,7 +55,9 @@ export async function readOsRelease(file: string): Promise<{ version?: string; v
   // machine's ("12" on Debian) is not, and berthd then reports its own package version.
   const version = /^\d+\.\d+\.\d+$/.test(get('VERSION_ID') ?? '') ? get('VERSION_ID') : undefined;
   const variant = get('VARIANT_ID');
-  return { ...(version ? { version } : {}), ...(variant ? { variant } : {}) };
+  const prettyName = get('PRETTY_NAME');
+  const buildId = get('BUILD_ID');
+  return { ...(version ? { version } : {}), ...(variant ? { variant } : {}), ...(prettyName ? { prettyName } : {}), ...(buildId ? { buildId } : {}) };
 }
 
 /**
@@ -77,17 +84,38 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
     trustedRootFile: o.trustedRoot,
   });
   o.logger.info({ host, trustedRoot: o.trustedRoot }, 'updater ready');
+  const hostOs = { variant: host.variant, arch: host.arch, prettyName: os.prettyName ?? `berth ${host.version}`, buildId: os.buildId ?? '' };
+  // Every answer carries the host's os-release and the disk's slots (Bottlerocket's /os and partitions).
+  // The slots change only when the installer runs, which every time leaves a new most recent command: read
+  // them again only then (reading them spawns mtools; `update apply` polls the status four times a second).
+  let cached: { key: string; slots: ReturnType<Updater['slots']> } | undefined;
+  const full = async (s: UpdateStatus): Promise<UpdateStatusInfo> => {
+    const c = s.mostRecentCommand;
+    const key = `${s.state}|${c?.cmdType}|${c?.cmdStatus}|${c?.timestamp}`;
+    if (cached?.key !== key) cached = { key, slots: updater.slots() };
+    const slots = await cached.slots;
+    const parts = slots ? partitionsOf(slots, host, s.chosenUpdate) : undefined;
+    return { ...s, os: hostOs, ...(parts ? { activePartition: parts.active, stagingPartition: parts.staging } : {}) };
+  };
+  const background = async (what: string, start: () => Promise<{ status: UpdateStatus; finished: Promise<void> }>): Promise<UpdateStatusInfo> => {
+    const { status, finished } = await start();
+    finished.then(
+      () => o.logger.info({ version: updater.status().chosenVersion, state: updater.status().state }, `update ${what} done`),
+      (err: unknown) => o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `update ${what} failed`),
+    );
+    return full(status);
+  };
   return {
-    check: () => updater.check(),
-    apply: async () => {
-      const { status, finished } = await updater.apply();
-      finished.then(
-        () => o.logger.info({ version: updater.status().stagedVersion }, 'update applied: it boots next'),
-        (err: unknown) => o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'update apply failed'),
-      );
-      return status;
+    check: async () => full(await updater.check()),
+    apply: () => background('apply', () => updater.apply()),
+    prepare: () => background('prepare', () => updater.prepare()),
+    activate: () => background('activate', () => updater.activate()),
+    cancel: async () => full(await updater.cancel()),
+    deactivate: async () => full(await updater.deactivate()),
+    status: () => full(updater.status()),
+    reboot: async () => {
+      o.logger.warn({ command: o.settings.family(updatesFamily).rebootCommand }, 'rebooting: running updates.reboot-command');
+      await updater.reboot();
     },
-    cancel: () => updater.cancel(),
-    status: () => updater.status(),
   };
 }

@@ -12,7 +12,9 @@ export type UpdateErrorKind =
   /** The installer failed. */
   | 'install'
   /** Cancelled by `update cancel`. */
-  | 'cancelled';
+  | 'cancelled'
+  /** `updates.reboot-command` failed (it exited non-zero, or could not start). */
+  | 'reboot';
 
 /** gRPC status codes by kind (numbers, so this module needs no gRPC library; the API reads `code`). */
 const CODES: Record<UpdateErrorKind, number> = {
@@ -22,6 +24,7 @@ const CODES: Record<UpdateErrorKind, number> = {
   repository: 9,
   install: 9,
   cancelled: 1, // CANCELLED
+  reboot: 13, // INTERNAL
 };
 
 export class UpdateError extends Error {

@@ -11,12 +11,29 @@ import { updateSchema } from './manifest.js';
 export const UPDATE_STATES = ['idle', 'available', 'staged', 'ready'] as const;
 export type UpdateState = (typeof UPDATE_STATES)[number];
 
+/** Bottlerocket's update commands (thar-be-updates), as `most_recent_command.cmd_type` names them. */
+export const COMMAND_TYPES = ['refresh', 'prepare', 'activate', 'deactivate'] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+const commandSchema = z.object({
+  cmdType: z.enum(COMMAND_TYPES),
+  /** Unknown while it runs (and after a crash in the middle of it). */
+  cmdStatus: z.enum(['Success', 'Failed', 'Unknown']),
+  timestamp: z.string(),
+  exitStatus: z.number().int(),
+  stderr: z.string(),
+});
+
+/** The last update command and how it ended: what brupop reads to tell a refresh or a prepare succeeded. */
+export type CommandResult = z.output<typeof commandSchema>;
+
 const persistedSchema = z.object({
   state: z.enum(UPDATE_STATES),
   chosen: updateSchema.optional(),
   available: z.array(z.string()).default([]),
   staged: z.object({ rootImage: z.string(), kernel: z.string(), initramfs: z.string(), migrations: z.array(z.string()) }).optional(),
   lastError: z.object({ operation: z.string(), message: z.string(), at: z.string() }).optional(),
+  mostRecentCommand: commandSchema.optional(),
 });
 
 export type PersistedUpdates = z.output<typeof persistedSchema>;

@@ -1,7 +1,9 @@
-// The update state machine, as Bottlerocket's thar-be-updates has it: idle → (check) available → (apply:
-// download and verify) staged → (apply: installer) ready; `cancel` goes one step back (and stops an apply in
-// flight). One operation at a time: a second is refused naming the one that runs. Every operation re-reads
-// `updates.*`, so a changed setting applies at the next check.
+// The update state machine, as Bottlerocket's thar-be-updates has it: idle → (check) available → (prepare:
+// download and verify) staged → (activate: installer) ready; `apply` is prepare then activate, `cancel` goes
+// one step back (and stops an operation in flight). One operation at a time: a second is refused naming the
+// one that runs. Every operation re-reads `updates.*`, so a changed setting applies at the next check. Each
+// Bottlerocket command (refresh = check, prepare, activate, deactivate = cancel from ready) leaves its
+// outcome in `mostRecentCommand`, persisted, which is what brupop reads (src/apiclient/).
 
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,11 +11,14 @@ import type { UpdatesSettings } from '../settings/families/updates.js';
 import { UpdateError } from './errors.js';
 import type { InstallProgress, UpdateInstaller } from './installer.js';
 import type { ManifestUpdate } from './manifest.js';
+import type { SlotInfo } from './installer.js';
+import { runRebootCommand } from './reboot.js';
 import { RepositoryError, UpdateRepository, type RepositoryOptions } from './repository.js';
 import { selectUpdate, type HostIdentity } from './select.js';
-import { loadUpdatesState, saveUpdatesState, type PersistedUpdates, type UpdateState } from './state-file.js';
+import { loadUpdatesState, saveUpdatesState, type CommandResult, type CommandType, type PersistedUpdates, type UpdateState } from './state-file.js';
 
-export type OperationKind = 'check' | 'apply' | 'cancel';
+export type OperationKind = 'check' | 'apply' | 'prepare' | 'activate' | 'cancel';
+export type { CommandResult, CommandType } from './state-file.js';
 
 export interface UpdateStatus {
   readonly state: UpdateState;
@@ -21,12 +26,16 @@ export interface UpdateStatus {
   readonly availableVersions: readonly string[];
   /** The version `apply` takes (available) or has taken (staged, ready). */
   readonly chosenVersion?: string;
+  /** The chosen version's manifest entry, as Bottlerocket's `chosen_update` names it. */
+  readonly chosenUpdate?: { readonly arch: string; readonly version: string; readonly variant: string };
   readonly stagedVersion?: string;
   /** The operation running now, with its progress. */
   readonly operation?: { readonly kind: OperationKind; readonly startedAt: string; readonly progress?: InstallProgress };
   readonly lastError?: { readonly operation: string; readonly message: string; readonly at: string };
   /** Why the last check chose nothing (`running the newest version`, a wave's time, a refused downgrade). */
   readonly lastCheckReason?: string;
+  /** The last Bottlerocket-named command (refresh, prepare, activate, deactivate) and its outcome. */
+  readonly mostRecentCommand?: CommandResult;
 }
 
 export interface UpdaterOptions {
@@ -40,6 +49,8 @@ export interface UpdaterOptions {
   readonly now?: () => number;
   /** Replaces the TUF repository (tests); defaults to UpdateRepository over tuf-js. */
   readonly repository?: (o: RepositoryOptions) => Pick<UpdateRepository, 'manifest' | 'download'>;
+  /** Runs `updates.reboot-command` (tests replace it); defaults to /bin/sh -c. */
+  readonly reboot?: (command: string) => Promise<void>;
 }
 
 interface Running {
@@ -69,19 +80,28 @@ export class Updater {
       state: this.s.state,
       runningVersion: this.o.host.version,
       availableVersions: this.s.available,
-      ...(this.s.chosen ? { chosenVersion: this.s.chosen.version } : {}),
+      ...(this.s.chosen ? {
+        chosenVersion: this.s.chosen.version,
+        chosenUpdate: { arch: this.s.chosen.arch, version: this.s.chosen.version, variant: this.s.chosen.variant },
+      } : {}),
       ...(this.s.staged && this.s.chosen ? { stagedVersion: this.s.chosen.version } : {}),
       ...(r ? { operation: { kind: r.kind, startedAt: r.startedAt, ...(r.progress ? { progress: r.progress } : {}) } } : {}),
       ...(this.s.lastError ? { lastError: this.s.lastError } : {}),
       ...(this.lastCheckReason ? { lastCheckReason: this.lastCheckReason } : {}),
+      ...(this.s.mostRecentCommand ? { mostRecentCommand: this.s.mostRecentCommand } : {}),
     };
+  }
+
+  /** The disk's slots, as the installer sees them; undefined when it cannot say (no boot disk). */
+  async slots(): Promise<SlotInfo | undefined> {
+    return this.o.installer.slots().catch(() => undefined);
   }
 
   /** Reads the repository and chooses a version; returns when done. */
   async check(): Promise<UpdateStatus> {
     const op = this.begin('check');
     try {
-      await this.guard(op, () => this.doCheck(op.controller.signal));
+      await this.guard(op, () => this.command('refresh', op, () => this.doCheck(op.controller.signal)));
     } finally {
       this.end(op);
     }
@@ -97,10 +117,41 @@ export class Updater {
       throw new UpdateError('state', `nothing to apply: no update is available (${this.lastCheckReason ?? 'run update check first'})`);
     }
     if (this.s.state === 'ready') throw new UpdateError('state', `${this.s.chosen?.version ?? 'the update'} is already ready: it boots next (update cancel to undo)`);
-    const op = this.begin('apply');
-    const finished = this.guard(op, () => this.doApply(op)).finally(() => this.end(op));
-    op.done = finished.catch(() => undefined);
-    return { status: this.status(), finished };
+    return this.background('apply', (op) => this.doApply(op));
+  }
+
+  /** Starts the download and verification of the chosen version (available or staged → staged); returns at once. */
+  async prepare(): Promise<{ status: UpdateStatus; finished: Promise<void> }> {
+    this.refuseIfBusy();
+    if (this.s.state !== 'available' && this.s.state !== 'staged') {
+      throw new UpdateError('state', `nothing to prepare: the update state is ${this.s.state} (prepare takes an available or staged update)`);
+    }
+    return this.background('prepare', (op) => this.doPrepare(op));
+  }
+
+  /** Starts the installer on the staged version (staged → ready: it boots next); returns at once. */
+  async activate(): Promise<{ status: UpdateStatus; finished: Promise<void> }> {
+    this.refuseIfBusy();
+    if (this.s.state !== 'staged') throw new UpdateError('state', `nothing to activate: the update state is ${this.s.state} (activate takes a staged update)`);
+    return this.background('activate', (op) => this.doActivate(op));
+  }
+
+  /** Bottlerocket's deactivate: ready → staged (the running slot boots next again); refused in any other state. */
+  async deactivate(): Promise<UpdateStatus> {
+    this.refuseIfBusy();
+    if (this.s.state !== 'ready') throw new UpdateError('state', `nothing to deactivate: the update state is ${this.s.state} (deactivate takes a ready update)`);
+    return this.cancel();
+  }
+
+  /** Runs `updates.reboot-command`; refused while an update operation runs (a reboot would cut it short). */
+  async reboot(): Promise<void> {
+    this.refuseIfBusy();
+    const command = this.o.settings().rebootCommand;
+    try {
+      await (this.o.reboot ?? runRebootCommand)(command);
+    } catch (err) {
+      throw new UpdateError('reboot', `updates.reboot-command (${command}) failed: ${message(err)}`, { cause: err });
+    }
   }
 
   /** Stops an operation in flight, or goes one state back: ready → staged → available → idle. */
@@ -118,8 +169,10 @@ export class Updater {
           case 'idle':
             throw new UpdateError('state', 'nothing to cancel: no update is available, staged or ready');
           case 'ready':
-            await this.installer('cancel', () => this.o.installer.deactivate());
-            return this.save({ ...this.s, state: 'staged' });
+            return this.command('deactivate', op, async () => {
+              await this.installer('cancel', () => this.o.installer.deactivate());
+              await this.save({ ...this.s, state: 'staged' });
+            });
           case 'staged':
             await rm(this.downloadDir(), { recursive: true, force: true });
             return this.save({ ...this.s, state: 'available', staged: undefined });
@@ -133,13 +186,38 @@ export class Updater {
     return this.status();
   }
 
-  private begin(kind: OperationKind): Running {
+  private background(kind: OperationKind, fn: (op: Running) => Promise<void>): { status: UpdateStatus; finished: Promise<void> } {
+    const op = this.begin(kind);
+    const finished = this.guard(op, () => fn(op)).finally(() => this.end(op));
+    op.done = finished.catch(() => undefined);
+    return { status: this.status(), finished };
+  }
+
+  private refuseIfBusy(): void {
     const r = this.running;
-    if (r) {
-      const at = r.progress ? `, ${r.progress.phase} ${r.progress.done}/${r.progress.total}` : '';
-      const what = r.kind === 'apply' && this.s.chosen ? `update apply of ${this.s.chosen.version}` : `update ${r.kind}`;
-      throw new UpdateError('busy', `${what} is running (since ${r.startedAt}${at}); one update operation at a time: wait for it${r.kind === 'cancel' ? '' : ' or run update cancel'}`);
+    if (!r) return;
+    const at = r.progress ? `, ${r.progress.phase} ${r.progress.done}/${r.progress.total}` : '';
+    const what = ['apply', 'prepare', 'activate'].includes(r.kind) && this.s.chosen ? `update ${r.kind} of ${this.s.chosen.version}` : `update ${r.kind}`;
+    throw new UpdateError('busy', `${what} is running (since ${r.startedAt}${at}); one update operation at a time: wait for it${r.kind === 'cancel' ? '' : ' or run update cancel'}`);
+  }
+
+  /** Records `type` as the most recent command: Unknown now, then Success or Failed (exit status 1, the error as stderr). */
+  private async command(type: CommandType, op: Running, fn: () => Promise<void>): Promise<void> {
+    const record = (cmdStatus: CommandResult['cmdStatus'], stderr = ''): CommandResult => ({
+      cmdType: type, cmdStatus, timestamp: new Date(this.now()).toISOString(), exitStatus: cmdStatus === 'Failed' ? 1 : 0, stderr,
+    });
+    await this.save({ ...this.s, mostRecentCommand: record('Unknown') });
+    try {
+      await fn();
+    } catch (err) {
+      await this.save({ ...this.s, mostRecentCommand: record('Failed', op.controller.signal.aborted ? `update ${op.kind} was cancelled` : message(err)) });
+      throw err;
     }
+    await this.save({ ...this.s, mostRecentCommand: record('Success') });
+  }
+
+  private begin(kind: OperationKind): Running {
+    this.refuseIfBusy();
     const op: Running = { kind, startedAt: new Date(this.now()).toISOString(), controller: new AbortController() };
     this.running = op;
     return op;
@@ -178,14 +256,20 @@ export class Updater {
       // Bottlerocket keeps a staged or ready update on refresh; the list is news only.
       return this.save({ ...this.s, available, lastError: undefined });
     }
-    if (!sel.chosen) return this.save({ state: 'idle', available });
-    return this.save({ state: 'available', chosen: sel.chosen, available });
+    const kept = this.s.mostRecentCommand ? { mostRecentCommand: this.s.mostRecentCommand } : {};
+    if (!sel.chosen) return this.save({ state: 'idle', available, ...kept });
+    return this.save({ state: 'available', chosen: sel.chosen, available, ...kept });
   }
 
   private async doApply(op: Running): Promise<void> {
-    const chosen = this.s.chosen as ManifestUpdate;
-    const signal = op.controller.signal;
-    if (this.s.state === 'available') {
+    if (this.s.state === 'available') await this.doPrepare(op);
+    await this.doActivate(op);
+  }
+
+  private doPrepare(op: Running): Promise<void> {
+    return this.command('prepare', op, async () => {
+      const chosen = this.s.chosen as ManifestUpdate;
+      const signal = op.controller.signal;
       const settings = this.o.settings();
       op.progress = { phase: 'download', done: 0, total: 0 };
       const files = await this.repository(settings).download(chosen, this.downloadDir(), (done, total) => {
@@ -193,9 +277,18 @@ export class Updater {
       }, signal);
       signal.throwIfAborted();
       await this.save({ ...this.s, state: 'staged', staged: { ...files, migrations: [...files.migrations] } });
-    }
+    });
+  }
+
+  private doActivate(op: Running): Promise<void> {
+    return this.command('activate', op, () => this.install(op));
+  }
+
+  private async install(op: Running): Promise<void> {
+    const chosen = this.s.chosen as ManifestUpdate;
+    const signal = op.controller.signal;
     const staged = this.s.staged!;
-    await this.installer('apply', () => this.o.installer.install({
+    await this.installer(op.kind, () => this.o.installer.install({
       version: chosen.version, variant: chosen.variant, arch: chosen.arch,
       files: { rootImage: staged.rootImage, kernel: staged.kernel, initramfs: staged.initramfs },
       rootHash: chosen.rootHash, hashOffset: chosen.hashOffset,

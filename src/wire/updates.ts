@@ -2,6 +2,33 @@
 
 export type UpdateStateName = 'idle' | 'available' | 'staged' | 'ready';
 
+export interface UpdateImageInfo {
+  readonly arch: string;
+  readonly version: string;
+  readonly variant: string;
+}
+
+export interface UpdatePartitionInfo {
+  readonly slot: string;
+  readonly image?: UpdateImageInfo;
+  readonly nextToBoot: boolean;
+}
+
+export interface UpdateCommandInfo {
+  readonly cmdType: string;
+  readonly cmdStatus: string;
+  readonly timestamp: string;
+  readonly exitStatus: number;
+  readonly stderr: string;
+}
+
+export interface UpdateHostOsInfo {
+  readonly variant: string;
+  readonly arch: string;
+  readonly prettyName: string;
+  readonly buildId: string;
+}
+
 export interface UpdateStatusInfo {
   readonly state: UpdateStateName;
   readonly runningVersion: string;
@@ -15,6 +42,17 @@ export interface UpdateStatusInfo {
   };
   readonly lastError?: { readonly operation: string; readonly message: string; readonly at: string };
   readonly lastCheckReason?: string;
+  readonly mostRecentCommand?: UpdateCommandInfo;
+  readonly chosenUpdate?: UpdateImageInfo;
+  readonly activePartition?: UpdatePartitionInfo;
+  readonly stagingPartition?: UpdatePartitionInfo;
+  readonly os?: UpdateHostOsInfo;
+}
+
+interface WirePartition {
+  slot: string;
+  image?: UpdateImageInfo | null;
+  next_to_boot: boolean;
 }
 
 export interface WireUpdateStatus {
@@ -26,7 +64,18 @@ export interface WireUpdateStatus {
   operation?: { kind: string; started_at: string; progress?: { phase: string; done: number; total: number } | null } | null;
   last_error?: { operation: string; message: string; at: string } | null;
   last_check_reason: string;
+  most_recent_command?: { cmd_type: string; cmd_status: string; timestamp: string; exit_status: number; stderr: string } | null;
+  chosen_update?: UpdateImageInfo | null;
+  active_partition?: WirePartition | null;
+  staging_partition?: WirePartition | null;
+  os?: { variant: string; arch: string; pretty_name: string; build_id: string } | null;
 }
+
+const partitionToWire = (p: UpdatePartitionInfo): WirePartition => ({ slot: p.slot, ...(p.image ? { image: { ...p.image } } : {}), next_to_boot: p.nextToBoot });
+const imageFromWire = (i: UpdateImageInfo): UpdateImageInfo => ({ arch: i.arch ?? '', version: i.version ?? '', variant: i.variant ?? '' });
+const partitionFromWire = (p: WirePartition): UpdatePartitionInfo => ({
+  slot: p.slot ?? '', ...(p.image ? { image: imageFromWire(p.image) } : {}), nextToBoot: p.next_to_boot === true,
+});
 
 export function updateStatusToWire(s: UpdateStatusInfo): WireUpdateStatus {
   return {
@@ -40,6 +89,16 @@ export function updateStatusToWire(s: UpdateStatusInfo): WireUpdateStatus {
     } : {}),
     ...(s.lastError ? { last_error: { ...s.lastError } } : {}),
     last_check_reason: s.lastCheckReason ?? '',
+    ...(s.mostRecentCommand ? {
+      most_recent_command: {
+        cmd_type: s.mostRecentCommand.cmdType, cmd_status: s.mostRecentCommand.cmdStatus, timestamp: s.mostRecentCommand.timestamp,
+        exit_status: s.mostRecentCommand.exitStatus, stderr: s.mostRecentCommand.stderr,
+      },
+    } : {}),
+    ...(s.chosenUpdate ? { chosen_update: { ...s.chosenUpdate } } : {}),
+    ...(s.activePartition ? { active_partition: partitionToWire(s.activePartition) } : {}),
+    ...(s.stagingPartition ? { staging_partition: partitionToWire(s.stagingPartition) } : {}),
+    ...(s.os ? { os: { variant: s.os.variant, arch: s.os.arch, pretty_name: s.os.prettyName, build_id: s.os.buildId } } : {}),
   };
 }
 
@@ -60,5 +119,15 @@ export function updateStatusFromWire(w: WireUpdateStatus): UpdateStatusInfo {
     } : {}),
     ...(w.last_error ? { lastError: { operation: w.last_error.operation, message: w.last_error.message, at: w.last_error.at } } : {}),
     ...(w.last_check_reason ? { lastCheckReason: w.last_check_reason } : {}),
+    ...(w.most_recent_command ? {
+      mostRecentCommand: {
+        cmdType: w.most_recent_command.cmd_type ?? '', cmdStatus: w.most_recent_command.cmd_status ?? '', timestamp: w.most_recent_command.timestamp ?? '',
+        exitStatus: Number(w.most_recent_command.exit_status ?? 0), stderr: w.most_recent_command.stderr ?? '',
+      },
+    } : {}),
+    ...(w.chosen_update ? { chosenUpdate: imageFromWire(w.chosen_update) } : {}),
+    ...(w.active_partition ? { activePartition: partitionFromWire(w.active_partition) } : {}),
+    ...(w.staging_partition ? { stagingPartition: partitionFromWire(w.staging_partition) } : {}),
+    ...(w.os ? { os: { variant: w.os.variant ?? '', arch: w.os.arch ?? '', prettyName: w.os.pretty_name ?? '', buildId: w.os.build_id ?? '' } } : {}),
   };
 }

@@ -56,7 +56,12 @@ test('berthctl update status|check|apply|cancel over the API; seed chosen once a
     return JSON.parse(r.stdout) as Record<string, unknown>;
   };
 
-  assert.deepEqual(await json('update', 'status'), { state: 'idle', runningVersion: '1.0.0', availableVersions: [] });
+  assert.deepEqual(await json('update', 'status'), {
+    state: 'idle', runningVersion: '1.0.0', availableVersions: [],
+    // The host's os-release and the installer's slots (what berth-apiclient answers brupop with).
+    os: { variant: 'metal', arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64', prettyName: 'berth 1.0.0', buildId: '' },
+    activePartition: { slot: 'A', nextToBoot: true }, stagingPartition: { slot: 'B', nextToBoot: false },
+  });
   const checked = await cli('update', 'check');
   assert.equal(checked.code, 0, checked.stderr);
   assert.match(checked.stdout, /^state: +available$/m);

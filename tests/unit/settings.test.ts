@@ -289,6 +289,11 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['0', '17', '2047'].map((v) => ({ input: v, stored: v })),
     bad: ['2048', '-1', '017', '1.5', 'x', '', 12],
   },
+  'updates.reboot-command': {
+    key: 'updates.reboot-command',
+    good: ['systemctl reboot', 'touch /run/rebooted && systemctl kexec'].map((v) => ({ input: v, stored: v })),
+    bad: ['', '   ', ['systemctl', 'reboot'], true],
+  },
 };
 
 describe('every key', () => {

@@ -24,6 +24,7 @@ function printStatus(s: UpdateStatusInfo, json: boolean): void {
     ['staged', s.stagedVersion ?? '-'],
     ['operation', progressText(s)],
     ...(s.lastCheckReason ? [['note', s.lastCheckReason] as const] : []),
+    ...(s.mostRecentCommand ? [['last command', `${s.mostRecentCommand.cmdType} ${s.mostRecentCommand.cmdStatus} at ${s.mostRecentCommand.timestamp}`] as const] : []),
     ...(s.lastError ? [['last error', `${s.lastError.operation} at ${s.lastError.at}: ${s.lastError.message}`] as const] : []),
   ]));
 }

@@ -47,6 +47,9 @@ export const updates = z.object({
   seed: stringValue(`0…${SEED_MAX}`, seedProblem).transform(Number).optional().register(settingMeta, {
     description: `This host's place in staged rollouts (0–${SEED_MAX}); chosen at random at first start and kept. Lower seeds update earlier.`,
   }),
+  rebootCommand: stringValue('command line', (t) => (t.trim() === '' ? 'expected a command (run by /bin/sh -c)' : undefined)).prefault('systemctl reboot').register(settingMeta, {
+    description: 'What a reboot into an update runs (/bin/sh -c COMMAND): berthctl\'s and brupop\'s reboot action. Default: systemctl reboot.',
+  }),
 });
 
 export type UpdatesSettings = z.output<typeof updates>;
