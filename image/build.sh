@@ -41,7 +41,7 @@ if [ ! -f "$BERTH/.complete" ]; then
   (cd "$CACHE/berth-build" && npm ci --no-audit --no-fund --loglevel=error </dev/null >/dev/null && npm run build --silent </dev/null >/dev/null)
   cp -a "$CACHE/berth-build/package.json" "$CACHE/berth-build/package-lock.json" "$BERTH.tmp/"
   mkdir -p "$BERTH.tmp/dist"
-  cp -a "$CACHE/berth-build/dist/src" "$CACHE/berth-build/dist/berthctl" "$BERTH.tmp/dist/"
+  cp -a "$CACHE/berth-build/dist/src" "$CACHE/berth-build/dist/berthctl" "$CACHE/berth-build/dist/berth-apiclient" "$BERTH.tmp/dist/"
   [ -d "$CACHE/berth-build/proto" ] && cp -a "$CACHE/berth-build/proto" "$BERTH.tmp/"
   (cd "$BERTH.tmp" && npm ci --omit=dev --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
   rm -rf "$CACHE/berth-build"
@@ -99,6 +99,7 @@ mkdir -p "$ROOT/usr/lib/berth"
 cp -a "$BERTH"/. "$ROOT/usr/lib/berth/"; rm -f "$ROOT/usr/lib/berth/.complete"
 install -m 0755 "$REPO/image/files/berthd-wrapper" "$ROOT/usr/bin/berthd"
 install -m 0755 "$REPO/image/files/berthctl-wrapper" "$ROOT/usr/bin/berthctl"
+install -m 0755 "$REPO/image/files/berth-apiclient-wrapper" "$ROOT/usr/bin/berth-apiclient"
 cp -a "$REPO/rootfs/." "$ROOT/"
 # This image requires SELinux: berth's shipped defaults say auto; the image's say enforce, so a host
 # booted without SELinux refuses to start units instead of running them unlabelled.
