@@ -6,6 +6,7 @@
 // the workload list identical before and after).
 import * as grpc from '@grpc/grpc-js';
 import net from 'node:net';
+import { appendFile } from 'node:fs/promises';
 import { processAlive } from '../../tests/support/wait.js';
 import fc from 'fast-check';
 import { berthService, BERTH_SERVICES } from '../../src/wire/proto.js';
@@ -304,6 +305,8 @@ export async function r4Fuzz(env: ChaosEnv): Promise<Row[]> {
   await env.cc.createNamespace(FUZZ_NS).catch(() => undefined);
   await importArchive(env.cc, await busyboxArchive(), { namespace: FUZZ_NS });
   const b = await newBerthd(env, { units: { keep: hostUnit('keep', IDLE) }, extraArgs: ['--namespace', FUZZ_NS] });
+  // The fuzz calls every RPC, Updates.Reboot included: it must never reboot the machine the tests run on.
+  await appendFile(b.settingsDefaults, '\n[settings.updates]\nreboot-command = "true"\n');
   let c: BerthClient | undefined;
   try {
     await b.start(120_000);
