@@ -6,9 +6,10 @@
 // and the calls go over berthctl's HTTP/2 client on node:net (grpc-js would only be loaded if the inline
 // root lacked a method, which the build rules out). It also starts faster than the ES modules (no loader).
 import { build } from 'esbuild';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { oneFileOptions } from './one-file.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SRC = path.join(ROOT, 'dist/src');
@@ -17,23 +18,11 @@ export const APICLIENT_BUNDLE = path.join(ROOT, 'dist/berth-apiclient/berth-apic
 export async function bundleApiclient(): Promise<void> {
   await mkdir(path.dirname(APICLIENT_BUNDLE), { recursive: true });
   await build({
+    ...(await oneFileOptions('#!/usr/bin/env node', '__apiclientUrl')),
     entryPoints: [path.join(SRC, 'apiclient/main.js')],
     outfile: APICLIENT_BUNDLE,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
     // Reached only off the HTTP/2 path (streams, TLS): never by berth-apiclient, so left out of the file.
     external: ['@grpc/grpc-js', 'protobufjs'],
-    define: {
-      'import.meta.url': '__apiclientUrl',
-      BERTHCTL_BERTH_PROTO_ROOT: await readFile(path.join(SRC, 'protobuf/berth.proto.json'), 'utf8'),
-    },
-    banner: { js: "#!/usr/bin/env node\nconst __apiclientUrl = require('node:url').pathToFileURL(__filename).href;" },
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    logLevel: 'warning',
   });
   await chmod(APICLIENT_BUNDLE, 0o755);
 }

@@ -11,7 +11,8 @@
 // Every module inside the file is initialised lazily (esbuild wraps dynamically imported ones), so a command
 // runs only its own code, as it did unbundled.
 import { build, type Plugin } from 'esbuild';
-import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises';
+import { oneFileOptions } from './one-file.js';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,29 +57,13 @@ const plugins: Plugin[] = [
 export async function bundleCli(): Promise<void> {
   await mkdir(BUNDLE_DIR, { recursive: true });
   await build({
-    entryPoints: [path.join(SRC, 'cli/main.js')],
-    outfile: BUNDLE,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: EXTERNAL_PACKAGES,
-    plugins,
-    // Modules that locate files from import.meta.url (the compiled protos, package.json, shipped settings)
-    // locate them from the bundle's own path; they search upwards, so dist/berthctl works as dist/src/cli does.
-    define: {
-      'import.meta.url': '__berthctlUrl',
-      // The unary codec's JSON root, inline (src/wire/unary-codec.ts): the file is built from it just now.
-      BERTHCTL_BERTH_PROTO_ROOT: await readFile(path.join(SRC, 'protobuf/berth.proto.json'), 'utf8'),
-    },
     // berthctl talks only to berthd's unix socket, never to a TLS server, so the extra CA bundle Node would
     // read at start-up (35 ms on a host that sets NODE_EXTRA_CA_CERTS) is dropped by the launcher line.
-    banner: { js: "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node\nconst __berthctlUrl = require('node:url').pathToFileURL(__filename).href;" },
-    // Whitespace and syntax only: names stay, so stack traces still read.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    logLevel: 'warning',
+    ...(await oneFileOptions('#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node', '__berthctlUrl')),
+    entryPoints: [path.join(SRC, 'cli/main.js')],
+    outfile: BUNDLE,
+    external: EXTERNAL_PACKAGES,
+    plugins,
   });
   await chmod(BUNDLE, 0o755);
   // The unary codec reads the compiled protos next to the module that loads them (src/protobuf/compiled.ts).
