@@ -50,13 +50,14 @@ async function waitForApply(client: BerthClient, startedAt: string, json: boolea
 
 export function registerUpdate(program: Command): void {
   const update = program.command('update').description('host updates: check the update repository, apply a version, cancel, status');
-  update
-    .command('check')
-    .description('read the update repository and choose a version for this host')
-    .action(async (_opts: unknown, cmd: Command) => {
+  // A subcommand that makes one call and prints the status it answers.
+  const statusCall = (name: string, description: string, call: (c: BerthClient) => Promise<UpdateStatusInfo>): void => {
+    update.command(name).description(description).action(async (_opts: unknown, cmd: Command) => {
       const { client, options } = await connect(cmd);
-      printStatus(await client.updates.check(), options.output === 'json');
+      printStatus(await call(client), options.output === 'json');
     });
+  };
+  statusCall('check', 'read the update repository and choose a version for this host', (c) => c.updates.check());
   update
     .command('apply')
     .description('download and verify the chosen version, write it to the inactive slot and make it the next boot')
@@ -68,18 +69,6 @@ export function registerUpdate(program: Command): void {
       const s = opts.wait && started.operation ? await waitForApply(client, started.operation.startedAt, json) : started;
       printStatus(s, json);
     });
-  update
-    .command('cancel')
-    .description('stop the running update operation, or step back: ready → staged → available → idle')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const { client, options } = await connect(cmd);
-      printStatus(await client.updates.cancel(), options.output === 'json');
-    });
-  update
-    .command('status')
-    .description('state, running and available versions, progress, last error')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const { client, options } = await connect(cmd);
-      printStatus(await client.updates.status(), options.output === 'json');
-    });
+  statusCall('cancel', 'stop the running update operation, or step back: ready → staged → available → idle', (c) => c.updates.cancel());
+  statusCall('status', 'state, running and available versions, progress, last error', (c) => c.updates.status());
 }
