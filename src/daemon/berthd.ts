@@ -137,8 +137,8 @@ export class Berthd {
     daemon.fleet = createFleetMember({ store: settings, stateDir: opts.stateDir, version: berthVersion(), supervisor, logger });
     settings.onCommit((r) => {
       logger.info({ changed: r.changedKeys }, 'settings committed');
-      // `host-containers.NAME.source` set again, unchanged: retry that unit's rolled-back rollout.
-      const retry = new Set((r.assignedKeys ?? []).flatMap((k) => /^host-containers\.([^.]+)\.source$/.exec(k)?.slice(1) ?? []));
+      // `host-containers.NAME.source` (or `bootstrap-containers.…`) set again, unchanged: retry that unit's rolled-back rollout.
+      const retry = new Set((r.assignedKeys ?? []).flatMap((k) => /^(?:host|bootstrap)-containers\.([^.]+)\.source$/.exec(k)?.slice(1) ?? []));
       void daemon.reconcile(retry).catch((e: unknown) => logger.error({ err: String(e) }, 'reconcile after commit failed'));
     });
     return daemon;

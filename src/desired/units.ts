@@ -19,6 +19,14 @@ function plainUnit(name: string, cls: 'host' | 'bootstrap', image: string): Unit
   return res.ok ? res.unit : res.errors.map((e) => `${e.file}: ${e.path}: ${e.message}`).join('; ');
 }
 
+/** Settings win over the unit file's [rollout] table, key by key. */
+function overlayRollout(unit: UnitSpec, base: UnitSpec, set: { watchMs?: number; guard?: boolean } | undefined): void {
+  if (set?.watchMs === undefined && set?.guard === undefined) return;
+  // No watch anywhere: the class's default (src/supervisor/rollout.ts), not a host container's.
+  const watchMs = set.watchMs ?? base.rollout?.watchMs;
+  unit.rollout = { ...(watchMs !== undefined ? { watchMs } : {}), guard: set.guard ?? base.rollout?.guard ?? DEFAULT_ROLLOUT.guard };
+}
+
 /**
  * Settings drive units (Bottlerocket's model): `host-containers.<name>` picks the unit of that name from
  * the unit dirs as its template (admin, control) or a plain host container, then overlays source,
@@ -54,10 +62,7 @@ export function desiredUnits(loaded: ReadonlyMap<string, UnitSpec>, hosts: Reado
     };
     if (h.userData !== undefined) unit.userData = h.userData;
     else delete unit.userData;
-    // Settings win over the unit file's [rollout] table, key by key.
-    if (h.rollout?.watchMs !== undefined || h.rollout?.guard !== undefined) {
-      unit.rollout = { watchMs: h.rollout.watchMs ?? base.rollout?.watchMs ?? DEFAULT_ROLLOUT.watchMs, guard: h.rollout.guard ?? base.rollout?.guard ?? DEFAULT_ROLLOUT.guard };
-    }
+    overlayRollout(unit, base, h.rollout);
     specs.set(name, unit);
     if (h.enabled) running.add(name);
     else running.delete(name);
@@ -75,6 +80,7 @@ export function desiredUnits(loaded: ReadonlyMap<string, UnitSpec>, hosts: Reado
     }
     const unit: UnitSpec = { ...base, image: b.source, bootstrap: { mode: b.mode, essential: b.essential, order: base.bootstrap?.order ?? 0 } };
     if (b.userData !== undefined) unit.userData = b.userData;
+    overlayRollout(unit, base, b.rollout);
     specs.set(name, unit);
     if (b.mode === 'off') running.delete(name);
     else running.add(name);

@@ -22,7 +22,8 @@ export async function runBootstrapPhase(units: ReadonlyMap<string, UnitRecord>, 
     const u = units.get(spec.name)!;
     if (u.desired !== 'running' || spec.bootstrap?.mode === 'off') continue;
     if (await d.markers.done(spec)) {
-      d.runner.exited(u, `already ran (${spec.bootstrap?.mode})`);
+      // Exited already: the phase runs again after a bootstrap rollout re-opened the gate (supervisor.ts).
+      if (u.state !== 'exited') d.runner.exited(u, `already ran (${spec.bootstrap?.mode})`);
       continue;
     }
     await u.serialize(() => runBootstrapUnit(u, d));

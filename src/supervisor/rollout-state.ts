@@ -46,6 +46,10 @@ export type RolloutInput =
   | { kind: 'exited'; exitCode: number; reason: string }
   /** The deadline came: `healthy` false when it has a health check that has not passed. */
   | { kind: 'deadline'; healthy: boolean; health: string }
+  /** A run-to-completion unit (bootstrap) under watch exited 0: that is its healthy end. */
+  | { kind: 'completed' }
+  /** A run-to-completion unit was still running at the deadline (it was stopped): a failure. */
+  | { kind: 'unfinished' }
   /** The previous image runs again. */
   | { kind: 'restored' }
   | { kind: 'restore-failed'; message: string }
@@ -97,6 +101,8 @@ export function stepRollout(r: Rollout, input: RolloutInput, now: Date): { rollo
       return bad();
     case 'watching':
       if (input.kind === 'exited') return { rollout: rollingBack(r, input.reason, input.exitCode), action: 'restore' };
+      if (input.kind === 'completed') return { rollout: end(r, 'succeeded', undefined, now), action: 'none' };
+      if (input.kind === 'unfinished') return { rollout: rollingBack(r, `did not finish within the ${r.watchMs / 1000} s watch (stopped)`), action: 'restore' };
       if (input.kind === 'deadline') {
         if (input.healthy) return { rollout: end(r, 'succeeded', undefined, now), action: 'none' };
         return { rollout: rollingBack(r, `not healthy by the end of the watch (health: ${input.health})`), action: 'stop-and-restore' };
@@ -130,4 +136,36 @@ export function recoverRollout(r: Rollout, runs: 'to' | 'from' | 'none', now: Da
   if (r.phase === 'rolling-back') return { rollout: end(r, 'rolled-back', r.reason, now, r.exitCode), run: 'from', action: 'none' };
   // pulling (or replacing with the previous image still up): nothing was stopped; start over.
   return { rollout: { ...r, phase: 'pulling' }, run: 'from', action: 'restart' };
+}
+
+/**
+ * Whether a bootstrap unit's previous image, put back after its new image failed, is run again now. The
+ * rule follows what the mode promises the host:
+ * - `always`: a run at every boot. This boot's last run was the failed new image, which may have left the
+ *   set-up half done or undone: the previous image runs again so the host ends this boot as a good run
+ *   leaves it (and the next boot runs it anyway).
+ * - `once`: one completed run, ever. If the unit already completed (its marker is there: the previous image
+ *   did the job), that job is done and `once` forbids doing it again: not re-run. If it never completed
+ *   (the previous image failed too, or never got to run), the job is still owed: the previous image, the
+ *   last one known to the host, runs now, as it would at the next boot.
+ * - `off`: never runs (a source change of an `off` unit is no rollout; this is for completeness).
+ */
+export function bootstrapRerunsPrevious(mode: 'off' | 'once' | 'always', completedOnce: boolean): boolean {
+  if (mode === 'always') return true;
+  if (mode === 'once') return !completedOnce;
+  return false;
+}
+
+/**
+ * After a berthd restart, a bootstrap unit's rollout: its trial run is not adopted (the supervisor does not
+ * wait on a run-to-completion container it did not start), so its result is unknown and it did not prove
+ * the new image: the previous image is what the unit runs (the boot's bootstrap phase then runs it as its
+ * mode says, so the start-up gate never waits on an unproven image). Killed while pulling: nothing ran yet,
+ * the rollout starts over once the host units are up. Re-applying the source retries any other.
+ */
+export function recoverBootstrapRollout(r: Rollout, now: Date): { rollout: Rollout; run: 'to' | 'from'; action: 'none' | 'restart' } {
+  if (r.phase === 'done') return { rollout: r, run: r.outcome === 'rolled-back' || r.outcome === 'failed' ? 'from' : 'to', action: 'none' };
+  if (r.phase === 'pulling') return { rollout: r, run: 'from', action: 'restart' };
+  if (r.phase === 'rolling-back') return { rollout: end(r, 'rolled-back', r.reason, now, r.exitCode), run: 'from', action: 'none' };
+  return { rollout: end(r, 'rolled-back', `berthd restarted before ${r.to.ref} finished; its result is unknown`, now), run: 'from', action: 'none' };
 }

@@ -4,7 +4,8 @@ import { LABELS, type ManagedContainer, type RunningTask } from '../runtime/type
 import type { SupervisorDeps } from './deps.js';
 import type { RestartWrapper } from './restart.js';
 import type { Runner } from './runner.js';
-import { beginRollout, recoverRollout, stepRollout, type Rollout, type RolloutInput } from './rollout-state.js';
+import { beginRollout, recoverBootstrapRollout, recoverRollout, stepRollout, type Rollout, type RolloutInput } from './rollout-state.js';
+import { runBootstrapRollout, type BootstrapRolloutContext } from './bootstrap-rollout.js';
 import { RolloutStore } from './rollout-store.js';
 import type { UnitRecord } from './unit-record.js';
 
@@ -13,13 +14,21 @@ export function restoreRefFor(unit: string, digest: string): string {
   return `berth.local/rollout/${unit}:${digest.replace(/^sha256:/, '').slice(0, 16)}`;
 }
 
+/**
+ * A bootstrap unit's default watch: how long its new image may run before it counts as hung. A run to
+ * completion (formatting a disk, fetching a config) may rightly take longer than a host container needs to
+ * show it stays up, so the default is longer than DEFAULT_ROLLOUT's; `rollout.watch` sets it per unit.
+ */
+export const BOOTSTRAP_WATCH_MS = 300_000;
+
 /** The plan that puts the previous image back: the asked plan (settings as they are now), previous image. */
 function restorePlan(asked: SpecPlan, ref: string): SpecPlan {
   return { ...asked, unit: { ...asked.unit, image: ref } };
 }
 
 /**
- * Guarded rollouts (issue 18): an image change of a running host unit pulls first (the old container
+ * Guarded rollouts (issue 18): an image change of a running host unit (or of a bootstrap unit whose mode
+ * runs it: bootstrap-rollout.ts, where healthy means "exited 0 within the watch") pulls first (the old container
  * untouched), replaces, watches for `rollout.watch`, and puts the previous image back — by digest, same
  * settings otherwise — when the new one exits, is OOM-killed or is not healthy. Decisions are
  * rollout-state.ts's; this class does them and persists every step (rollout-store.ts).
@@ -27,14 +36,31 @@ function restorePlan(asked: SpecPlan, ref: string): SpecPlan {
 export class Rollouts {
   readonly store: RolloutStore;
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** A bootstrap unit's trial run under way: aborted when its rollout is superseded (a stop must not wait). */
+  private readonly trials = new Map<string, AbortController>();
+  private readonly bootstrapContext: BootstrapRolloutContext;
+  /** Told when a bootstrap rollout ends with a completed run (the supervisor re-opens a closed gate). */
+  onBootstrapCompleted: (u: UnitRecord) => void = () => undefined;
 
   constructor(private readonly deps: SupervisorDeps, private readonly runner: Runner, private readonly restart: () => RestartWrapper) {
     this.store = new RolloutStore(deps.rolloutDir);
+    this.bootstrapContext = {
+      deps, runner,
+      step: (u, r, input) => this.step(u, r, input),
+      putBack: (u, r) => this.putBack(u, r),
+      completed: (u) => this.onBootstrapCompleted(u),
+    };
   }
 
   /** Whether a change of `u` to `plan` is a guarded rollout rather than a plain stop and start. */
   applies(u: UnitRecord, plan: SpecPlan, askedImage: string): boolean {
     const guard = plan.unit.rollout?.guard ?? DEFAULT_ROLLOUT.guard;
+    // A bootstrap unit is never "running" for long: it is guarded whenever its mode runs it at all (its
+    // new image is run now, as a trial, instead of first at the next boot, unproven, as the gate).
+    if (plan.unit.class === 'bootstrap') {
+      return guard && u.spec.class === 'bootstrap' && !u.held && u.desired === 'running' && (plan.unit.bootstrap?.mode ?? 'off') !== 'off'
+        && askedImage !== plan.unit.image;
+    }
     return guard && plan.unit.class === 'host' && u.spec.class === 'host' && !u.held && u.desired === 'running'
       && u.state === 'running' && u.task !== undefined && askedImage !== plan.unit.image;
   }
@@ -66,6 +92,8 @@ export class Rollouts {
   /** End a rollout in progress (another source, a stop, removal): nothing is undone, nothing more done. */
   async supersede(u: UnitRecord, why: string): Promise<void> {
     this.clearTimer(u.name);
+    this.trials.get(u.name)?.abort();
+    this.trials.delete(u.name);
     const r = this.active(u);
     if (r) await this.step(u, r, { kind: 'superseded', why });
   }
@@ -97,7 +125,8 @@ export class Rollouts {
     }
     let r = beginRollout({
       unit: u.name, id: this.store.nextId(u.name), from, to: { ref: plan.unit.image, digest: '' },
-      fromHash: inherited?.fromHash ?? u.hash, toHash: hash, restoreRef, watchMs: plan.unit.rollout?.watchMs ?? DEFAULT_ROLLOUT.watchMs,
+      fromHash: inherited?.fromHash ?? u.hash, toHash: hash, restoreRef,
+      watchMs: plan.unit.rollout?.watchMs ?? (plan.unit.class === 'bootstrap' ? BOOTSTRAP_WATCH_MS : DEFAULT_ROLLOUT.watchMs),
     }, new Date());
     await this.save(u, r);
     let pulled: string;
@@ -110,6 +139,19 @@ export class Rollouts {
     await u.serialize(async () => {
       if (this.store.latest(u.name)?.id !== r.id || r.phase !== 'pulling' || u.asked?.hash !== hash) return; // superseded meanwhile
       ({ rollout: r } = await this.step(u, r, { kind: 'pulled', digest: pulled }));
+      if (plan.unit.class === 'bootstrap') {
+        u.plan = plan;
+        u.hash = hash;
+        u.asked = undefined;
+        const trial = new AbortController();
+        this.trials.set(u.name, trial);
+        try {
+          await runBootstrapRollout(this.bootstrapContext, u, r, trial.signal);
+        } finally {
+          if (this.trials.get(u.name) === trial) this.trials.delete(u.name);
+        }
+        return;
+      }
       await this.runner.stop(u, `rolling out ${plan.unit.image}`);
       u.plan = plan;
       u.hash = hash;
@@ -171,11 +213,16 @@ export class Rollouts {
     return true;
   }
 
-  /** Put the previous image back (inside the unit's chain, `u` idle). */
-  private async restore(u: UnitRecord, r: Rollout): Promise<void> {
+  /** Make `u` run the previous image again (its plan as asked, the pinned digest); `asked` keeps the new one. */
+  private putBack(u: UnitRecord, r: Rollout): void {
     u.asked = { plan: u.plan, hash: u.hash };
     u.plan = restorePlan(u.plan, r.restoreRef);
     u.hash = r.fromHash;
+  }
+
+  /** Put the previous image back (inside the unit's chain, `u` idle). */
+  private async restore(u: UnitRecord, r: Rollout): Promise<void> {
+    this.putBack(u, r);
     const startedAt = Date.now();
     try {
       const task = await this.runner.launch(u);
@@ -196,10 +243,21 @@ export class Rollouts {
     const later: Array<() => void> = [];
     for (const u of units.values()) {
       const r = this.store.latest(u.name);
-      if (!r || u.spec.class !== 'host') continue;
+      if (!r || u.spec.class === 'workload') continue;
       if (r.toHash !== u.hash) {
         // The settings changed while berthd was down: that change is applied as usual, this rollout is over.
         if (r.phase !== 'done') await this.save(u, stepRollout(r, { kind: 'superseded', why: 'settings changed while berthd was down' }, new Date()).rollout);
+        continue;
+      }
+      if (u.spec.class === 'bootstrap') {
+        // Before the bootstrap phase: it then runs whichever image this says (never an unproven one).
+        const next = recoverBootstrapRollout(r, new Date());
+        if (next.rollout !== r) await this.save(u, next.rollout);
+        if (next.run === 'from') {
+          this.putBack(u, r);
+          u.imageDigest = r.from.digest || undefined;
+        }
+        if (next.action === 'restart') later.push(() => void this.begin(u, u.asked!.plan, u.asked!.hash).catch((e: unknown) => this.deps.logger.error({ unit: u.name, err: String(e) }, 'resuming a rollout failed')));
         continue;
       }
       const c = containers.find((x) => x.id === u.containerId && x.task?.status === 'running');
@@ -207,11 +265,7 @@ export class Rollouts {
       const runs = label === r.toHash ? 'to' : label === r.fromHash ? 'from' : 'none';
       const next = recoverRollout(r, runs, new Date());
       if (next.rollout !== r) await this.save(u, next.rollout);
-      if (next.run === 'from') {
-        u.asked = { plan: u.plan, hash: u.hash };
-        u.plan = restorePlan(u.plan, r.restoreRef);
-        u.hash = r.fromHash;
-      }
+      if (next.run === 'from') this.putBack(u, r);
       if (next.action === 'watch') later.push(() => this.watch(u, next.rollout));
       if (next.action === 'restart') later.push(() => void this.begin(u, u.asked!.plan, u.asked!.hash).catch((e: unknown) => this.deps.logger.error({ unit: u.name, err: String(e) }, 'resuming a rollout failed')));
     }
@@ -219,6 +273,8 @@ export class Rollouts {
   }
 
   close(): void {
+    for (const t of this.trials.values()) t.abort();
+    this.trials.clear();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }

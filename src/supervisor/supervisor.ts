@@ -59,6 +59,11 @@ export class Supervisor implements SupervisorApi {
     this.reconciler.useRestart(this.restartWrapper);
     this.rollouts = new Rollouts(deps, this.runner, () => this.restartWrapper);
     this.reconciler.useRollouts(this.rollouts);
+    // A host held at its start-up gate by a failed essential bootstrap unit is not held for good: once a
+    // rollout of a bootstrap unit ends with a run that completed, the gate is tried again.
+    this.rollouts.onBootstrapCompleted = () => {
+      if (this.reconciler.blockedBy) void this.passGate().catch((e: unknown) => deps.logger.error({ err: String(e) }, 'reopening the start-up gate failed'));
+    };
     this.health = new HealthChecks(deps.runtime, this.runner);
     this.watch = new RuntimeWatch(deps, this.daemon, this.reconciler, this.runner, this.restartWrapper);
   }
@@ -156,10 +161,9 @@ export class Supervisor implements SupervisorApi {
    */
   async run(): Promise<void> {
     void this.watch.run();
-    let resumeRollouts = (): void => undefined;
     try {
       await this.rollouts.store.load((file, why) => this.deps.logger.warn({ file, err: why }, 'rollout file unreadable; ignored'));
-      resumeRollouts = await this.rollouts.recover(this.reconciler.units, await this.deps.runtime.listManaged());
+      this.resumeRollouts = await this.rollouts.recover(this.reconciler.units, await this.deps.runtime.listManaged());
       await adoptRunning(this.deps.runtime, this.reconciler.units, this.runner, this.deps.logger);
     } catch (e) {
       // The engine is down at start-up (e.g. workloads.runtime = "docker" with no Docker running): berthd
@@ -169,19 +173,32 @@ export class Supervisor implements SupervisorApi {
       if (!(e instanceof RuntimeUnavailableError)) throw e;
       this.daemon.runtimeDown(e.message);
     }
+    await this.passGate();
+    this.daemon.ready = true;
+  }
+
+  private resumeRollouts = (): void => undefined;
+
+  /**
+   * The start-up gate: the bootstrap phase (units already run are skipped), then every host unit. An
+   * essential bootstrap unit that fails closes it (nothing else starts); at start-up, or again after a
+   * bootstrap rollout completed a run (Rollouts.onBootstrapCompleted), it is tried again.
+   */
+  private async passGate(): Promise<void> {
     try {
       await runBootstrapPhase(this.reconciler.units, this.bootstrap);
     } catch (e) {
       if (!(e instanceof EssentialBootstrapError)) throw e;
       this.reconciler.blockedBy = e.message;
       this.daemon.announce(e.message);
-      this.daemon.ready = true;
       return;
     }
+    this.reconciler.blockedBy = undefined;
     this.reconciler.bootstrapPhaseDone = true;
     await this.reconciler.startAll();
-    resumeRollouts();
-    this.daemon.ready = true;
+    const resume = this.resumeRollouts;
+    this.resumeRollouts = () => undefined;
+    resume();
     this.daemon.announce(this.reconciler.summary());
   }
 

@@ -93,7 +93,7 @@ export function resolveUnit(f: UnitFile): UnitSpec {
     };
   }
   if (f.rollout !== undefined) {
-    unit.rollout = { watchMs: f.rollout.watch ?? DEFAULT_ROLLOUT.watchMs, guard: f.rollout.guard ?? DEFAULT_ROLLOUT.guard };
+    unit.rollout = { ...(f.rollout.watch !== undefined ? { watchMs: f.rollout.watch } : {}), guard: f.rollout.guard ?? DEFAULT_ROLLOUT.guard };
   }
   if (f.bootstrap !== undefined) {
     unit.bootstrap = {

@@ -81,8 +81,11 @@ export interface UnitBootstrap {
 
 /** How an image change of a running host unit is applied: a guarded rollout (src/supervisor/rollout.ts). */
 export interface UnitRollout {
-  /** How long the new image must stay running (and healthy, with a health check) before it is kept. */
-  watchMs: number;
+  /**
+   * How long the new image must stay running (and healthy, with a health check) before it is kept; for a
+   * bootstrap unit, how long it may take to exit 0. Absent: the class's default (src/supervisor/rollout.ts).
+   */
+  watchMs?: number;
   /** false: an image change is a plain stop and start, with no watch and no rollback. */
   guard: boolean;
 }
@@ -127,4 +130,4 @@ export const DEFAULT_TMPFS_MODE = 0o1777;
 export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 export const DEFAULT_STOP_TIMEOUT_MS = 20_000;
 export const DEFAULT_HEALTH = { intervalMs: 10_000, timeoutMs: 5_000, startPeriodMs: 0, retries: 3 } as const;
-export const DEFAULT_ROLLOUT: UnitRollout = { watchMs: 30_000, guard: true };
+export const DEFAULT_ROLLOUT: Required<UnitRollout> = { watchMs: 30_000, guard: true };

@@ -154,6 +154,13 @@ const KEY_CASES: Record<string, KeyCase> = {
   },
   'bootstrap-containers.<name>.essential': { key: 'bootstrap-containers.t.essential', companion: bc, good: bools(), bad: badBools },
   'bootstrap-containers.<name>.user-data': { key: 'bootstrap-containers.t.user-data', companion: bc, good: userDataGood, bad: userDataBad, sensitive: true },
+  'bootstrap-containers.<name>.rollout.watch': {
+    key: 'bootstrap-containers.t.rollout.watch',
+    companion: bc,
+    good: ['5m', '2s', '500ms'].map((v) => ({ input: v, stored: v })),
+    bad: ['0s', 'soon', '30', 30, true],
+  },
+  'bootstrap-containers.<name>.rollout.guard': { key: 'bootstrap-containers.t.rollout.guard', companion: bc, good: bools(), bad: badBools },
   'selinux.mode': {
     key: 'selinux.mode',
     good: ['auto', 'enforce', 'off'].map((v) => ({ input: v, stored: v })),

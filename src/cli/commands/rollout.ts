@@ -1,4 +1,4 @@
-// `berthctl rollout history NAME`: a host container's image changes, each with both digests and its outcome.
+// `berthctl rollout history NAME`: a host or bootstrap container's image changes, each with both digests and its outcome.
 import type { Command } from 'commander';
 import type { RolloutInfo } from '../../wire/index.js';
 import { nameArg } from '../arguments.js';
@@ -22,7 +22,7 @@ export function rolloutRow(r: RolloutInfo): string[] {
 }
 
 export function registerRollout(program: Command): void {
-  const rollout = program.command('rollout').description("a host container's guarded image changes (rollouts)");
+  const rollout = program.command('rollout').description("a host or bootstrap container's guarded image changes (rollouts)");
   rollout
     .command('history')
     .description('every recent rollout of a unit: when, outcome, the image (with digest) before and after, why')

@@ -16,7 +16,7 @@ async function redacted(value: unknown): Promise<unknown> {
   return redactSecrets(value);
 }
 
-/** Every `host-containers.<name>.source` in a `get` answer (nested from the root): [key, unit name, image asked for]. */
+/** Every `host-containers.<name>.source` and `bootstrap-containers.<name>.source` in a `get` answer (nested from the root): [key, unit name, image asked for]. */
 export function hostContainerSources(value: unknown): Array<[string, string, string]> {
   const found: Array<[string, string, string]> = [];
   const walk = (path: string[], v: unknown): void => {
@@ -24,7 +24,7 @@ export function hostContainerSources(value: unknown): Array<[string, string, str
       for (const [k, child] of Object.entries(v)) walk([...path, k], child);
       return;
     }
-    if (path.length === 3 && path[0] === 'host-containers' && path[2] === 'source' && typeof v === 'string') found.push([path.join('.'), path[1]!, v]);
+    if (path.length === 3 && (path[0] === 'host-containers' || path[0] === 'bootstrap-containers') && path[2] === 'source' && typeof v === 'string') found.push([path.join('.'), path[1]!, v]);
   };
   walk([], value);
   return found;
