@@ -6,6 +6,7 @@ import type { RestartWrapper } from './restart.js';
 import type { Runner } from './runner.js';
 import { beginRollout, recoverBootstrapRollout, recoverRollout, stepRollout, type Rollout, type RolloutInput } from './rollout-state.js';
 import { runBootstrapRollout, type BootstrapRolloutContext } from './bootstrap-rollout.js';
+import { runBootstrapUnit } from './bootstrap.js';
 import { RolloutStore } from './rollout-store.js';
 import type { UnitRecord } from './unit-record.js';
 
@@ -256,6 +257,14 @@ export class Rollouts {
         if (next.run === 'from') {
           this.putBack(u, r);
           u.imageDigest = r.from.digest || undefined;
+        }
+        // Cut off during its trial run (or the previous image's re-run): the rule of a rollback holds
+        // (bootstrapRerunsPrevious). The phase runs the previous image if its marker says it is owed; an
+        // `always` unit that already ran this boot is run again once the host units are up.
+        const cut = r.phase === 'replacing' || r.phase === 'watching' || r.phase === 'rolling-back';
+        if (cut && u.spec.bootstrap?.mode === 'always' && u.desired === 'running' && (await this.deps.bootstrapMarkers.done(u.spec))) {
+          const d = { runner: this.runner, logger: this.deps.logger, markers: this.deps.bootstrapMarkers };
+          later.push(() => void u.serialize(() => runBootstrapUnit(u, d)).catch((e: unknown) => this.deps.logger.warn({ unit: u.name, err: String(e) }, 'running the previous image again failed')));
         }
         if (next.action === 'restart') later.push(() => void this.begin(u, u.asked!.plan, u.asked!.hash).catch((e: unknown) => this.deps.logger.error({ unit: u.name, err: String(e) }, 'resuming a rollout failed')));
         continue;

@@ -141,6 +141,25 @@ test('B exists in no registry → rolled back with the pull error; nothing ran a
   assert.equal(u.runningImage, `${IMAGES.A.ref}@${digests.A}`);
 });
 
+test('berthd SIGKILLed during the trial run → after the restart: rolled back (result unknown), A runs again, the trial container is gone', async () => {
+  const before = await latestId();
+  const afterPid = (await client.units.get('after')).pid;
+  await client.settings.set({ 'bootstrap-containers.setup.source': IMAGES.HANG.ref, 'bootstrap-containers.setup.rollout.watch': '60s' });
+  await waitUnit(client, 'setup', (u) => (u.rollout?.id ?? 0) > before && u.rollout?.phase === 'watching' && u.state === 'running', 20_000, 'trial of HANG running');
+  client.close();
+  await b.kill();
+  await b.start(60_000);
+  client = BerthClient.connect({ socketPath: b.socket });
+  const u = await waitUnit(client, 'setup', (x) => x.rollout?.phase === 'done' && completedRuns(x) > 0, 30_000, 'A ran again after the restart');
+  assert.equal(u.rollout?.outcome, 'rolled-back');
+  assert.match(u.rollout?.reason ?? '', /result is unknown/);
+  assert.equal(u.state, 'exited');
+  assert.equal(u.runningImage, `${IMAGES.A.ref}@${digests.A}`);
+  const left = (await ctd.client(b.namespace).listContainers()).filter((c) => c.labels['berth.unit'] === 'setup');
+  assert.equal(left.length, 0, 'the trial container was removed');
+  assert.equal((await client.units.get('after')).pid, afterPid, 'the host unit was adopted, not restarted');
+});
+
 test('B exits 0 → B stays; history shows both digests (--output json)', async () => {
   const u = await rollTo(IMAGES.B0.ref);
   assert.equal(u.rollout?.outcome, 'succeeded');
@@ -153,7 +172,7 @@ test('B exits 0 → B stays; history shows both digests (--output json)', async 
   const list = JSON.parse(history.stdout) as Array<{ outcome: string; from: { digest: string }; to: { digest: string } }>;
   const last = list.at(-1)!;
   assert.deepEqual([last.outcome, last.from.digest, last.to.digest], ['succeeded', digests.A, digests.B0]);
-  assert.deepEqual(list.map((r) => r.outcome), ['rolled-back', 'rolled-back', 'rolled-back', 'rolled-back', 'succeeded']);
+  assert.deepEqual(list.map((r) => r.outcome), ['rolled-back', 'rolled-back', 'rolled-back', 'rolled-back', 'rolled-back', 'succeeded']);
 });
 
 test('rollout.guard = false: a source change is no rollout (it takes effect at the next run, unguarded)', async () => {
@@ -162,6 +181,6 @@ test('rollout.guard = false: a source change is no rollout (it takes effect at t
   // A plain change emits no unit event: wait on the status itself.
   await waitFor(async () => (await client.units.get('setup')).image === IMAGES.B1.ref, 10_000, 'B1 asked');
   const u = await client.units.get('setup');
-  assert.equal(u.rollout?.id, before, 'no new rollout');
+  assert.equal(u.rollout?.id ?? 0, before, 'no new rollout');
   assert.equal(u.state, 'exited', 'not run');
 });
