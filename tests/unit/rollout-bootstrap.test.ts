@@ -91,3 +91,27 @@ test('bootstrap-containers.<name>.rollout: settings win key by key; no watch any
   const both = desiredUnits(loaded, new Map(), new Map([['setup', { source: 'localhost/b:1', mode: 'once', essential: true, rollout: { guard: false } }]])).specs[0]!;
   assert.deepEqual(both.rollout, { watchMs: 9000, guard: false });
 });
+
+test('a bootstrap unit\'s source change is a rollout only when guarded, wanted, and its mode runs it', async () => {
+  const { Rollouts } = await import('../../src/supervisor/rollout.js');
+  const { UnitRecord } = await import('../../src/supervisor/unit-record.js');
+  const { validateUnit } = await import('../../src/units/index.js');
+  const { planSpec } = await import('../../src/ocispec/plan.js');
+  const { testPlanContext } = await import('../support/supervisor.js');
+  const plan = (image: string, mode: string, guard?: boolean) => {
+    const r = validateUnit({ name: 'setup', class: 'bootstrap', image, bootstrap: { mode }, ...(guard !== undefined ? { rollout: { guard } } : {}) });
+    assert.ok(r.ok);
+    return planSpec(r.unit, testPlanContext(r.unit));
+  };
+  const u = new UnitRecord(plan('localhost/a:1', 'always'), 'ha', 'test', () => undefined);
+  u.desired = 'running';
+  const rollouts = new Rollouts({} as never, {} as never, () => ({}) as never);
+  // Exited (its run done) is its normal state: still guarded, unlike a host unit that must be running.
+  assert.equal(rollouts.applies(u, plan('localhost/b:1', 'always'), 'localhost/a:1'), true);
+  assert.equal(rollouts.applies(u, plan('localhost/b:1', 'once'), 'localhost/a:1'), true);
+  assert.equal(rollouts.applies(u, plan('localhost/b:1', 'off'), 'localhost/a:1'), false, 'off: nothing runs, nothing to guard');
+  assert.equal(rollouts.applies(u, plan('localhost/b:1', 'always', false), 'localhost/a:1'), false, 'rollout.guard = false');
+  assert.equal(rollouts.applies(u, plan('localhost/a:1', 'always'), 'localhost/a:1'), false, 'same image');
+  u.held = true;
+  assert.equal(rollouts.applies(u, plan('localhost/b:1', 'always'), 'localhost/a:1'), false, 'stopped on request');
+});
