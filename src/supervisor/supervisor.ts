@@ -60,9 +60,14 @@ export class Supervisor implements SupervisorApi {
     this.rollouts = new Rollouts(deps, this.runner, () => this.restartWrapper);
     this.reconciler.useRollouts(this.rollouts);
     // A host held at its start-up gate by a failed essential bootstrap unit is not held for good: once a
-    // rollout of a bootstrap unit ends with a run that completed, the gate is tried again.
-    this.rollouts.onBootstrapCompleted = () => {
-      if (this.reconciler.blockedBy) void this.passGate().catch((e: unknown) => deps.logger.error({ err: String(e) }, 'reopening the start-up gate failed'));
+    // rollout of that unit ends with a run that completed, the gate is tried again (the phase goes on
+    // from there: units already run are skipped).
+    this.rollouts.onBootstrapCompleted = (u) => {
+      if (!this.reconciler.blockedBy || u.name !== this.gateClosedBy || this.gateOpening) return;
+      this.gateOpening = true;
+      void this.passGate()
+        .catch((e: unknown) => deps.logger.error({ err: String(e) }, 'reopening the start-up gate failed'))
+        .finally(() => (this.gateOpening = false));
     };
     this.health = new HealthChecks(deps.runtime, this.runner);
     this.watch = new RuntimeWatch(deps, this.daemon, this.reconciler, this.runner, this.restartWrapper);
@@ -178,6 +183,9 @@ export class Supervisor implements SupervisorApi {
   }
 
   private resumeRollouts = (): void => undefined;
+  /** The essential bootstrap unit whose failure closed the start-up gate. */
+  private gateClosedBy: string | undefined;
+  private gateOpening = false;
 
   /**
    * The start-up gate: the bootstrap phase (units already run are skipped), then every host unit. An
@@ -190,10 +198,12 @@ export class Supervisor implements SupervisorApi {
     } catch (e) {
       if (!(e instanceof EssentialBootstrapError)) throw e;
       this.reconciler.blockedBy = e.message;
+      this.gateClosedBy = e.unit;
       this.daemon.announce(e.message);
       return;
     }
     this.reconciler.blockedBy = undefined;
+    this.gateClosedBy = undefined;
     this.reconciler.bootstrapPhaseDone = true;
     await this.reconciler.startAll();
     const resume = this.resumeRollouts;
