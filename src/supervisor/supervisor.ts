@@ -65,7 +65,7 @@ export class Supervisor implements SupervisorApi {
     this.rollouts.onBootstrapCompleted = (u) => {
       if (!this.reconciler.blockedBy || u.name !== this.gateClosedBy || this.gateOpening) return;
       this.gateOpening = true;
-      void this.passGate()
+      void this.reopenGate()
         .catch((e: unknown) => deps.logger.error({ err: String(e) }, 'reopening the start-up gate failed'))
         .finally(() => (this.gateOpening = false));
     };
@@ -166,9 +166,10 @@ export class Supervisor implements SupervisorApi {
    */
   async run(): Promise<void> {
     void this.watch.run();
+    let resumeRollouts = (): void => undefined;
     try {
       await this.rollouts.store.load((file, why) => this.deps.logger.warn({ file, err: why }, 'rollout file unreadable; ignored'));
-      this.resumeRollouts = await this.rollouts.recover(this.reconciler.units, await this.deps.runtime.listManaged());
+      resumeRollouts = await this.rollouts.recover(this.reconciler.units, await this.deps.runtime.listManaged());
       await adoptRunning(this.deps.runtime, this.reconciler.units, this.runner, this.deps.logger);
     } catch (e) {
       // The engine is down at start-up (e.g. workloads.runtime = "docker" with no Docker running): berthd
@@ -178,37 +179,53 @@ export class Supervisor implements SupervisorApi {
       if (!(e instanceof RuntimeUnavailableError)) throw e;
       this.daemon.runtimeDown(e.message);
     }
-    await this.passGate();
-    this.daemon.ready = true;
-  }
-
-  private resumeRollouts = (): void => undefined;
-  /** The essential bootstrap unit whose failure closed the start-up gate. */
-  private gateClosedBy: string | undefined;
-  private gateOpening = false;
-
-  /**
-   * The start-up gate: the bootstrap phase (units already run are skipped), then every host unit. An
-   * essential bootstrap unit that fails closes it (nothing else starts); at start-up, or again after a
-   * bootstrap rollout completed a run (Rollouts.onBootstrapCompleted), it is tried again.
-   */
-  private async passGate(): Promise<void> {
     try {
       await runBootstrapPhase(this.reconciler.units, this.bootstrap);
     } catch (e) {
       if (!(e instanceof EssentialBootstrapError)) throw e;
-      this.reconciler.blockedBy = e.message;
-      this.gateClosedBy = e.unit;
-      this.daemon.announce(e.message);
+      this.closeGate(e, resumeRollouts);
+      this.daemon.ready = true;
+      return;
+    }
+    this.reconciler.bootstrapPhaseDone = true;
+    await this.reconciler.startAll();
+    resumeRollouts();
+    this.daemon.ready = true;
+    this.daemon.announce(this.reconciler.summary());
+  }
+
+  /** The essential bootstrap unit whose failure closed the start-up gate, and what waits for it to open. */
+  private gateClosedBy: string | undefined;
+  private gateOpening = false;
+  private afterGate = (): void => undefined;
+
+  private closeGate(e: EssentialBootstrapError, afterGate: () => void): void {
+    this.reconciler.blockedBy = e.message;
+    this.gateClosedBy = e.unit;
+    this.afterGate = afterGate;
+    this.daemon.announce(e.message);
+  }
+
+  /**
+   * The start-up gate again, after a bootstrap rollout of the unit that closed it completed a run
+   * (Rollouts.onBootstrapCompleted): the rest of the bootstrap phase (units already run are skipped), then
+   * every host unit; or closed again if an essential unit fails.
+   */
+  private async reopenGate(): Promise<void> {
+    try {
+      await runBootstrapPhase(this.reconciler.units, this.bootstrap);
+    } catch (e) {
+      if (!(e instanceof EssentialBootstrapError)) throw e;
+      this.closeGate(e, this.afterGate);
       return;
     }
     this.reconciler.blockedBy = undefined;
     this.gateClosedBy = undefined;
     this.reconciler.bootstrapPhaseDone = true;
     await this.reconciler.startAll();
-    const resume = this.resumeRollouts;
-    this.resumeRollouts = () => undefined;
-    resume();
+    const after = this.afterGate;
+    this.afterGate = () => undefined;
+    after();
     this.daemon.announce(this.reconciler.summary());
   }
 
