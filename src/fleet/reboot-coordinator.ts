@@ -46,6 +46,9 @@ export interface CoordinatorOptions {
 }
 
 export class RebootCoordinator {
+  /** A slot is being taken now (granted in etcd, maybe not yet remembered on disk). */
+  acquiring = false;
+
   constructor(private readonly o: CoordinatorOptions) {}
 
   /** RebootGate.beforeReboot: what updates.reboot-strategy says (see the file comment). */
@@ -62,6 +65,17 @@ export class RebootCoordinator {
     const { client, config } = etcd;
     const pending: PendingReboot = { strategy: 'etcd', group: config.group, hostId: config.hostId, from: plan.from, to: plan.to ?? '', since: new Date().toISOString() };
     this.o.fleet.report({ state: 'waiting-for-slot' });
+    this.acquiring = true;
+    try {
+      await this.acquire(client, config, pending, signal);
+    } finally {
+      this.acquiring = false;
+    }
+    this.o.log.info({ group: config.group, slot: slotKey(config.group, config.hostId) }, 'fleet: reboot slot taken');
+    this.o.fleet.report({ state: 'rebooting', slot: slotKey(config.group, config.hostId), error: '' });
+  }
+
+  private async acquire(client: Etcd3, config: FleetConfig, pending: PendingReboot, signal: AbortSignal | undefined): Promise<void> {
     await acquireSlot(client, config.group, config.hostId, {
       hostMax: () => this.o.store.family(fleetFamily).maxConcurrentReboots,
       slot: { from: pending.from, to: pending.to, since: pending.since },
@@ -72,8 +86,6 @@ export class RebootCoordinator {
       },
     });
     await savePendingReboot(this.o.stateDir, pending);
-    this.o.log.info({ group: config.group, slot: slotKey(config.group, config.hostId) }, 'fleet: reboot slot taken');
-    this.o.fleet.report({ state: 'rebooting', slot: slotKey(config.group, config.hostId), error: '' });
   }
 
   private fleetLockClient(url: string): FleetLockClient {

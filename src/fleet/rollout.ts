@@ -12,7 +12,7 @@ import type { FleetLog } from './etcd-session.js';
 import { clearPendingReboot, loadPendingReboot, savePendingReboot } from './pending-reboot.js';
 import type { RebootCoordinator } from './reboot-coordinator.js';
 import { readGroup, slotKey, type GroupView } from './reboot-slots.js';
-import { failSlot, waitGroupChange } from './slot-client.js';
+import { failSlot, releaseSlot, waitGroupChange } from './slot-client.js';
 
 /** What the rollout needs of the host's updater (src/updates/updater.ts's Updater has it). */
 export interface RolloutUpdater {
@@ -90,6 +90,12 @@ export class RolloutAgent {
       this.log.info({}, 'fleet: the group was resumed; this host may update again');
     } else if (pending || this.rebooting) {
       return; // a reboot in flight, or its boot check (./reboot-coordinator.ts) not done yet
+    } else if (holding && !this.hooks.coordinator.acquiring) {
+      // Granted in etcd but never remembered here: berthd died between the grant and the pending-reboot file,
+      // so it never rebooted for it. Give it back; the rollout asks again.
+      this.log.warn({}, 'fleet: holding a reboot slot this host has no record of; releasing it');
+      await releaseSlot(this.client, this.config.group, me, this.signal);
+      return;
     }
     const u = view.update;
     const updater = this.hooks.updater;
@@ -99,7 +105,7 @@ export class RolloutAgent {
       return this.report({ state: 'idle', slot: holding ? slotKey(this.config.group, me) : '', error: '' });
     }
     this.target = u.version;
-    for (let round = 0; round < 4 && !this.signal.aborted; round++) {
+    for (let round = 0; round < 8 && !this.signal.aborted; round++) {
       const s = updater.status();
       if (s.operation) return; // an operator's update operation runs: act after it
       if (s.state === 'ready' && s.chosenVersion === u.version) return this.reboot(running, u.version);

@@ -131,8 +131,9 @@ async function putUpdate(client: Etcd3, group: string, fn: (u: GroupUpdate | und
   }
 }
 
+/** Sets the group's target; an operator's hold stays in place (resume lifts it). */
 export function startRollout(client: Etcd3, group: string, version: string, maxConcurrent: number): Promise<GroupUpdate> {
-  return putUpdate(client, group, () => ({ version, maxConcurrent, held: false }));
+  return putUpdate(client, group, (u) => ({ version, maxConcurrent, held: u?.held ?? false }));
 }
 
 export function holdRollout(client: Etcd3, group: string): Promise<GroupUpdate> {
