@@ -95,6 +95,9 @@ async function rebootLoop(): Promise<void> {
 
 interface SlotEvent { revision: number; key: string; type: 'put' | 'delete'; value: string }
 
+/** A slot key's change (not the semaphore's, nor the end markers history() writes). */
+const isSlot = (e: SlotEvent): boolean => e.key.startsWith(slotsPrefix(GROUP)) && !e.key.includes('~end-');
+
 /** Every change of the slot keys and the semaphore since revision 1, in revision order, from etcd's history. */
 async function history(): Promise<SlotEvent[]> {
   const end = `${slotsPrefix(GROUP)}~end-${Date.now()}`;
@@ -129,7 +132,7 @@ function maxHolders(events: SlotEvent[], from = 0): { keys: number; semaphore: n
       if (e.type === 'put' && e.revision >= from) semaphore = Math.max(semaphore, (JSON.parse(e.value) as { holders: string[] }).holders.length);
       continue;
     }
-    if (e.key.includes('~end')) continue;
+    if (!isSlot(e)) continue;
     if (e.type === 'put') held.add(e.key);
     else held.delete(e.key);
     if (e.revision >= from) keys = Math.max(keys, held.size);
@@ -173,6 +176,7 @@ before(async () => {
   etcd = await TestEtcdCluster.start();
   kv = new Etcd3({ hosts: etcd.endpoints });
   ctd = await TestContainerd.start();
+  // Created one by one (cheap), started together (a berthd start is what takes time).
   for (let i = 0; i < N; i++) {
     const hdir = path.join(dir, `h${i}`);
     await mkdir(hdir);
@@ -191,10 +195,12 @@ before(async () => {
     ].join('\n'));
     const h: Host = { id: `h${i}`, dir: hdir, b, api: undefined as unknown as BerthClient, version: '1.0.0', slot: 'A', busy: Promise.resolve() };
     await writeBoot(h);
-    await b.start(60_000);
-    h.api = BerthClient.connect({ socketPath: b.socket });
     hosts.push(h);
   }
+  await Promise.all(hosts.map(async (h) => {
+    await h.b.start(90_000);
+    h.api = BerthClient.connect({ socketPath: h.b.socket });
+  }));
   rebooter = rebootLoop();
   await waitFor(async () => (await records()).size === N, 20_000, 'every host registered');
 });
@@ -226,7 +232,7 @@ test('a rolling update with max-concurrent 2: never more than 2 slot holders in 
   const max = maxHolders(events);
   assert.ok(max.keys <= 2 && max.semaphore <= 2, `at most 2 holders (slot keys: ${max.keys}, semaphore: ${max.semaphore})`);
   assert.equal(max.keys, 2, 'two hosts did reboot at once (the limit was used, not just respected)');
-  assert.equal(events.filter((e) => e.type === 'put' && e.key.startsWith(slotsPrefix(GROUP))).length, N, 'one slot per host');
+  assert.equal(events.filter((e) => e.type === 'put' && isSlot(e)).length, N, 'one slot per host');
   assert.ok(reboots.every((r) => r.to === '2.0.0' && !r.rolledBack));
   const status = await cli('fleet', 'status');
   assert.equal(status.code, 0, status.stderr);
@@ -258,7 +264,7 @@ test('a host whose update fails (rolled back) keeps its slot and halts the rollo
   assert.match(r.get(failedHost)!.slot, new RegExp(`reboot-slots/${failedHost}$`));
   const status = await cli('fleet', 'status');
   assert.match(status.stdout, new RegExp(`HALTED: ${failedHost} failed \\(booted 2\\.0\\.0 instead of 3\\.0\\.0 \\(rolled back\\)\\)`));
-  const takenAfter = (await history()).filter((e) => e.revision > failedAt && e.type === 'put' && e.key.startsWith(slotsPrefix(GROUP)) && !e.key.endsWith(`/${failedHost}`));
+  const takenAfter = (await history()).filter((e) => e.revision > failedAt && e.type === 'put' && isSlot(e) && !e.key.endsWith(`/${failedHost}`));
   assert.deepEqual(takenAfter, [], 'no other host took a slot after the failure');
 
   const resumed = await cli('-o', 'json', 'fleet', 'resume');
@@ -281,7 +287,7 @@ test('hold stops new grants; SIGKILL of the etcd leader and of a slot holder mid
     const r = await records();
     return hosts.every((h) => r.get(h.id)?.updateState === 'waiting-for-slot');
   }, 60_000, 'every host staged and waiting while the rollout is held');
-  assert.deepEqual((await history()).filter((e) => e.revision > heldAt && e.type === 'put' && e.key.startsWith(slotsPrefix(GROUP))), [], 'no slot granted while held');
+  assert.deepEqual((await history()).filter((e) => e.revision > heldAt && e.type === 'put' && isSlot(e)), [], 'no slot granted while held');
   assert.match((await cli('fleet', 'status')).stdout, /HELD \(berthctl fleet resume\)/);
 
   assert.equal((await cli('fleet', 'resume')).code, 0);
