@@ -53,7 +53,7 @@ async function fleetLockServer(): Promise<{ url: string; calls: Call[]; holders:
 async function host(dir: string, id: string, url: string | undefined): Promise<{ coordinator: RebootCoordinator; store: SettingsStore; stateDir: string; reports: { state?: string; error?: string }[] }> {
   const stateDir = path.join(dir, id);
   const defaults = path.join(dir, 'defaults.toml');
-  await writeFile(defaults, '');
+  await writeFile(defaults, '[settings.selinux]\nmode = "auto"\n');
   const store = await SettingsStore.open({ stateDir, defaultsFile: defaults });
   await store.set({ 'fleet.group': 'workers', 'fleet.host-id': id });
   if (url) await store.set({ 'updates.reboot-strategy': 'fleetlock', 'updates.fleetlock-url': url });
