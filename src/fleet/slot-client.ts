@@ -2,7 +2,7 @@
 // acquires, releases or fails its slot; an operator (through any host's berthd) starts, holds or resumes the
 // group's rollout. Every write is a compare-and-swap retried on conflict; waits watch the two keys.
 
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import { onAbort } from '../util/abort.js';
 import {
   commitSemaphore, decideGrant, readGroup, semaphoreKey, slotKey, updateKey, withFailure, withRelease, withResume,
@@ -15,24 +15,38 @@ const RETRY_MS = 500;
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** Resolves at the first change of the semaphore or rollout key after `revision`, after RECHECK_MS, or on abort. */
+/**
+ * Resolves at the first change of the semaphore or rollout key after `revision`, after RECHECK_MS, or on
+ * abort. The timer runs from the start: creating a watch can itself wait on an etcd member that just died.
+ */
 export async function waitGroupChange(client: Etcd3, group: string, revision: number, signal?: AbortSignal): Promise<void> {
-  const watchers = await Promise.all([semaphoreKey(group), updateKey(group)].map((key) =>
-    client.watch().key(key).startRevision(String(revision + 1)).create().catch(() => undefined)));
-  try {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, RECHECK_MS);
-      const stop = signal ? onAbort(signal, done) : () => undefined;
-      for (const w of watchers) w?.on('data', done).on('error', done);
-      function done(): void {
-        clearTimeout(timer);
-        stop();
-        resolve();
-      }
-    });
-  } finally {
-    for (const w of watchers) await w?.cancel().catch(() => undefined);
-  }
+  let finished = false;
+  const created: Watcher[] = [];
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, RECHECK_MS);
+    const stop = signal ? onAbort(signal, done) : () => undefined;
+    function done(): void {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    }
+    for (const key of [semaphoreKey(group), updateKey(group)]) {
+      client.watch().key(key).startRevision(String(revision + 1)).create().then((w) => {
+        created.push(w);
+        if (finished) return;
+        w.on('data', done).on('error', done);
+      }, done);
+    }
+  });
+  // Watches created after the wait ended are cancelled as they come.
+  for (const w of created) void w.cancel().catch(() => undefined);
+  const late = setInterval(() => {
+    for (const w of created.splice(0)) void w.cancel().catch(() => undefined);
+  }, RECHECK_MS);
+  late.unref();
+  setTimeout(() => clearInterval(late), RECHECK_MS * 3).unref();
 }
 
 /** Reads the group, retrying (an etcd outage) until it works or `signal` aborts. */

@@ -21,6 +21,11 @@ import { waitFor } from '../support/wait.js';
 import { BerthClient } from '../../src/cli/client.js';
 import { hostsPrefix, semaphoreKey, slotsPrefix } from '../../src/fleet/index.js';
 
+/** As berthd's (src/fleet/etcd-session.ts): unary calls have a deadline, so one sent to a killed member fails over. */
+function client(): Etcd3 {
+  return new Etcd3({ hosts: etcd.endpoints, dialTimeout: 5000, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 5000 }) });
+}
+
 const GROUP = 'roll';
 const N = 5;
 const VERSIONS = ['2.0.0', '3.0.0'];
@@ -102,6 +107,8 @@ const isSlot = (e: SlotEvent): boolean => e.key.startsWith(slotsPrefix(GROUP)) &
 async function history(): Promise<SlotEvent[]> {
   const end = `${slotsPrefix(GROUP)}~end-${Date.now()}`;
   const events: SlotEvent[] = [];
+  // A fresh connection: the shared one may still point at a member the test killed.
+  const kv = client();
   const watcher = await kv.watch().prefix(`/berth/${GROUP}/reboot-`).startRevision('1').create();
   try {
     await new Promise<void>((resolve, reject) => {
@@ -114,10 +121,11 @@ async function history(): Promise<SlotEvent[]> {
       };
       watcher.on('put', on('put'));
       watcher.on('delete', on('delete'));
-      void kv.put(end).value('').then(() => kv.delete().key(end));
+      void kv.put(end).value('').then(() => kv.delete().key(end)).catch(reject);
     });
   } finally {
     await watcher.cancel();
+    kv.close();
   }
   return events;
 }
@@ -174,7 +182,7 @@ before(async () => {
   }
   repoServer = await serveStatic(repo);
   etcd = await TestEtcdCluster.start();
-  kv = new Etcd3({ hosts: etcd.endpoints });
+  kv = client();
   ctd = await TestContainerd.start();
   // Created one by one (cheap), started together (a berthd start is what takes time).
   for (let i = 0; i < N; i++) {
