@@ -166,7 +166,17 @@ async function allOn(version: string, timeoutMs: number): Promise<void> {
   }, timeoutMs, `every host on ${version} with every slot given back`);
 }
 
-const cli = (...args: string[]): ReturnType<typeof runCli> => runCli(['--socket', hosts[0]!.b.socket, ...args]);
+/** berthctl through any host's berthd that is up (the others may be in the middle of a "reboot"). */
+async function cli(...args: string[]): ReturnType<typeof runCli> {
+  let last: Awaited<ReturnType<typeof runCli>> | undefined;
+  for (let round = 0; round < 3; round++) {
+    for (const h of hosts) {
+      last = await runCli(['--socket', h.b.socket, ...args]);
+      if (!/cannot reach berthd/.test(last.stderr)) return last;
+    }
+  }
+  return last!;
+}
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'berth-rollout-'));
