@@ -62,3 +62,13 @@ export function existingFileArg(value: string): string {
 /** A fleet group: one segment of an etcd key (the same rule as fleet.group in src/settings/families/fleet.ts). */
 export const fleetGroupArg = (value: string): string =>
   check(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value) ? undefined : 'expected 1-128 of A-Z a-z 0-9 . _ - (starting with a letter or digit)', value);
+
+/** A version a fleet rollout targets: MAJOR.MINOR.PATCH, as updates.version-lock takes it. */
+export const versionArg = (value: string): string =>
+  check(/^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/.test(value) ? undefined : 'expected a version MAJOR.MINOR.PATCH (e.g. 1.4.0)', value);
+
+/** Reboot slots of a rollout: 1 to 1000. */
+export function maxConcurrentArg(value: string): number {
+  if (!/^[1-9]\d{0,3}$/.test(value) || Number(value) > 1000) throw new InvalidArgumentError('expected a whole number from 1 to 1000');
+  return Number(value);
+}

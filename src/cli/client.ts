@@ -13,7 +13,7 @@ import {
   type WatchEvent, type WireEvent, type WireHostFacts, type WireListResponse, type WireLogLine, type WirePullProgress, type WireUnit,
   type WireProcessStats, type WireVersion, type WireWorkload, type WorkloadInfo, type WorkloadRequest,
 } from '../wire/index.js';
-import { fleetStatusFromWire, type FleetStatus, type WireFleetStatus } from '../wire/index.js';
+import { fleetRolloutFromWire, fleetStatusFromWire, type FleetRolloutInfo, type FleetStatus, type WireFleetRolloutResponse, type WireFleetStatus } from '../wire/index.js';
 import { berthUnaryCodec } from '../wire/unary-codec.js';
 import { updateStatusFromWire, type UpdateStatusInfo, type WireUpdateStatus } from '../wire/updates.js';
 import { ApiError, STATUS, streamOf } from './client-call.js';
@@ -217,6 +217,13 @@ export class BerthClient {
     /** The hosts of `group` (default: the daemon's own fleet.group), as berthd reads them from etcd. */
     status: async (group?: string, opts?: CallOptions): Promise<FleetStatus> =>
       fleetStatusFromWire(await this.call<WireFleetStatus>('Fleet', 'Status', { group: group ?? '' }, opts)),
+    /** Starts the group's rolling update to `version` (maxConcurrent 0: each host's fleet.max-concurrent-reboots). */
+    update: async (group: string | undefined, version: string, maxConcurrent = 0, opts?: CallOptions): Promise<{ group: string; rollout: FleetRolloutInfo }> =>
+      rolloutFromWire(await this.call<WireFleetRolloutResponse>('Fleet', 'Update', { group: group ?? '', version, max_concurrent: maxConcurrent }, opts)),
+    hold: async (group?: string, opts?: CallOptions): Promise<{ group: string; rollout: FleetRolloutInfo }> =>
+      rolloutFromWire(await this.call<WireFleetRolloutResponse>('Fleet', 'Hold', { group: group ?? '' }, opts)),
+    resume: async (group?: string, opts?: CallOptions): Promise<{ group: string; rollout: FleetRolloutInfo }> =>
+      rolloutFromWire(await this.call<WireFleetRolloutResponse>('Fleet', 'Resume', { group: group ?? '' }, opts)),
   };
 
   readonly updates = {
@@ -238,4 +245,8 @@ export class BerthClient {
   private exec(req: ExecRequest): ExecHandle {
     return execSession(this.transport().then((t) => t.exec()), req);
   }
+}
+
+function rolloutFromWire(w: WireFleetRolloutResponse): { group: string; rollout: FleetRolloutInfo } {
+  return { group: w.group ?? '', rollout: fleetRolloutFromWire(w.rollout) };
 }

@@ -2,8 +2,11 @@
 // wrapped so that changes made on this host are checked against, and recorded for, the fleet's document
 // (src/fleet/fleet-document.ts explains the precedence).
 import { readFileSync } from 'node:fs';
+import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { FleetMember, type FleetLog, type HealthSummary } from '../fleet/index.js';
+import {
+  FleetMember, FleetValidationError, RebootCoordinator, readMachineId, holdRollout, readGroup, resumeRollout, startRollout, type FleetLog, type GroupView, type HealthSummary,
+} from '../fleet/index.js';
 import type { FleetApi, SettingsApi } from '../api/services.js';
 import { checkChanges, parseDocument, type ChangeMap, type SettingsStore, type StagedChange } from '../settings/index.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -14,17 +17,34 @@ export function unitHealth(supervisor: Supervisor): HealthSummary {
   return { units: units.length, running: units.filter((u) => u.state === 'running').length, failed: units.filter((u) => u.state === 'failed').length };
 }
 
+/** BERTH_FLEET_MACHINE_ID_FILE: tests run several berthds on one machine; fleet.host-id is the operator's way. */
+function machineIdSource(): (() => string | undefined) | undefined {
+  const file = process.env['BERTH_FLEET_MACHINE_ID_FILE'];
+  return file ? () => readMachineIdFrom(file) : undefined;
+}
+
+/** updates.reboot-strategy's gate for the updater, and the boot check after a coordinated reboot. */
+export function createRebootCoordinator(opts: { store: SettingsStore; stateDir: string; supervisor: Supervisor; member: FleetMember; logger: Logger }): RebootCoordinator {
+  return new RebootCoordinator({
+    store: opts.store,
+    stateDir: opts.stateDir,
+    fleet: opts.member,
+    health: () => unitHealth(opts.supervisor),
+    log: { info: (o, m) => opts.logger.info(o, m), warn: (o, m) => opts.logger.warn(o, m) },
+    machineId: machineIdSource() ?? (() => readMachineId()),
+  });
+}
+
 export function createFleetMember(opts: { store: SettingsStore; stateDir: string; version: string; supervisor: Supervisor; logger: Logger }): FleetMember {
   const log: FleetLog = { info: (o, m) => opts.logger.info(o, m), warn: (o, m) => opts.logger.warn(o, m) };
-  // BERTH_FLEET_MACHINE_ID_FILE: tests run several berthds on one machine; fleet.host-id is the operator's way.
-  const machineIdFile = process.env['BERTH_FLEET_MACHINE_ID_FILE'];
+  const machineId = machineIdSource();
   return new FleetMember({
     store: opts.store,
     stateDir: opts.stateDir,
     version: opts.version,
     health: () => unitHealth(opts.supervisor),
     log,
-    ...(machineIdFile ? { machineId: () => readMachineIdFrom(machineIdFile) } : {}),
+    ...(machineId ? { machineId } : {}),
   });
 }
 
@@ -36,12 +56,41 @@ function readMachineIdFrom(file: string): string | undefined {
   }
 }
 
+type FleetRolloutInfo = Awaited<ReturnType<FleetApi['status']>>['rollout'];
+
+function rolloutInfo(v: GroupView): FleetRolloutInfo {
+  return {
+    targetVersion: v.update?.version ?? '', maxConcurrent: v.update?.maxConcurrent ?? 0, held: v.update?.held ?? false,
+    slotHolders: [...v.sem.holders], failed: v.sem.failed.map((f) => ({ hostId: f.host, reason: f.reason })),
+  };
+}
+
+/** The version a rollout targets: an exact version, as updates.version-lock takes it. */
+const VERSION = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/;
+export const MAX_CONCURRENT_LIMIT = 1000;
+
 export function fleetApi(member: FleetMember): FleetApi {
+  const rollout = async (group: string, fn: (client: Etcd3, g: string) => Promise<unknown>): Promise<{ group: string; rollout: FleetRolloutInfo }> => {
+    const r = await member.withGroup(group, async (client, g) => {
+      await fn(client, g);
+      return readGroup(client, g);
+    });
+    return { group: r.group, rollout: rolloutInfo(r.value) };
+  };
   return {
     status: async (group) => {
-      const hosts = await member.hosts(group);
-      return { group: group || (member.group ?? ''), hosts: hosts.map((h) => ({ ...h, health: { ...h.health } })) };
+      const r = await member.withGroup(group, async (client, g) => ({ hosts: await member.hosts(g), view: await readGroup(client, g) }));
+      return { group: r.group, hosts: r.value.hosts.map((h) => ({ ...h, health: { ...h.health } })), rollout: rolloutInfo(r.value.view) };
     },
+    update: async (group, version, maxConcurrent) => {
+      if (!VERSION.test(version)) throw new FleetValidationError('version', `${JSON.stringify(version)}: expected a version MAJOR.MINOR.PATCH (e.g. 1.4.0)`);
+      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 0 || maxConcurrent > MAX_CONCURRENT_LIMIT) {
+        throw new FleetValidationError('max-concurrent', `${maxConcurrent}: expected a whole number from 1 to ${MAX_CONCURRENT_LIMIT} (0: each host's fleet.max-concurrent-reboots)`);
+      }
+      return rollout(group, (client, g) => startRollout(client, g, version, maxConcurrent));
+    },
+    hold: (group) => rollout(group, (client, g) => holdRollout(client, g)),
+    resume: (group) => rollout(group, (client, g) => resumeRollout(client, g)),
   };
 }
 

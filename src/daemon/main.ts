@@ -8,7 +8,8 @@ import { Berthd, berthVersion, defaultSettingsFile, defaultUnitDirs, type Berthd
 import { SdNotify } from './sd-notify.js';
 import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
-import { fleetApi, fleetAwareSettingsApi } from './fleet-wiring.js';
+import { createRebootCoordinator, fleetApi, fleetAwareSettingsApi } from './fleet-wiring.js';
+import type { Updater } from '../updates/updater.js';
 import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, startUpdates } from './updates.js';
 
 interface CliOptions {
@@ -120,6 +121,8 @@ async function main(): Promise<void> {
     void daemon.reloadUnits().catch((e: unknown) => logger.error({ err: String(e) }, 'unit reload failed'));
   });
 
+  const coordinator = createRebootCoordinator({ store: daemon.settings, stateDir: opts.stateDir, supervisor: daemon.supervisor, member: daemon.fleet, logger });
+  let updater: Updater | undefined;
   api = await startApiServer({
     socketPath: daemon.apiSocket,
     supervisor: daemon.supervisor,
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
       trustedRoot: o.updateTrustedRoot ?? DEFAULT_TRUSTED_ROOT, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE,
       ...(o.bootDisk ? { bootDisk: o.bootDisk } : {}),
       ...(o.kernelCmdline ? { kernelCmdline: o.kernelCmdline } : {}),
+      rebootGate: coordinator, versionLock: () => daemon.fleet.rolloutTarget, onUpdater: (u) => (updater = u),
     }),
     tcp: o.apiTcp ? { address: o.apiTcp, caCert: o.apiCa!, serverCert: o.apiCert!, serverKey: o.apiKey! } : undefined,
   });
@@ -142,6 +146,11 @@ async function main(): Promise<void> {
     logger.warn({ socket: daemon.apiSocket, group: api.socketGroup.name }, `no "${api.socketGroup.name}" group on this host: the API socket is owned by root:root (0660), so only root can use berthctl; create the group (groupadd --system ${api.socketGroup.name}) and add operators to it, then restart berthd`);
   }
   await daemon.start();
+  if (updater) {
+    // Units reconciled: the boot after a coordinated update reboot is checked, its slot given back (or kept).
+    daemon.fleet.attachRollout({ updater, coordinator, store: daemon.settings, stateDir: opts.stateDir });
+    void coordinator.afterBoot(updater.status().runningVersion).catch((e: unknown) => logger.error({ err: String(e) }, 'fleet: boot check failed'));
+  }
   await ensureUpdateSeed(daemon.settings, logger).catch((e: unknown) => logger.error({ err: String(e) }, 'choosing updates.seed failed'));
   const status = daemon.supervisor.status();
   await notify.ready(status.message);

@@ -14,6 +14,7 @@ import { bootDiskInstaller, runningBootDisk } from '../updates/boot-disk.js';
 import { NoBootDiskInstaller, type UpdateInstaller } from '../updates/installer.js';
 import { SEED_COUNT } from '../updates/manifest.js';
 import { partitionsOf } from '../updates/partitions.js';
+import type { RebootGate } from '../updates/reboot-gate.js';
 import { Updater, type UpdateStatus } from '../updates/updater.js';
 
 type UpdateStatusInfo = Awaited<ReturnType<UpdatesApi['check']>>;
@@ -34,6 +35,12 @@ export interface UpdatesWiring {
   readonly bootDisk?: string;
   /** `--kernel-cmdline`: where the running slot is read (a test's stand-in for a booted host's /proc/cmdline). */
   readonly kernelCmdline?: string;
+  /** updates.reboot-strategy's gate (src/fleet/reboot-coordinator.ts); default: reboot at once. */
+  readonly rebootGate?: RebootGate;
+  /** A fleet rollout's target version, which wins over updates.version-lock while set. */
+  readonly versionLock?: () => string | undefined;
+  /** Receives the updater itself (the fleet rollout drives it). */
+  readonly onUpdater?: (updater: Updater) => void;
 }
 
 async function chooseInstaller(o: UpdatesWiring): Promise<UpdateInstaller> {
@@ -78,11 +85,17 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
   const host = { variant: os.variant ?? 'default', arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64', version: os.version ?? o.fallbackVersion };
   const updater = await Updater.open({
     host,
-    settings: () => o.settings.family(updatesFamily),
+    settings: () => {
+      const s = o.settings.family(updatesFamily);
+      const lock = o.versionLock?.();
+      return lock === undefined ? s : { ...s, versionLock: lock };
+    },
     installer: await chooseInstaller(o),
     dir: path.join(o.stateDir, 'updates'),
     trustedRootFile: o.trustedRoot,
+    ...(o.rebootGate ? { rebootGate: o.rebootGate } : {}),
   });
+  o.onUpdater?.(updater);
   o.logger.info({ host, trustedRoot: o.trustedRoot }, 'updater ready');
   const hostOs = { variant: host.variant, arch: host.arch, prettyName: os.prettyName ?? `berth ${host.version}`, buildId: os.buildId ?? '' };
   // Every answer carries the host's os-release and the disk's slots (Bottlerocket's /os and partitions).

@@ -37,7 +37,7 @@ export function readMachineId(file = '/etc/machine-id'): string | undefined {
  * A host is in a fleet when it has endpoints and a group. TLS needs all three files (the settings store
  * already refuses https endpoints without them, and plain http to anything but loopback).
  */
-export function fleetConfigOf(settings: FleetSettings, machineId: () => string | undefined): FleetConfigResult {
+export function fleetConfigOf(settings: Omit<FleetSettings, 'maxConcurrentReboots'>, machineId: () => string | undefined): FleetConfigResult {
   const { endpoints, ca, cert, key } = settings.etcd;
   if (endpoints.length === 0 || settings.group === undefined) return { kind: 'off' };
   const hostId = settings.hostId ?? machineId();

@@ -3,4 +3,8 @@
 export { FleetMember, FleetValidationError, HEARTBEAT_MS, type FleetMemberOptions } from './member.js';
 export { LEASE_TTL_S, type FleetLog } from './etcd-session.js';
 export { healthText, type HealthSummary, type HostRecord } from './record.js';
-export { hostKey, hostsPrefix, settingsKey } from './config.js';
+export { hostKey, hostsPrefix, readMachineId, settingsKey } from './config.js';
+export { RebootCoordinator, BOOT_CHECK_MS, type CoordinatorOptions } from './reboot-coordinator.js';
+export { readGroup, semaphoreKey, slotKey, slotsPrefix, updateKey, type GroupView, type GroupUpdate } from './reboot-slots.js';
+export { holdRollout, resumeRollout, startRollout } from './slot-client.js';
+export type { RolloutHooks, RolloutUpdater } from './rollout.js';

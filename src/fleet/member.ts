@@ -10,6 +10,7 @@ import { EtcdSession, etcdOptions, readHosts, type FleetLog } from './etcd-sessi
 import { isOverridable, planFleetChanges } from './fleet-document.js';
 import { EMPTY_STATE, loadFleetState, saveFleetState, withLocalChange, type FleetLocalState } from './local-state.js';
 import type { HealthSummary, HostRecord } from './record.js';
+import { RolloutAgent, type RolloutHooks } from './rollout.js';
 
 /** "last seen" is at most this old on a live host: the record is rewritten at least this often. */
 export const HEARTBEAT_MS = 60_000;
@@ -52,6 +53,11 @@ export class FleetMember {
   private heartbeat: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  /** What the rollout and the reboot coordinator last reported (record fields). */
+  private rolloutFields = { state: 'idle', slot: '', error: '' };
+  private rolloutHooks: RolloutHooks | undefined;
+  private agent: { agent: RolloutAgent; stop: AbortController } | undefined;
+  private connectedWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: FleetMemberOptions) {}
 
@@ -90,6 +96,7 @@ export class FleetMember {
     const next = result.kind === 'on' ? result.config : undefined;
     if (result.kind === 'error') this.opts.log.warn({ key: result.key }, `fleet: ${result.key}: ${result.message}`);
     if (sameConfig(next, this.config)) return;
+    this.stopAgent();
     if (this.session) {
       this.opts.log.info({ group: this.config?.group }, 'fleet: leaving the group');
       await this.session.close(true);
@@ -104,6 +111,8 @@ export class FleetMember {
           settings: (document, revision) => this.serial(() => this.applyDocument(document, revision, false)),
           log: this.opts.log,
         });
+        this.startAgent();
+        for (const wake of this.connectedWaiters.splice(0)) wake();
       } catch (err) {
         // The TLS files could not be read: said now; tried again at the next change of fleet.* settings.
         this.opts.log.warn({ err: message(err) }, 'fleet: cannot connect to etcd; fix the fleet.etcd settings');
@@ -130,12 +139,12 @@ export class FleetMember {
     this.lastHealth = JSON.stringify(health);
     return {
       hostId: this.config?.hostId ?? '',
-      version: this.opts.version,
-      updateState: 'idle',
+      version: this.rolloutHooks?.updater.status().runningVersion ?? this.opts.version,
+      updateState: this.rolloutFields.state,
       health,
-      slot: '',
+      slot: this.rolloutFields.slot,
       settingsRevision: this.state.appliedRevision,
-      lastError: this.lastError,
+      lastError: this.lastError !== '' ? this.lastError : this.rolloutFields.error,
       lastSeen: new Date().toISOString(),
     };
   }
@@ -168,6 +177,73 @@ export class FleetMember {
     if (error === '') this.opts.log.info({ revision }, 'fleet: settings document applied');
     else this.opts.log.warn({ revision, error }, 'fleet: settings document refused; nothing changed');
     this.session?.writeRecord();
+  }
+
+  // ---- rolling updates and reboot slots (./rollout.ts, ./reboot-coordinator.ts) ----------------------------
+
+  /** berthd's updater and reboot coordinator: from now on this host takes part in its group's rollouts. */
+  attachRollout(hooks: RolloutHooks): void {
+    this.rolloutHooks = hooks;
+    this.startAgent();
+    this.scheduleWrite(); // the record's version is the updater's from now on
+  }
+
+  private startAgent(): void {
+    if (this.agent || !this.session || !this.rolloutHooks || this.closed) return;
+    const stop = new AbortController();
+    const agent = new RolloutAgent(this.session.client, this.session.config, this.rolloutHooks, (f) => this.report(f), this.opts.log, stop.signal);
+    this.agent = { agent, stop };
+    void agent.run();
+  }
+
+  private stopAgent(): void {
+    this.agent?.stop.abort();
+    this.agent = undefined;
+  }
+
+  /** The version the group's rollout pins this host to (updates.version-lock gives way to it); undefined: none. */
+  get rolloutTarget(): string | undefined {
+    return this.agent?.agent.target;
+  }
+
+  /** A rollout or reboot-slot change of this host's state: into the record. */
+  report(fields: { state?: string; slot?: string; error?: string }): void {
+    const next = { ...this.rolloutFields, ...fields };
+    if (JSON.stringify(next) === JSON.stringify(this.rolloutFields)) return;
+    this.rolloutFields = next;
+    this.scheduleWrite();
+  }
+
+  /** This host's etcd connection; undefined while it is in no fleet. */
+  etcd(): { client: Etcd3; config: FleetConfig } | undefined {
+    return this.session ? { client: this.session.client, config: this.session.config } : undefined;
+  }
+
+  /** Resolves with the etcd connection once there is one (a boot: berthd may still be joining). */
+  async whenConnected(signal?: AbortSignal): Promise<{ client: Etcd3; config: FleetConfig }> {
+    for (;;) {
+      const now = this.etcd();
+      if (now) return now;
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => this.connectedWaiters.push(resolve));
+    }
+  }
+
+  /** Runs `fn` with an etcd client for `group` (default: this host's), this host's credentials. */
+  async withGroup<T>(group: string | undefined, fn: (client: Etcd3, group: string) => Promise<T>): Promise<{ group: string; value: T }> {
+    const config = this.config;
+    if (!config) throw new FleetValidationError('fleet.etcd.endpoints', 'this host is in no fleet: set fleet.etcd.endpoints and fleet.group');
+    const name = group === undefined || group === '' ? config.group : group;
+    const problem = fleetNameProblem(name);
+    if (problem !== undefined) throw new FleetValidationError('group', `${JSON.stringify(name)}: ${problem}`);
+    if (this.session) return { group: name, value: await fn(this.session.client, name) };
+    const { Etcd3 } = await import('etcd3');
+    const client: Etcd3 = new Etcd3(await etcdOptions(config));
+    try {
+      return { group: name, value: await fn(client, name) };
+    } finally {
+      client.close();
+    }
   }
 
   // ---- local changes through the API ---------------------------------------------------------------------
@@ -204,24 +280,13 @@ export class FleetMember {
 
   /** Every host of `group` (default: this host's), read from etcd with this host's credentials. */
   async hosts(group?: string): Promise<HostRecord[]> {
-    const config = this.config;
-    if (!config) throw new FleetValidationError('fleet.etcd.endpoints', 'this host is in no fleet: set fleet.etcd.endpoints and fleet.group');
-    const name = group === undefined || group === '' ? config.group : group;
-    const problem = fleetNameProblem(name);
-    if (problem !== undefined) throw new FleetValidationError('group', `${JSON.stringify(name)}: ${problem}`);
-    if (this.session) return this.session.hosts(name);
-    const { Etcd3 } = await import('etcd3');
-    const client: Etcd3 = new Etcd3(await etcdOptions(config));
-    try {
-      return await readHosts(client, name);
-    } finally {
-      client.close();
-    }
+    return (await this.withGroup(group, (client, name) => readHosts(client, name))).value;
   }
 
   /** berthd is exiting: stop, leaving the record to its lease (see EtcdSession.close). */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopAgent();
     this.unsubscribe?.();
     clearInterval(this.heartbeat);
     clearTimeout(this.writeTimer);

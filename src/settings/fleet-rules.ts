@@ -25,5 +25,8 @@ export function fleetIssues(effective: SettingsMap): SettingIssue[] {
     const resolution = resolvePrefix(key);
     if (!resolution.ok) issues.push({ key: 'fleet.local-overrides', message: `${JSON.stringify(key)}: ${resolution.message}` });
   }
+  if (effective.get('updates.reboot-strategy') === 'fleetlock' && !effective.has('updates.fleetlock-url')) {
+    issues.push({ key: 'updates.fleetlock-url', message: 'required when updates.reboot-strategy = fleetlock (the FleetLock server to ask)' });
+  }
   return issues;
 }

@@ -13,6 +13,7 @@ import type { InstallProgress, UpdateInstaller } from './installer.js';
 import type { ManifestUpdate } from './manifest.js';
 import type { SlotInfo } from './installer.js';
 import { runRebootCommand } from './reboot.js';
+import type { RebootGate } from './reboot-gate.js';
 import { RepositoryError, UpdateRepository, type RepositoryOptions } from './repository.js';
 import { selectUpdate, type HostIdentity } from './select.js';
 import { loadUpdatesState, saveUpdatesState, type CommandResult, type CommandType, type PersistedUpdates, type UpdateState } from './state-file.js';
@@ -51,6 +52,8 @@ export interface UpdaterOptions {
   readonly repository?: (o: RepositoryOptions) => Pick<UpdateRepository, 'manifest' | 'download'>;
   /** Runs `updates.reboot-command` (tests replace it); defaults to /bin/sh -c. */
   readonly reboot?: (command: string) => Promise<void>;
+  /** Asked before every reboot (updates.reboot-strategy, ./reboot-gate.ts); default: reboot at once. */
+  readonly rebootGate?: RebootGate;
 }
 
 interface Running {
@@ -146,6 +149,7 @@ export class Updater {
   /** Runs `updates.reboot-command`; refused while an update operation runs (a reboot would cut it short). */
   async reboot(): Promise<void> {
     this.refuseIfBusy();
+    await this.o.rebootGate?.beforeReboot({ from: this.o.host.version, to: this.s.state === 'ready' ? this.s.chosen?.version : undefined });
     const command = this.o.settings().rebootCommand;
     try {
       await (this.o.reboot ?? runRebootCommand)(command);

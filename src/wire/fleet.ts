@@ -11,9 +11,42 @@ export interface FleetHostInfo {
   lastError: string;
 }
 
+export interface FleetRolloutInfo {
+  /** Empty: no rollout was started in the group. */
+  targetVersion: string;
+  /** 0: each host's fleet.max-concurrent-reboots. */
+  maxConcurrent: number;
+  held: boolean;
+  slotHolders: string[];
+  failed: { hostId: string; reason: string }[];
+}
+
 export interface FleetStatus {
   group: string;
   hosts: FleetHostInfo[];
+  rollout: FleetRolloutInfo;
+}
+
+export interface WireFleetRollout {
+  target_version: string;
+  max_concurrent: number;
+  held: boolean;
+  slot_holders?: string[];
+  failed?: { host_id?: string; reason?: string }[];
+}
+
+export function fleetRolloutToWire(r: FleetRolloutInfo): WireFleetRollout {
+  return {
+    target_version: r.targetVersion, max_concurrent: r.maxConcurrent, held: r.held, slot_holders: [...r.slotHolders],
+    failed: r.failed.map((f) => ({ host_id: f.hostId, reason: f.reason })),
+  };
+}
+
+export function fleetRolloutFromWire(w: WireFleetRollout | null | undefined): FleetRolloutInfo {
+  return {
+    targetVersion: w?.target_version ?? '', maxConcurrent: w?.max_concurrent ?? 0, held: w?.held ?? false,
+    slotHolders: [...(w?.slot_holders ?? [])], failed: (w?.failed ?? []).map((f) => ({ hostId: f.host_id ?? '', reason: f.reason ?? '' })),
+  };
 }
 
 export interface WireFleetHost {
@@ -30,6 +63,12 @@ export interface WireFleetHost {
 export interface WireFleetStatus {
   group: string;
   hosts?: WireFleetHost[];
+  rollout?: WireFleetRollout | null;
+}
+
+export interface WireFleetRolloutResponse {
+  group: string;
+  rollout?: WireFleetRollout | null;
 }
 
 export function fleetHostToWire(h: FleetHostInfo): WireFleetHost {
@@ -48,5 +87,5 @@ export function fleetHostFromWire(w: WireFleetHost): FleetHostInfo {
 }
 
 export function fleetStatusFromWire(w: WireFleetStatus): FleetStatus {
-  return { group: w.group ?? '', hosts: (w.hosts ?? []).map(fleetHostFromWire) };
+  return { group: w.group ?? '', hosts: (w.hosts ?? []).map(fleetHostFromWire), rollout: fleetRolloutFromWire(w.rollout) };
 }

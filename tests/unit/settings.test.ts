@@ -301,6 +301,21 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['systemctl reboot', 'touch /run/rebooted && systemctl kexec'].map((v) => ({ input: v, stored: v })),
     bad: ['', '   ', ['systemctl', 'reboot'], true],
   },
+  'updates.reboot-strategy': {
+    key: 'updates.reboot-strategy',
+    good: ['immediate', 'etcd'].map((v) => ({ input: v, stored: v })),
+    bad: ['locksmith', 'ETCD', '', 1],
+  },
+  'updates.fleetlock-url': {
+    key: 'updates.fleetlock-url',
+    good: ['https://fleetlock.example:3333', 'http://127.0.0.1:3333/'].map((v) => ({ input: v, stored: v })),
+    bad: ['file:///x', 'fleetlock.example', 'https://u:p@x', 'https://x/?a=1', '', 5],
+  },
+  'fleet.max-concurrent-reboots': {
+    key: 'fleet.max-concurrent-reboots',
+    good: ['1', '2', '1000'].map((v) => ({ input: v, stored: v })),
+    bad: ['0', '1001', '-1', '01', '1.5', 'x', '', 2],
+  },
 };
 
 describe('every key', () => {

@@ -54,6 +54,11 @@ export const fleet = z.object({
   hostId: stringValue('host id', fleetNameProblem).optional().register(settingMeta, {
     description: 'This host\'s id in the fleet; default: the content of /etc/machine-id.',
   }),
+  // Text like every setting value; readers get the number.
+  maxConcurrentReboots: stringValue('1-1000', (t) => (/^[1-9]\d{0,3}$/.test(t) && Number(t) <= 1000 ? undefined : 'expected a whole number from 1 to 1000'))
+    .transform(Number).prefault('1').register(settingMeta, {
+      description: 'How many hosts of the group may reboot into an update at once (updates.reboot-strategy = etcd); berthctl fleet update --max-concurrent overrides it for a rollout.',
+    }),
   localOverrides: listValue('settings keys or prefixes', (k) => (KEY_TEXT.test(k) ? undefined : 'expected a settings key or prefix')).prefault([]).register(settingMeta, {
     description: 'Keys (or prefixes) where a value set on this host through the API wins over the fleet settings document; elsewhere the fleet\'s value wins.',
   }),

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { family, settingMeta } from '../model.js';
-import { booleanValue, stringValue } from '../values.js';
+import { booleanValue, enumValue, stringValue } from '../values.js';
 
 /** A repository base URL: http(s):// or file:// (a repository on a local disk), no credentials. */
 export function repositoryUrlProblem(text: string): string | undefined {
@@ -30,6 +30,22 @@ export function seedProblem(text: string): string | undefined {
   return /^(0|[1-9]\d{0,3})$/.test(text) && Number(text) <= SEED_MAX ? undefined : `expected a whole number from 0 to ${SEED_MAX}`;
 }
 
+export const REBOOT_STRATEGIES = ['immediate', 'etcd', 'fleetlock'] as const;
+
+/** A FleetLock server's base URL (`<url>/v1/pre-reboot`): http(s)://, no credentials, query or fragment. */
+export function fleetlockUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'expected an http:// or https:// URL';
+  }
+  if (/\s/.test(text) || !['http:', 'https:'].includes(url.protocol)) return 'expected an http:// or https:// URL';
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials';
+  if (url.search !== '' || url.hash !== '') return 'must not have a query or fragment (/v1/pre-reboot is appended to it)';
+  return undefined;
+}
+
 export const updates = z.object({
   metadataBaseUrl: stringValue('http(s):// or file:// URL', repositoryUrlProblem).optional().register(settingMeta, {
     description: 'Base URL of the update repository\'s signed TUF metadata (timestamp.json, N.root.json, …). Unset: no update checks.',
@@ -49,6 +65,12 @@ export const updates = z.object({
   }),
   rebootCommand: stringValue('command line', (t) => (t.trim() === '' ? 'expected a command (run by /bin/sh -c)' : undefined)).prefault('systemctl reboot').register(settingMeta, {
     description: 'What a reboot into an update runs (/bin/sh -c COMMAND): berthctl\'s and brupop\'s reboot action. Default: systemctl reboot.',
+  }),
+  rebootStrategy: enumValue(REBOOT_STRATEGIES).prefault('immediate').register(settingMeta, {
+    description: 'Who allows an update reboot: immediate (nobody asked), etcd (one of fleet.max-concurrent-reboots slots of the fleet group, released after a healthy boot), fleetlock (a FleetLock server at updates.fleetlock-url).',
+  }),
+  fleetlockUrl: stringValue('http(s):// URL', fleetlockUrlProblem).optional().register(settingMeta, {
+    description: 'Base URL of a FleetLock server (Fedora CoreOS\'s reboot protocol: POST <url>/v1/pre-reboot and /v1/steady-state); used when updates.reboot-strategy = fleetlock.',
   }),
 });
 
