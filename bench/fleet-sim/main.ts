@@ -14,6 +14,7 @@ import { Etcd3 } from 'etcd3';
 import { settingsKey } from '../../src/fleet/index.js';
 import { TestEtcdCluster } from '../../tests/support/etcd.js';
 import { median, percentile } from '../stats.js';
+import { processCpuMs } from './cpu.js';
 import { byMethod, scrape, total, type Sample } from './etcd-metrics.js';
 import { FleetObserver } from './observer.js';
 import { parseOptions, USAGE, UsageError, type SimOptions } from './options.js';
@@ -38,6 +39,15 @@ function log(msg: string): void {
   process.stderr.write(`fleet-sim: ${msg}\n`);
 }
 
+/** CPU ms used so far by the workers (the simulated hosts) and by the etcd members. */
+async function cpu(ctx: Ctx): Promise<{ hosts: number; etcd: number }> {
+  const pids = (list: { pid?: number | undefined }[]): number[] => list.map((c) => c.pid).filter((p): p is number => p !== undefined);
+  return {
+    hosts: await processCpuMs(pids(ctx.workers.map((w) => w.child))),
+    etcd: await processCpuMs(pids(ctx.etcd.members.map((m) => ({ pid: m.child?.pid })))),
+  };
+}
+
 interface Ctx {
   readonly opts: SimOptions;
   readonly etcd: TestEtcdCluster;
@@ -48,17 +58,26 @@ interface Ctx {
 }
 
 async function registration(ctx: Ctx): Promise<SimFigures['registration']> {
+  const cpu0 = await cpu(ctx);
   const started = performance.now();
-  for (const w of ctx.workers) w.send({ kind: 'start' });
+  for (const w of ctx.workers) w.send({ kind: 'start', batch: ctx.opts.joinBatch });
   await ctx.observer.until(() => ctx.observer.revisions.size === ctx.opts.hosts, PHASE_MS, `${ctx.opts.hosts} host records`);
   const allHostsMs = performance.now() - started;
-  const perHost = (await Promise.all(ctx.workers.map((w) => w.next('registered', PHASE_MS)))).flatMap((m) => m.latenciesMs);
-  return { allHostsMs, perHostP50Ms: median(perHost), perHostP99Ms: percentile(perHost, 99), perHostMaxMs: Math.max(...perHost) };
+  const reports = await Promise.all(ctx.workers.map((w) => w.next('registered', PHASE_MS)));
+  const cpu1 = await cpu(ctx);
+  const perHost = reports.flatMap((m) => m.latenciesMs);
+  return {
+    allHostsMs, perHostP50Ms: median(perHost), perHostP99Ms: percentile(perHost, 99), perHostMaxMs: Math.max(...perHost),
+    retriesLogged: reports.reduce((s, m) => s + m.warnings, 0),
+    hostCpuMsPerHost: (cpu1.hosts - cpu0.hosts) / ctx.opts.hosts,
+    etcdCpuMs: cpu1.etcd - cpu0.etcd,
+  };
 }
 
 async function propagation(ctx: Ctx): Promise<{ figures: SimFigures['settingsPropagation']; allHosts: number[] }> {
   const allHosts: number[] = [];
   const perHost: number[] = [];
+  const cpu0 = await cpu(ctx);
   for (let i = 0; i < ctx.opts.changes; i++) {
     const document = `# fleet-sim change ${i + 1}\n[settings.images]\npull-timeout = "${11 + i}m"\n`;
     const t0 = performance.now();
@@ -70,8 +89,11 @@ async function propagation(ctx: Ctx): Promise<{ figures: SimFigures['settingsPro
     perHost.push(...arrivals);
     log(`settings change ${i + 1}/${ctx.opts.changes} (revision ${revision}) reported by every host after ${Math.max(...arrivals).toFixed(0)} ms`);
   }
+  const cpu1 = await cpu(ctx);
   return {
     figures: {
+      hostCpuMsPerHostPerChange: (cpu1.hosts - cpu0.hosts) / ctx.opts.hosts / ctx.opts.changes,
+      etcdCpuMsPerChange: (cpu1.etcd - cpu0.etcd) / ctx.opts.changes,
       allHostsMedianMs: median(allHosts), allHostsP99Ms: percentile(allHosts, 99), allHostsMaxMs: Math.max(...allHosts),
       perHostP50Ms: median(perHost), perHostP99Ms: percentile(perHost, 99),
     },
@@ -92,10 +114,12 @@ async function memory(ctx: Ctx, baselines: { rss: number; heapUsed: number }[]):
 /** etcd's counters over an idle window: nothing but the hosts' own background traffic runs. */
 async function atRest(ctx: Ctx): Promise<{ figures: SimFigures['atRest']; before: Sample; after: Sample }> {
   const before = await scrape(ctx.ports);
+  const cpu0 = await cpu(ctx);
   log(`at rest: counting etcd's requests for ${ctx.opts.idleSeconds} s`);
   // A measurement window, not a wait for a condition.
   await new Promise((r) => setTimeout(r, ctx.opts.idleSeconds * 1000));
   const after = await scrape(ctx.ports);
+  const cpu1 = await cpu(ctx);
   const minutes = (after.at - before.at) / 60_000;
   const perHostMin = (x: number): number => x / ctx.opts.hosts / minutes;
   const d = (name: string, where: Record<string, string> = {}): number => total(after, name, where) - total(before, name, where);
@@ -108,6 +132,9 @@ async function atRest(ctx: Ctx): Promise<{ figures: SimFigures['atRest']; before
       leaseKeepAlivesPerSecond: keepAlives / (minutes * 60),
       streamMessagesPerHostPerMinute: perHostMin(d('grpc_server_msg_received_total', { grpc_type: 'bidi_stream' })),
       // Every member counts each committed proposal: the mean is the cluster's figure.
+      hostCpuMsPerHostPerMinute: (cpu1.hosts - cpu0.hosts) / ctx.opts.hosts / minutes,
+      etcdCpuPercentOfOneCore: ((cpu1.etcd - cpu0.etcd) / (after.at - before.at)) * 100,
+      etcdCpuPercentOfOneCoreWithoutHosts: NaN,
       raftProposalsPerSecond: d('etcd_server_proposals_committed_total') / ctx.etcd.members.length / (minutes * 60),
     },
     before,
@@ -138,12 +165,19 @@ async function simulate(opts: SimOptions, etcd: TestEtcdCluster, workers: Worker
       kind: 'setup', endpoints: etcd.endpoints, group: GROUP, hostIds, stateRoot: root, defaultsFile, perHostConnections: opts.perHostConnections,
     }));
     const baselines = (await Promise.all(workers.map((w) => w.next('ready', PHASE_MS)))).map((m) => m.baseline);
+    // etcd's own cost with no host connected (raft heartbeats every 50 ms in this test cluster): the part of
+    // the at-rest CPU figure that does not grow with the fleet.
+    const baselineS = opts.quick ? 5 : 10;
+    const idle0 = await cpu(ctx);
+    await new Promise((r) => setTimeout(r, baselineS * 1000));
+    const etcdIdleCpuPercentOfOneCore = ((await cpu(ctx)).etcd - idle0.etcd) / (baselineS * 1000) * 100;
     log(`${opts.hosts} hosts ready in ${workers.length} workers; registering`);
     const reg = await registration(ctx);
     log(`all ${opts.hosts} hosts registered in ${reg.allHostsMs.toFixed(0)} ms`);
     const prop = await propagation(ctx);
     const mem = await memory(ctx, baselines);
     const rest = await atRest(ctx);
+    rest.figures.etcdCpuPercentOfOneCoreWithoutHosts = etcdIdleCpuPercentOfOneCore;
     const rebootSlots = await measureRebootSlots({ client, group: GROUP, hosts: opts.hosts });
     const fleetCodeWarnings = await stopAll(workers, 60_000);
     return {
@@ -164,6 +198,8 @@ async function simulate(opts: SimOptions, etcd: TestEtcdCluster, workers: Worker
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  // Others' work on this machine skews every figure: said in the report.
+  const loadAtStart = os.loadavg()[0]!;
   const etcdVersion = (await promisify(execFile)(process.env['ETCD_BIN'] ?? '/usr/bin/etcd', ['--version'])).stdout.split('\n')[0]!.replace(/^etcd Version:\s*/, '');
   const root = await stateRoot();
   let etcd: TestEtcdCluster | undefined;
@@ -192,7 +228,7 @@ async function main(): Promise<void> {
   const { out, ...options } = opts;
   const report: SimReport = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, etcd: etcdVersion },
+    machine: { loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg()[0]!, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, etcd: etcdVersion },
     options,
     ...result,
   };

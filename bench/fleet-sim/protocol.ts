@@ -14,8 +14,8 @@ export interface WorkerSetup {
   readonly perHostConnections: boolean;
 }
 
-/** Parent → worker. */
-export type ToWorker = WorkerSetup | { readonly kind: 'start' } | { readonly kind: 'measure-memory' } | { readonly kind: 'stop' };
+/** Parent → worker. `start.batch`: hosts joining at a time, 0: all at once. */
+export type ToWorker = WorkerSetup | { readonly kind: 'start'; readonly batch: number } | { readonly kind: 'measure-memory' } | { readonly kind: 'stop' };
 
 export interface MemorySample {
   readonly rss: number;
@@ -28,7 +28,7 @@ export type FromWorker =
   /** Settings stores opened (nothing talks to etcd yet); memory before any fleet member exists. */
   | { readonly kind: 'ready'; readonly baseline: MemorySample }
   /** Every host of this worker logged "registered"; ms from its start() to that log, per host. */
-  | { readonly kind: 'registered'; readonly latenciesMs: readonly number[] }
+  | { readonly kind: 'registered'; readonly latenciesMs: readonly number[]; readonly warnings: number }
   | { readonly kind: 'memory'; readonly sample: MemorySample; readonly sockets: number }
   /** Warnings the fleet code logged (lease lost, retries): a healthy run has none. */
   | { readonly kind: 'warnings'; readonly count: number; readonly sample: readonly string[] }

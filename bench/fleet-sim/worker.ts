@@ -14,6 +14,8 @@ interface SimHost {
   readonly member: FleetMember;
   startedAt: number;
   registeredMs: number | undefined;
+  readonly registered: Promise<void>;
+  onRegistered: () => void;
 }
 
 const hosts: SimHost[] = [];
@@ -39,6 +41,7 @@ function logFor(host: () => SimHost | undefined): FleetLog {
       const h = host();
       if (h && msg === 'fleet: registered' && h.registeredMs === undefined) {
         h.registeredMs = performance.now() - h.startedAt;
+        h.onRegistered();
         checkRegistered();
       }
     },
@@ -52,7 +55,7 @@ function logFor(host: () => SimHost | undefined): FleetLog {
 function checkRegistered(): void {
   if (registeredReported || hosts.length === 0 || hosts.some((h) => h.registeredMs === undefined)) return;
   registeredReported = true;
-  send({ kind: 'registered', latenciesMs: hosts.map((h) => h.registeredMs!) });
+  send({ kind: 'registered', latenciesMs: hosts.map((h) => h.registeredMs!), warnings });
 }
 
 async function prepare(s: WorkerSetup): Promise<void> {
@@ -72,18 +75,29 @@ async function prepare(s: WorkerSetup): Promise<void> {
       health: () => ({ units: 3, running: 3, failed: 0 }),
       log: logFor(() => self),
     });
-    self = { id, member, startedAt: 0, registeredMs: undefined };
+    let onRegistered = (): void => undefined;
+    const registered = new Promise<void>((resolve) => (onRegistered = resolve));
+    self = { id, member, startedAt: 0, registeredMs: undefined, registered, onRegistered };
     hosts.push(self);
   }
   send({ kind: 'ready', baseline });
 }
 
-/** Every host joins at once (a fleet coming up, or every host re-registering after an etcd outage). */
-async function start(): Promise<void> {
-  await Promise.all(hosts.map(async (h) => {
-    h.startedAt = performance.now();
-    await h.member.start();
-  }));
+/**
+ * Every host joins at once (a fleet coming up, or every host re-registering after an etcd outage), or
+ * `batch` hosts at a time, each batch once the one before has registered (hosts that do not compete with
+ * each other for this machine's CPU, as separate machines would not).
+ */
+async function start(batch: number): Promise<void> {
+  const size = batch > 0 ? batch : hosts.length;
+  for (let i = 0; i < hosts.length; i += size) {
+    const group = hosts.slice(i, i + size);
+    await Promise.all(group.map(async (h) => {
+      h.startedAt = performance.now();
+      await h.member.start();
+      await h.registered;
+    }));
+  }
   checkRegistered();
 }
 
@@ -98,7 +112,7 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'setup':
       return prepare(msg);
     case 'start':
-      return start();
+      return start(msg.batch);
     case 'measure-memory': {
       const ports = (setup?.endpoints ?? []).map((e) => Number(new URL(e).port));
       return send({ kind: 'memory', sample: memory(), sockets: await openConnections(ports) });
