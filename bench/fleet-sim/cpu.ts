@@ -1,4 +1,4 @@
-// CPU time spent, to tell apart what etcd costs and what the simulated hosts cost (on a real fleet each host
+// CPU time and memory used, to tell apart what etcd costs and what the simulated hosts cost (on a real fleet each host
 // has its own CPU; here all of them and etcd share one machine).
 import { readFile } from 'node:fs/promises';
 
@@ -15,4 +15,14 @@ export async function processCpuMs(pids: readonly number[]): Promise<number> {
     ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
   }
   return (ticks * 1000) / TICKS_PER_S;
+}
+
+/** Resident memory of the processes `pids` now, in bytes (VmRSS in /proc/<pid>/status). */
+export async function processRssBytes(pids: readonly number[]): Promise<number> {
+  let kib = 0;
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    kib += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+  }
+  return kib * 1024;
 }

@@ -14,7 +14,7 @@ import { Etcd3 } from 'etcd3';
 import { settingsKey } from '../../src/fleet/index.js';
 import { TestEtcdCluster } from '../../tests/support/etcd.js';
 import { median, percentile } from '../stats.js';
-import { processCpuMs } from './cpu.js';
+import { processCpuMs, processRssBytes } from './cpu.js';
 import { byMethod, scrape, total, type Sample } from './etcd-metrics.js';
 import { FleetObserver } from './observer.js';
 import { parseOptions, USAGE, UsageError, type SimOptions } from './options.js';
@@ -41,11 +41,11 @@ function log(msg: string): void {
 
 /** CPU ms used so far by the workers (the simulated hosts) and by the etcd members. */
 async function cpu(ctx: Ctx): Promise<{ hosts: number; etcd: number }> {
-  const pids = (list: { pid?: number | undefined }[]): number[] => list.map((c) => c.pid).filter((p): p is number => p !== undefined);
-  return {
-    hosts: await processCpuMs(pids(ctx.workers.map((w) => w.child))),
-    etcd: await processCpuMs(pids(ctx.etcd.members.map((m) => ({ pid: m.child?.pid })))),
-  };
+  return { hosts: await processCpuMs(ctx.workers.map((w) => w.child.pid ?? 0)), etcd: await processCpuMs(etcdPids(ctx)) };
+}
+
+function etcdPids(ctx: Ctx): number[] {
+  return ctx.etcd.members.map((m) => m.child?.pid ?? 0);
 }
 
 interface Ctx {
@@ -142,7 +142,7 @@ async function atRest(ctx: Ctx): Promise<{ figures: SimFigures['atRest']; before
   };
 }
 
-function etcdGauges(s: Sample, members: number, sockets: number): SimFigures['etcd'] {
+function etcdGauges(s: Sample, members: number, sockets: number): Omit<SimFigures['etcd'], 'revision' | 'etcdRssPerHostKiB'> {
   const open = (method: string): number => total(s, 'grpc_server_started_total', { grpc_method: method }) - total(s, 'grpc_server_handled_total', { grpc_method: method });
   return {
     watchers: total(s, 'etcd_debugging_mvcc_watcher_total'),
@@ -171,17 +171,20 @@ async function simulate(opts: SimOptions, etcd: TestEtcdCluster, workers: Worker
     const idle0 = await cpu(ctx);
     await new Promise((r) => setTimeout(r, baselineS * 1000));
     const etcdIdleCpuPercentOfOneCore = ((await cpu(ctx)).etcd - idle0.etcd) / (baselineS * 1000) * 100;
+    const etcdRss0 = await processRssBytes(etcdPids(ctx));
     log(`${opts.hosts} hosts ready in ${workers.length} workers; registering`);
     const reg = await registration(ctx);
     log(`all ${opts.hosts} hosts registered in ${reg.allHostsMs.toFixed(0)} ms`);
     const prop = await propagation(ctx);
     const mem = await memory(ctx, baselines);
+    const etcdRssPerHostKiB = ((await processRssBytes(etcdPids(ctx))) - etcdRss0) / opts.hosts / 1024;
     const rest = await atRest(ctx);
     rest.figures.etcdCpuPercentOfOneCoreWithoutHosts = etcdIdleCpuPercentOfOneCore;
+    const revision = Number((await client.get(settingsKey(GROUP)).exec()).header.revision);
     const rebootSlots = await measureRebootSlots({ client, group: GROUP, hosts: opts.hosts });
     const fleetCodeWarnings = await stopAll(workers, 60_000);
     return {
-      figures: { registration: reg, settingsPropagation: prop.figures, atRest: rest.figures, memory: mem.figures, etcd: etcdGauges(rest.after, etcd.members.length, mem.sockets) },
+      figures: { registration: reg, settingsPropagation: prop.figures, atRest: rest.figures, memory: mem.figures, etcd: { ...etcdGauges(rest.after, etcd.members.length, mem.sockets), revision, etcdRssPerHostKiB } },
       rebootSlots,
       detail: {
         unaryRequestsByMethod: byMethod(rest.before, rest.after, 'grpc_server_handled_total', { grpc_type: 'unary' }),

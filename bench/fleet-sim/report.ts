@@ -24,7 +24,13 @@ export interface SimFigures {
     etcdCpuPercentOfOneCoreWithoutHosts: number;
   };
   memory: { rssPerHostKiB: number; heapPerHostKiB: number };
-  etcd: { watchers: number; watchStreams: number; openLeaseKeepAliveStreams: number; hostTcpConnections: number; dbSizeBytes: number; keys: number };
+  etcd: {
+    watchers: number; watchStreams: number; openLeaseKeepAliveStreams: number; hostTcpConnections: number; dbSizeBytes: number; keys: number;
+    /** The store's revision at the end: one per write since the cluster started (history until compacted). */
+    revision: number;
+    /** Growth of the members' resident memory (summed) from before the hosts joined to after, per host. */
+    etcdRssPerHostKiB: number;
+  };
 }
 
 export interface SimReport {
@@ -64,7 +70,8 @@ export function formatReport(r: SimReport): string {
     ['memory per simulated host: RSS / JS heap', `${num(f.memory.rssPerHostKiB, 0)} KiB / ${num(f.memory.heapPerHostKiB, 0)} KiB`],
     ['etcd: watchers / watch streams / keepalive streams', `${f.etcd.watchers} / ${f.etcd.watchStreams} / ${f.etcd.openLeaseKeepAliveStreams}`],
     ['hosts\' TCP connections to etcd', String(f.etcd.hostTcpConnections)],
-    ['etcd db size / keys', `${num(f.etcd.dbSizeBytes / 1048576)} MiB / ${f.etcd.keys}`],
+    ['etcd db size / keys / revision (no compaction)', `${num(f.etcd.dbSizeBytes / 1048576)} MiB / ${f.etcd.keys} / ${f.etcd.revision}`],
+    ['etcd memory (all members) per host', `${num(f.etcd.etcdRssPerHostKiB, 0)} KiB`],
     ['reboot-slot throughput', r.rebootSlots.measured ? `${num(r.rebootSlots.slotsPerSecond)} slots/s` : r.rebootSlots.note],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
