@@ -177,6 +177,11 @@ async function simulate(opts: SimOptions, etcd: TestEtcdCluster, workers: Worker
     log(`all ${opts.hosts} hosts registered in ${reg.allHostsMs.toFixed(0)} ms`);
     const prop = await propagation(ctx);
     const mem = await memory(ctx, baselines);
+    // ./connections.ts relies on a private field of etcd3: if an upgrade changed it, the hosts would share
+    // connections silently and every per-host figure would flatter the fleet. Refuse to report that.
+    if (opts.perHostConnections && mem.sockets < opts.hosts) {
+      throw new Error(`only ${mem.sockets} TCP connections to etcd for ${opts.hosts} hosts: the per-host connections of bench/fleet-sim/connections.ts did not take effect (etcd3's internals changed?)`);
+    }
     const etcdRssPerHostKiB = ((await processRssBytes(etcdPids(ctx))) - etcdRss0) / opts.hosts / 1024;
     const rest = await atRest(ctx);
     rest.figures.etcdCpuPercentOfOneCoreWithoutHosts = etcdIdleCpuPercentOfOneCore;

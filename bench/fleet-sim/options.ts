@@ -22,7 +22,8 @@ export const USAGE = `usage: npm run fleet-sim -- [--hosts N] [--quick] [--worke
   --quick                 a short run for CI: 50 hosts, 2 settings changes, a 10 s idle window
   --workers N             worker processes the hosts are spread over (default: one per CPU, at least 2)
   --changes N             fleet settings documents to time (default 5)
-  --idle-seconds S        the at-rest window for etcd's request counters (default 60)
+  --idle-seconds S        the at-rest window for etcd's request counters (default 60; shorter than the
+                          hosts' 60 s record heartbeat, it over- or under-counts their Puts)
   --join-batch N          each worker starts N hosts at a time, the next N once those registered
                           (default 0: every host at once, a thundering herd)
   --shared-connections    let grpc-js share one connection per etcd member between the hosts of a worker
