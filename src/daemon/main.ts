@@ -9,7 +9,7 @@ import { SdNotify } from './sd-notify.js';
 import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
 import { fleetApi, fleetAwareSettingsApi } from './fleet-wiring.js';
-import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, startUpdates } from './updates.js';
+import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, migrateSettingsForVersion, startUpdates } from './updates.js';
 
 interface CliOptions {
   stateDir?: string;
@@ -96,6 +96,8 @@ async function main(): Promise<void> {
   };
   const logger = pino({ level: o.logLevel ?? 'info', base: { pid: process.pid } });
   const notify = new SdNotify();
+  // Before the settings store opens: settings shaped for another OS version are migrated to this one.
+  await migrateSettingsForVersion({ stateDir: opts.stateDir, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE, fallbackVersion: berthVersion(), logger });
   const daemon = await Berthd.create(opts, logger);
   let api: ApiServer | undefined;
   let exiting = false;
