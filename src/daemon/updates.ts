@@ -19,6 +19,7 @@ import { migrateSettingsAtStart, type StartMigration } from '../updates/migratio
 import { dryRunAndKeep } from '../updates/migrations/dry-run.js';
 import { rollbackOnDemand } from '../updates/rollback.js';
 import { loadLastRollback } from '../updates/rollback-record.js';
+import { settleTakenUpdate } from '../updates/after-boot.js';
 
 type UpdateStatusInfo = Awaited<ReturnType<UpdatesApi['check']>>;
 
@@ -38,6 +39,8 @@ export interface UpdatesWiring {
   readonly bootDisk?: string;
   /** `--kernel-cmdline`: where the running slot is read (a test's stand-in for a booted host's /proc/cmdline). */
   readonly kernelCmdline?: string;
+  /** The shipped settings defaults: a migration's dry run checks what the settings store checks when it opens. */
+  readonly settingsDefaults?: string;
 }
 
 async function chooseInstaller(o: UpdatesWiring): Promise<UpdateInstaller> {
@@ -82,9 +85,9 @@ export async function ensureUpdateSeed(settings: SettingsStore, logger: Logger):
  * migrations kept by the updater, forward after an update, backward after a rollback). A failure is berthd's
  * start failing, naming the migration and key; settings.json is then as it was.
  */
-export async function migrateSettingsForVersion(o: { stateDir: string; osRelease: string; fallbackVersion: string; logger: Logger }): Promise<StartMigration> {
+export async function migrateSettingsForVersion(o: { stateDir: string; osRelease: string; fallbackVersion: string; settingsDefaults: string; logger: Logger }): Promise<StartMigration> {
   const runningVersion = (await readOsRelease(o.osRelease)).version ?? o.fallbackVersion;
-  const r = await migrateSettingsAtStart({ stateDir: o.stateDir, runningVersion });
+  const r = await migrateSettingsAtStart({ stateDir: o.stateDir, runningVersion, defaultsFile: o.settingsDefaults });
   if (r.action !== 'none') o.logger.info({ ...r }, `settings: ${r.action === 'up' || r.action === 'down' ? `migrated ${r.action} from ${r.from} to ${r.to}` : r.action}`);
   return r;
 }
@@ -93,6 +96,7 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
   const os = await readOsRelease(o.osRelease);
   const host = { variant: os.variant ?? 'default', arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64', version: os.version ?? o.fallbackVersion };
   const installer = await chooseInstaller(o);
+  if (await settleTakenUpdate(path.join(o.stateDir, 'updates'), host.version)) o.logger.info({ version: host.version }, 'the update to this version was taken: updates are idle');
   const updater = await Updater.open({
     host,
     settings: () => o.settings.family(updatesFamily),
@@ -100,7 +104,7 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
     dir: path.join(o.stateDir, 'updates'),
     trustedRootFile: o.trustedRoot,
     beforeInstall: async (update, migrations) => {
-      const r = await dryRunAndKeep({ stateDir: o.stateDir, version: update.version, files: migrations });
+      const r = await dryRunAndKeep({ stateDir: o.stateDir, version: update.version, files: migrations, ...(o.settingsDefaults ? { defaultsFile: o.settingsDefaults } : {}) });
       if (r.migrations.length > 0) o.logger.info({ version: update.version, ...r }, 'settings migrations passed their dry run');
     },
   });

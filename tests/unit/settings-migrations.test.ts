@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { settingsFilePath } from '../../src/settings/index.js';
+import { defaultSettingsFile } from '../../src/daemon/berthd.js';
 import { checkMigrated } from '../../src/updates/migrations/check.js';
 import { migrateSettingsAtStart, settingsBackupPath } from '../../src/updates/migrations/boot.js';
 import { dryRunAndKeep } from '../../src/updates/migrations/dry-run.js';
@@ -117,6 +118,14 @@ test('dry run: a failing migration throws naming it and the key and keeps nothin
   await writeFile(path.join(files, 'baddown.json'), JSON.stringify({ 'berth-migration': 1, up: [], down: [{ set: 'selinux.mode', value: 'sometimes' }] }));
   await assert.rejects(dryRunAndKeep({ stateDir: dir, version: '2.0.0', files: [path.join(files, 'baddown.json')] }), /migration baddown\.json: selinux\.mode: /);
 
+  // With the shipped defaults, what the settings store checks when it opens: a renamed host container has no
+  // source (admin's was a default), which only the whole-state rule sees.
+  await writeFile(path.join(files, 'nosource.json'), JSON.stringify({ ...RENAME, up: [RENAME.up[0]] }));
+  await assert.rejects(
+    dryRunAndKeep({ stateDir: dir, version: '2.0.0', files: [path.join(files, 'nosource.json')], defaultsFile: defaultSettingsFile() }),
+    /migration nosource\.json: host-containers\.shell\.source: required/,
+  );
+  await dryRunAndKeep({ stateDir: dir, version: '2.0.0', files: [path.join(files, 'nosource.json')] });
   const r = await dryRunAndKeep({ stateDir: dir, version: '2.0.0', files: [path.join(files, 'rename.json')] });
   assert.deepEqual(r, { migrations: ['rename.json'], unchecked: [] });
   const kept = await keptMigrations(dir);

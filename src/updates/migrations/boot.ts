@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { settingsFilePath, SETTINGS_FILE_VERSION } from '../../settings/index.js';
+import { loadDefaults } from '../../settings/defaults.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { compareVersions } from '../manifest.js';
 import { loadLastRollback, saveLastRollback } from '../rollback-record.js';
@@ -45,7 +46,8 @@ async function readEnvelope(file: string): Promise<SettingsEnvelope | undefined>
   return { generation: typeof json.generation === 'number' ? json.generation : 0, settings };
 }
 
-export async function migrateSettingsAtStart(o: { stateDir: string; runningVersion: string; now?: () => Date }): Promise<StartMigration> {
+/** `defaultsFile`: the running version's shipped defaults (the migrated settings must open with them). */
+export async function migrateSettingsAtStart(o: { stateDir: string; runningVersion: string; defaultsFile?: string; now?: () => Date }): Promise<StartMigration> {
   const { stateDir, runningVersion: running } = o;
   const file = settingsFilePath(stateDir);
   const record = await loadSettingsVersion(stateDir);
@@ -76,7 +78,7 @@ export async function migrateSettingsAtStart(o: { stateDir: string; runningVersi
   let ran: string[] = [];
   if (source && migrations.length > 0) {
     const result = runMigrations(source.settings, migrations, direction);
-    checkMigrated(result, migrations);
+    checkMigrated(result, migrations, o.defaultsFile ? { defaults: await loadDefaults(o.defaultsFile) } : {});
     const next = { version: SETTINGS_FILE_VERSION, generation: source.generation + 1, settings: result.settings };
     await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
     ran = (direction === 'up' ? migrations : [...migrations].reverse()).map((m) => m.name);

@@ -2,7 +2,8 @@
 // so a migration that would leave settings berthd refuses to load fails here, naming the migration and key.
 
 import { decodeSettingsFile, SETTINGS_FILE_VERSION } from '../../settings/persistence.js';
-import { resolvePrefix, SettingsError } from '../../settings/index.js';
+import { resolvePrefix, SettingsError, type SettingValue } from '../../settings/index.js';
+import { completenessIssues, overlay } from '../../settings/state.js';
 import { MigrationError, parseKeyPath, type Migration } from './format.js';
 import { writerOf, type RunResult, type Tree } from './run.js';
 
@@ -13,6 +14,8 @@ export interface CheckOptions {
    * new version checks them at its first boot (and fails that boot, which falls back, if they are wrong).
    */
   readonly allowUnknownWritten?: boolean;
+  /** The shipped defaults: with them, what the settings store checks when it opens (a host container needs a source). */
+  readonly defaults?: ReadonlyMap<string, SettingValue>;
 }
 
 /** Throws MigrationError for the first problem; returns the written keys it could not check (see above). */
@@ -30,7 +33,9 @@ export function checkMigrated(result: RunResult, migrations: readonly Migration[
     }
   }
   try {
-    decodeSettingsFile({ version: SETTINGS_FILE_VERSION, generation: 0, settings: copy }, 'migrated settings');
+    const decoded = decodeSettingsFile({ version: SETTINGS_FILE_VERSION, generation: 0, settings: copy }, 'migrated settings');
+    const incomplete = o.defaults ? completenessIssues(overlay(o.defaults, decoded.values)) : [];
+    if (incomplete.length > 0) throw new SettingsError('load', incomplete);
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err;
     const issue = err.issues[0];

@@ -5,6 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { settingsFilePath } from '../../settings/index.js';
+import { loadDefaults } from '../../settings/defaults.js';
 import { UpdateError } from '../errors.js';
 import { checkMigrated } from './check.js';
 import { MigrationError } from './format.js';
@@ -27,13 +28,15 @@ async function currentSettings(stateDir: string): Promise<Tree> {
   return typeof json.settings === 'object' && json.settings !== null ? (json.settings as Tree) : {};
 }
 
-export async function dryRunAndKeep(o: { stateDir: string; version: string; files: readonly string[] }): Promise<DryRunResult> {
+/** `defaultsFile`: this version's shipped defaults, so the check is the one the settings store makes when it opens. */
+export async function dryRunAndKeep(o: { stateDir: string; version: string; files: readonly string[]; defaultsFile?: string }): Promise<DryRunResult> {
   try {
     const migrations = await readMigrationFiles(o.files);
+    const defaults = o.defaultsFile ? { defaults: await loadDefaults(o.defaultsFile) } : {};
     const result = runMigrations(await currentSettings(o.stateDir), migrations, 'up');
-    const unchecked = checkMigrated(result, migrations, { allowUnknownWritten: true });
+    const unchecked = checkMigrated(result, migrations, { allowUnknownWritten: true, ...defaults });
     // `down` too, on what `up` made: after a rollback this version runs it and must be able to load the result.
-    checkMigrated(runMigrations(result.settings, migrations, 'down'), migrations);
+    checkMigrated(runMigrations(result.settings, migrations, 'down'), migrations, defaults);
     await keepMigrations(o.stateDir, o.version, o.files);
     return { migrations: migrations.map((m) => m.name), unchecked };
   } catch (err) {
