@@ -184,4 +184,10 @@ test('at start: a failing migration leaves settings.json as it was; a crash mid-
   await saveSettingsVersion(dir2, { version: '1.0.0', migratingTo: '2.0.0' });
   assert.equal((await migrateSettingsAtStart({ stateDir: dir2, runningVersion: '2.0.0' })).action, 'up');
   assert.deepEqual(await readSettings(dir2), migrated, 'the same result, not a rename of an already renamed table');
+
+  // No settings.json at all: a copy kept by an earlier update must not come back as the settings.
+  await rm(settingsFilePath(dir2));
+  await saveSettingsVersion(dir2, { version: '1.0.0' });
+  assert.equal((await migrateSettingsAtStart({ stateDir: dir2, runningVersion: '2.0.0' })).action, 'up');
+  await assert.rejects(readFile(settingsFilePath(dir2)), /ENOENT/);
 });

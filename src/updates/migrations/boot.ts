@@ -7,7 +7,7 @@
 // as it was and berthd refuses to start, naming the migration and key (a new version's boot then fails its
 // check and the host falls back).
 
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { settingsFilePath, SETTINGS_FILE_VERSION } from '../../settings/index.js';
 import { loadDefaults } from '../../settings/defaults.js';
@@ -71,7 +71,9 @@ export async function migrateSettingsAtStart(o: { stateDir: string; runningVersi
   const migrations = versions.flatMap((k) => k.migrations);
   if (!record.migratingTo) {
     const current = await readFile(file).catch(() => undefined);
+    // No settings yet: nothing to migrate, and a copy kept from an earlier update must not stand in for them.
     if (current) await writeFileAtomic(backup, current, { mode: 0o600 });
+    else await rm(backup, { force: true });
     await saveSettingsVersion(stateDir, { version: from, migratingTo: running });
   }
   const source = await readEnvelope(backup);
