@@ -104,7 +104,9 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
     dir: path.join(o.stateDir, 'updates'),
     trustedRootFile: o.trustedRoot,
     beforeInstall: async (update, migrations) => {
-      const r = await dryRunAndKeep({ stateDir: o.stateDir, version: update.version, files: migrations, ...(o.settingsDefaults ? { defaultsFile: o.settingsDefaults } : {}) });
+      const r = await dryRunAndKeep({
+        stateDir: o.stateDir, version: update.version, files: migrations, runningVersion: host.version, ...(o.settingsDefaults ? { defaultsFile: o.settingsDefaults } : {}),
+      });
       if (r.migrations.length > 0) o.logger.info({ version: update.version, ...r }, 'settings migrations passed their dry run');
     },
   });

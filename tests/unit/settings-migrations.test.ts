@@ -131,6 +131,11 @@ test('dry run: a failing migration throws naming it and the key and keeps nothin
   const kept = await keptMigrations(dir);
   assert.deepEqual(kept.map((k) => [k.version, k.migrations.map((m) => m.name)]), [['2.0.0', ['rename.json']]]);
   assert.deepEqual(await readSettings(dir), original);
+
+  // A version skipped by the update (kept from an earlier try): its migrations now travel with 3.0.0's.
+  await keepMigrations(dir, '2.5.0', []);
+  await dryRunAndKeep({ stateDir: dir, version: '3.0.0', files: [path.join(files, 'rename.json')], runningVersion: '2.0.0' });
+  assert.deepEqual((await keptMigrations(dir)).map((k) => k.version), ['2.0.0', '3.0.0']);
 });
 
 test('at start: first start records the version; a newer version runs up (old store kept), an older one runs down and records the rollback', async (t) => {

@@ -9,7 +9,7 @@ import { loadDefaults } from '../../settings/defaults.js';
 import { UpdateError } from '../errors.js';
 import { checkMigrated } from './check.js';
 import { MigrationError } from './format.js';
-import { keepMigrations, readMigrationFiles } from './kept.js';
+import { dropKeptBetween, keepMigrations, readMigrationFiles } from './kept.js';
 import { runMigrations, type Tree } from './run.js';
 
 export interface DryRunResult {
@@ -29,7 +29,7 @@ async function currentSettings(stateDir: string): Promise<Tree> {
 }
 
 /** `defaultsFile`: this version's shipped defaults, so the check is the one the settings store makes when it opens. */
-export async function dryRunAndKeep(o: { stateDir: string; version: string; files: readonly string[]; defaultsFile?: string }): Promise<DryRunResult> {
+export async function dryRunAndKeep(o: { stateDir: string; version: string; files: readonly string[]; defaultsFile?: string; runningVersion?: string }): Promise<DryRunResult> {
   try {
     const migrations = await readMigrationFiles(o.files);
     const defaults = o.defaultsFile ? { defaults: await loadDefaults(o.defaultsFile) } : {};
@@ -38,6 +38,8 @@ export async function dryRunAndKeep(o: { stateDir: string; version: string; file
     // `down` too, on what `up` made: after a rollback this version runs it and must be able to load the result.
     checkMigrated(runMigrations(result.settings, migrations, 'down'), migrations, defaults);
     await keepMigrations(o.stateDir, o.version, o.files);
+    // Versions skipped by this update: their migrations are part of this version's now (see select.ts).
+    if (o.runningVersion) await dropKeptBetween(o.stateDir, o.runningVersion, o.version);
     return { migrations: migrations.map((m) => m.name), unchecked };
   } catch (err) {
     if (err instanceof MigrationError) {

@@ -46,6 +46,14 @@ export async function keptMigrations(stateDir: string): Promise<Array<{ version:
   return out.sort((a, b) => compareVersions(a.version, b.version));
 }
 
+/** Drops what is kept for versions strictly between `lo` and `hi`. */
+export async function dropKeptBetween(stateDir: string, lo: string, hi: string): Promise<void> {
+  const names = await readdir(migrationsDir(stateDir)).catch(() => [] as string[]);
+  for (const v of names.filter((n) => versionProblem(n) === undefined && compareVersions(n, lo) > 0 && compareVersions(n, hi) < 0)) {
+    await rm(join(migrationsDir(stateDir), v), { recursive: true, force: true });
+  }
+}
+
 const recordSchema = z.object({
   /** The OS version the settings are shaped for. */
   version: z.string(),
