@@ -15,6 +15,8 @@ export interface UpdatesApi {
   prepare(): Promise<UpdateStatusInfo>;
   activate(): Promise<UpdateStatusInfo>;
   deactivate(): Promise<UpdateStatusInfo>;
+  /** The previous good version boots next (refused while an update is ready or an operation runs). */
+  rollback(): Promise<UpdateStatusInfo>;
   /** Runs updates.reboot-command. */
   reboot(): Promise<void>;
 }
@@ -28,6 +30,7 @@ export function updatesService(updates: UpdatesApi): grpc.UntypedServiceImplemen
     Prepare: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.prepare())),
     Activate: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.activate())),
     Deactivate: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.deactivate())),
+    Rollback: unary<unknown, WireUpdateStatus>(async () => updateStatusToWire(await updates.rollback())),
     Reboot: unary<unknown, Record<string, never>>(async () => {
       await updates.reboot();
       return {};

@@ -235,6 +235,8 @@ export class BerthClient {
     prepare: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Prepare', {}, opts)),
     activate: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Activate', {}, opts)),
     deactivate: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Deactivate', {}, opts)),
+    /** The previous good version boots next; the answer carries `lastRollback`. */
+    rollback: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Rollback', {}, opts)),
     reboot: async (opts?: CallOptions): Promise<void> => {
       await this.call<object>('Updates', 'Reboot', {}, opts);
     },

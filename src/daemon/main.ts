@@ -10,7 +10,7 @@ import { compactAfterStartup } from './memory.js';
 import { settingsApi, imagesApi, hostApi } from './api-adapters.js';
 import { createRebootCoordinator, fleetApi, fleetAwareSettingsApi } from './fleet-wiring.js';
 import type { Updater } from '../updates/updater.js';
-import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, startUpdates } from './updates.js';
+import { DEFAULT_OS_RELEASE, DEFAULT_TRUSTED_ROOT, ensureUpdateSeed, migrateSettingsForVersion, startUpdates } from './updates.js';
 
 interface CliOptions {
   stateDir?: string;
@@ -97,6 +97,8 @@ async function main(): Promise<void> {
   };
   const logger = pino({ level: o.logLevel ?? 'info', base: { pid: process.pid } });
   const notify = new SdNotify();
+  // Before the settings store opens: settings shaped for another OS version are migrated to this one.
+  await migrateSettingsForVersion({ stateDir: opts.stateDir, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE, fallbackVersion: berthVersion(), settingsDefaults: opts.settingsDefaults, logger });
   const daemon = await Berthd.create(opts, logger);
   let api: ApiServer | undefined;
   let exiting = false;
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
     workloads: daemon.workloads.manager,
     fleet: fleetApi(daemon.fleet),
     updates: await startUpdates({
-      stateDir: opts.stateDir, settings: daemon.settings, logger, fallbackVersion: berthVersion(),
+      stateDir: opts.stateDir, settings: daemon.settings, logger, fallbackVersion: berthVersion(), settingsDefaults: opts.settingsDefaults,
       trustedRoot: o.updateTrustedRoot ?? DEFAULT_TRUSTED_ROOT, osRelease: o.osRelease ?? DEFAULT_OS_RELEASE,
       ...(o.bootDisk ? { bootDisk: o.bootDisk } : {}),
       ...(o.kernelCmdline ? { kernelCmdline: o.kernelCmdline } : {}),

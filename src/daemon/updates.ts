@@ -16,6 +16,11 @@ import { SEED_COUNT } from '../updates/manifest.js';
 import { partitionsOf } from '../updates/partitions.js';
 import type { RebootGate } from '../updates/reboot-gate.js';
 import { Updater, type UpdateStatus } from '../updates/updater.js';
+import { migrateSettingsAtStart, type StartMigration } from '../updates/migrations/boot.js';
+import { dryRunAndKeep } from '../updates/migrations/dry-run.js';
+import { rollbackOnDemand } from '../updates/rollback.js';
+import { loadLastRollback } from '../updates/rollback-record.js';
+import { settleTakenUpdate } from '../updates/after-boot.js';
 
 type UpdateStatusInfo = Awaited<ReturnType<UpdatesApi['check']>>;
 
@@ -41,6 +46,8 @@ export interface UpdatesWiring {
   readonly versionLock?: () => string | undefined;
   /** Receives the updater itself (the fleet rollout drives it). */
   readonly onUpdater?: (updater: Updater) => void;
+  /** The shipped settings defaults: a migration's dry run checks what the settings store checks when it opens. */
+  readonly settingsDefaults?: string;
 }
 
 async function chooseInstaller(o: UpdatesWiring): Promise<UpdateInstaller> {
@@ -80,9 +87,23 @@ export async function ensureUpdateSeed(settings: SettingsStore, logger: Logger):
   return seed;
 }
 
+/**
+ * Before the settings store opens: the settings are brought to the running version's shape (settings
+ * migrations kept by the updater, forward after an update, backward after a rollback). A failure is berthd's
+ * start failing, naming the migration and key; settings.json is then as it was.
+ */
+export async function migrateSettingsForVersion(o: { stateDir: string; osRelease: string; fallbackVersion: string; settingsDefaults: string; logger: Logger }): Promise<StartMigration> {
+  const runningVersion = (await readOsRelease(o.osRelease)).version ?? o.fallbackVersion;
+  const r = await migrateSettingsAtStart({ stateDir: o.stateDir, runningVersion, defaultsFile: o.settingsDefaults });
+  if (r.action !== 'none') o.logger.info({ ...r }, `settings: ${r.action === 'up' || r.action === 'down' ? `migrated ${r.action} from ${r.from} to ${r.to}` : r.action}`);
+  return r;
+}
+
 export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
   const os = await readOsRelease(o.osRelease);
   const host = { variant: os.variant ?? 'default', arch: process.arch === 'arm64' ? 'aarch64' : 'x86_64', version: os.version ?? o.fallbackVersion };
+  const installer = await chooseInstaller(o);
+  if (await settleTakenUpdate(path.join(o.stateDir, 'updates'), host.version)) o.logger.info({ version: host.version }, 'the update to this version was taken: updates are idle');
   const updater = await Updater.open({
     host,
     settings: () => {
@@ -90,12 +111,19 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
       const lock = o.versionLock?.();
       return lock === undefined ? s : { ...s, versionLock: lock };
     },
-    installer: await chooseInstaller(o),
+    installer,
     dir: path.join(o.stateDir, 'updates'),
     trustedRootFile: o.trustedRoot,
     ...(o.rebootGate ? { rebootGate: o.rebootGate } : {}),
+    beforeInstall: async (update, migrations) => {
+      const r = await dryRunAndKeep({
+        stateDir: o.stateDir, version: update.version, files: migrations, runningVersion: host.version, ...(o.settingsDefaults ? { defaultsFile: o.settingsDefaults } : {}),
+      });
+      if (r.migrations.length > 0) o.logger.info({ version: update.version, ...r }, 'settings migrations passed their dry run');
+    },
   });
   o.onUpdater?.(updater);
+  let lastRollback = await loadLastRollback(o.stateDir);
   o.logger.info({ host, trustedRoot: o.trustedRoot }, 'updater ready');
   const hostOs = { variant: host.variant, arch: host.arch, prettyName: os.prettyName ?? `berth ${host.version}`, buildId: os.buildId ?? '' };
   // Every answer carries the host's os-release and the disk's slots (Bottlerocket's /os and partitions).
@@ -108,7 +136,7 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
     if (cached?.key !== key) cached = { key, slots: updater.slots() };
     const slots = await cached.slots;
     const parts = slots ? partitionsOf(slots, host, s.chosenUpdate) : undefined;
-    return { ...s, os: hostOs, ...(parts ? { activePartition: parts.active, stagingPartition: parts.staging } : {}) };
+    return { ...s, os: hostOs, ...(parts ? { activePartition: parts.active, stagingPartition: parts.staging } : {}), ...(lastRollback ? { lastRollback } : {}) };
   };
   const background = async (what: string, start: () => Promise<{ status: UpdateStatus; finished: Promise<void> }>): Promise<UpdateStatusInfo> => {
     const { status, finished } = await start();
@@ -126,6 +154,12 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
     cancel: async () => full(await updater.cancel()),
     deactivate: async () => full(await updater.deactivate()),
     status: () => full(updater.status()),
+    rollback: async () => {
+      lastRollback = await rollbackOnDemand({ updater, installer, stateDir: o.stateDir });
+      o.logger.warn({ ...lastRollback }, 'update rollback: the previous version boots next');
+      cached = undefined;
+      return full(updater.status());
+    },
     reboot: async () => {
       o.logger.warn({ command: o.settings.family(updatesFamily).rebootCommand }, 'rebooting: running updates.reboot-command');
       await updater.reboot();

@@ -4,7 +4,9 @@
 // must never be served. `rootfs/usr/share/berth/root.json` on the image is a copy of `metadata/1.root.json`.
 
 import { Command, CommanderError } from 'commander';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseMigration } from '../updates/migrations/format.js';
 import { hostArch, parseArchFlag, parseDurationFlag, parseHashOffsetFlag, parseRootHashFlag, parseVariantFlag, parseVersionFlag, parseWaves } from './args.js';
 import { add, init, refresh, rotateRoot } from './repository.js';
 
@@ -16,6 +18,17 @@ async function fileFlag(flag: string, path: string | undefined): Promise<string>
     throw new Error(`${flag}: ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
   if (!s.isFile()) throw new Error(`${flag}: ${path}: not a regular file`);
+  return path;
+}
+
+/** A migration is checked before it is signed: a host would refuse it anyway, at the worst moment. */
+async function migrationFlag(path: string): Promise<string> {
+  await fileFlag('--migration', path);
+  try {
+    parseMigration(basename(path), await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`--migration: ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return path;
 }
 
@@ -48,7 +61,7 @@ function program(): Command {
     .option('--hash-offset <bytes>', 'offset of the verity hash tree in the root image')
     .option('--kernel <file>', 'kernel')
     .option('--initramfs <file>', 'initramfs')
-    .option('--migration <file>', 'settings migration (repeatable, in order)', collect)
+    .option('--migration <file>', 'settings migration: a berth-migration JSON file (repeatable, in order)', collect)
     .option('--wave <seed@duration>', 'rollout wave: hosts from SEED on may update DURATION after now (repeatable)', collect)
     .option('--expires <duration>', 'timestamp/snapshot expiry', '7d')
     .action(async (dir: string, o: AddFlags) => {
@@ -62,7 +75,7 @@ function program(): Command {
         rootImage: await fileFlag('--root-image', o.rootImage),
         kernel: await fileFlag('--kernel', o.kernel),
         initramfs: await fileFlag('--initramfs', o.initramfs),
-        migrations: await Promise.all((o.migration ?? []).map((m) => fileFlag('--migration', m))),
+        migrations: await Promise.all((o.migration ?? []).map(migrationFlag)),
       };
       const entry = await add(dir, input, { expiresMs: parseDurationFlag('--expires', o.expires ?? '7d') });
       console.log(`added ${entry.variant} ${entry.arch} ${entry.version} (${entry.waves.length} waves, ${entry.migrations.length} migrations)`);

@@ -11,6 +11,8 @@ export type UpdateErrorKind =
   | 'repository'
   /** The installer failed. */
   | 'install'
+  /** A settings migration of the update failed its dry run; the message names the migration and the key. */
+  | 'migration'
   /** Cancelled by `update cancel`. */
   | 'cancelled'
   /** `updates.reboot-command` failed (it exited non-zero, or could not start). */
@@ -23,6 +25,7 @@ const CODES: Record<UpdateErrorKind, number> = {
   config: 9,
   repository: 9,
   install: 9,
+  migration: 9,
   cancelled: 1, // CANCELLED
   reboot: 13, // INTERNAL
 };

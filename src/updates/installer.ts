@@ -47,6 +47,8 @@ export interface UpdateInstaller {
   deactivate(): Promise<void>;
   /** Which slot runs and which is inactive, and the version each holds (from the boot entries). */
   slots(): Promise<SlotInfo>;
+  /** `update rollback`: the previous good version boots next; throws when there is none. Absent: cannot. */
+  rollback?(): Promise<{ from: { version: string }; to: { version: string } }>;
 }
 
 /** berthd's installer on a host that has no A/B boot disk: every call refuses, saying why. */
@@ -64,6 +66,10 @@ export class NoBootDiskInstaller implements UpdateInstaller {
   }
 
   slots(): Promise<SlotInfo> {
+    return Promise.resolve().then(() => this.refuse());
+  }
+
+  rollback(): Promise<{ from: { version: string }; to: { version: string } }> {
     return Promise.resolve().then(() => this.refuse());
   }
 }

@@ -30,6 +30,19 @@ export interface Selection {
   readonly reason?: string;
 }
 
+/**
+ * The chosen version with the migrations of every version it skips: a version's migrations take settings from
+ * the version published before it, so a host going from 1.0.0 straight to 3.0.0 runs 2.0.0's, then 3.0.0's.
+ */
+function withSkippedMigrations(mine: readonly ManifestUpdate[], running: string, chosen: ManifestUpdate): ManifestUpdate {
+  // A downgrade runs none forward (an older version's migrations lead to it, not from here): the older
+  // version undoes the kept migrations of the versions it goes back over, at its start.
+  if (compareVersions(chosen.version, running) <= 0) return { ...chosen, migrations: [] };
+  const between = mine.filter((u) => compareVersions(u.version, running) > 0 && compareVersions(u.version, chosen.version) <= 0);
+  between.sort((a, b) => compareVersions(a.version, b.version));
+  return { ...chosen, migrations: between.flatMap((u) => u.migrations) };
+}
+
 export function selectUpdate(manifest: Manifest, host: HostIdentity, policy: SelectionPolicy): Selection {
   const mine = manifest.updates
     .filter((u) => u.variant === host.variant && u.arch === host.arch)
@@ -45,11 +58,11 @@ export function selectUpdate(manifest: Manifest, host: HostIdentity, policy: Sel
     if (!pinned) return { available: [], reason: `updates.version-lock is ${policy.versionLock}, which the repository does not have for variant ${host.variant}` };
     if (pinned.version === host.version) return { available: [], reason: `running the pinned version ${host.version}` };
     if (!ready(pinned)) return { available: [], reason: waiting(pinned) };
-    return { chosen: pinned, available: [pinned] };
+    return { chosen: withSkippedMigrations(mine, host.version, pinned), available: [pinned] };
   }
   const newer = mine.filter((u) => compareVersions(u.version, host.version) > 0);
   const available = newer.filter(ready);
-  if (available.length > 0) return { chosen: available[0], available };
+  if (available.length > 0) return { chosen: withSkippedMigrations(mine, host.version, available[0]!), available };
   if (newer.length > 0) return { available: [], reason: waiting(newer[newer.length - 1]!) };
   const newest = mine[0]!;
   if (compareVersions(newest.version, host.version) < 0) {

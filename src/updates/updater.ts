@@ -18,7 +18,7 @@ import { RepositoryError, UpdateRepository, type RepositoryOptions } from './rep
 import { selectUpdate, type HostIdentity } from './select.js';
 import { loadUpdatesState, saveUpdatesState, type CommandResult, type CommandType, type PersistedUpdates, type UpdateState } from './state-file.js';
 
-export type OperationKind = 'check' | 'apply' | 'prepare' | 'activate' | 'cancel';
+export type OperationKind = 'check' | 'apply' | 'prepare' | 'activate' | 'cancel' | 'rollback';
 export type { CommandResult, CommandType } from './state-file.js';
 
 export interface UpdateStatus {
@@ -54,6 +54,8 @@ export interface UpdaterOptions {
   readonly reboot?: (command: string) => Promise<void>;
   /** Asked before every reboot (updates.reboot-strategy, ./reboot-gate.ts); default: reboot at once. */
   readonly rebootGate?: RebootGate;
+  /** After the download, before the installer (the settings migrations' dry run): a throw ends the apply, nothing written. */
+  readonly beforeInstall?: (update: ManifestUpdate, migrations: readonly string[], signal: AbortSignal) => Promise<void>;
 }
 
 interface Running {
@@ -190,6 +192,18 @@ export class Updater {
     return this.status();
   }
 
+  /** Runs `fn` as one update operation (refused while another runs; its failure becomes the last error). */
+  async exclusive<T>(kind: OperationKind, fn: () => Promise<T>): Promise<T> {
+    const op = this.begin(kind);
+    let out: { v: T } | undefined;
+    try {
+      await this.guard(op, async () => { out = { v: await fn() }; });
+    } finally {
+      this.end(op);
+    }
+    return out!.v;
+  }
+
   private background(kind: OperationKind, fn: (op: Running) => Promise<void>): { status: UpdateStatus; finished: Promise<void> } {
     const op = this.begin(kind);
     const finished = this.guard(op, () => fn(op)).finally(() => this.end(op));
@@ -292,6 +306,7 @@ export class Updater {
     const chosen = this.s.chosen as ManifestUpdate;
     const signal = op.controller.signal;
     const staged = this.s.staged!;
+    await this.o.beforeInstall?.(chosen, staged.migrations, signal);
     await this.installer(op.kind, () => this.o.installer.install({
       version: chosen.version, variant: chosen.variant, arch: chosen.arch,
       files: { rootImage: staged.rootImage, kernel: staged.kernel, initramfs: staged.initramfs },

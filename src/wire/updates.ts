@@ -29,6 +29,14 @@ export interface UpdateHostOsInfo {
   readonly buildId: string;
 }
 
+export interface UpdateRollbackInfo {
+  readonly fromVersion: string;
+  readonly toVersion: string;
+  readonly at: string;
+  readonly reason: string;
+  readonly migrationsUndone?: readonly string[];
+}
+
 export interface UpdateStatusInfo {
   readonly state: UpdateStateName;
   readonly runningVersion: string;
@@ -47,6 +55,7 @@ export interface UpdateStatusInfo {
   readonly activePartition?: UpdatePartitionInfo;
   readonly stagingPartition?: UpdatePartitionInfo;
   readonly os?: UpdateHostOsInfo;
+  readonly lastRollback?: UpdateRollbackInfo;
 }
 
 interface WirePartition {
@@ -69,6 +78,7 @@ export interface WireUpdateStatus {
   active_partition?: WirePartition | null;
   staging_partition?: WirePartition | null;
   os?: { variant: string; arch: string; pretty_name: string; build_id: string } | null;
+  last_rollback?: { from_version: string; to_version: string; at: string; reason: string; migrations_undone?: string[] } | null;
 }
 
 const partitionToWire = (p: UpdatePartitionInfo): WirePartition => ({ slot: p.slot, ...(p.image ? { image: { ...p.image } } : {}), next_to_boot: p.nextToBoot });
@@ -99,6 +109,12 @@ export function updateStatusToWire(s: UpdateStatusInfo): WireUpdateStatus {
     ...(s.activePartition ? { active_partition: partitionToWire(s.activePartition) } : {}),
     ...(s.stagingPartition ? { staging_partition: partitionToWire(s.stagingPartition) } : {}),
     ...(s.os ? { os: { variant: s.os.variant, arch: s.os.arch, pretty_name: s.os.prettyName, build_id: s.os.buildId } } : {}),
+    ...(s.lastRollback ? {
+      last_rollback: {
+        from_version: s.lastRollback.fromVersion, to_version: s.lastRollback.toVersion, at: s.lastRollback.at, reason: s.lastRollback.reason,
+        migrations_undone: [...(s.lastRollback.migrationsUndone ?? [])],
+      },
+    } : {}),
   };
 }
 
@@ -129,5 +145,11 @@ export function updateStatusFromWire(w: WireUpdateStatus): UpdateStatusInfo {
     ...(w.active_partition ? { activePartition: partitionFromWire(w.active_partition) } : {}),
     ...(w.staging_partition ? { stagingPartition: partitionFromWire(w.staging_partition) } : {}),
     ...(w.os ? { os: { variant: w.os.variant ?? '', arch: w.os.arch ?? '', prettyName: w.os.pretty_name ?? '', buildId: w.os.build_id ?? '' } } : {}),
+    ...(w.last_rollback ? {
+      lastRollback: {
+        fromVersion: w.last_rollback.from_version ?? '', toVersion: w.last_rollback.to_version ?? '', at: w.last_rollback.at ?? '', reason: w.last_rollback.reason ?? '',
+        ...(w.last_rollback.migrations_undone?.length ? { migrationsUndone: [...w.last_rollback.migrations_undone] } : {}),
+      },
+    } : {}),
   };
 }

@@ -79,6 +79,8 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'update apply': { args: ['--output', 'yaml'], names: '--output' },
   'update cancel': { args: ['-o', 'csv'], names: '--output' },
   'update status': { args: ['-o', 'xml'], names: '--output' },
+  'update rollback': { args: ['-o', 'xml'], names: '--output' },
+  'update reboot': { args: ['-o', 'yaml'], names: '--output' },
 };
 
 /** Flag values commands share: each must be a usage error too, wherever it is checked. */

@@ -81,3 +81,14 @@ test('selection: newest allowed version for this variant; downgrades only when p
   // Versions compare numerically, not as text.
   assert.equal(selectUpdate(manifest(update('2.10.0'), update('2.9.0')), host, latest).chosen?.version, '2.10.0');
 });
+
+test('selection: the chosen version carries the migrations of every version it skips, oldest first', () => {
+  const m = manifest(
+    update('1.0.0', { migrations: ['m1'] }), update('2.0.0', { migrations: ['m2'] }), update('2.1.0', { migrations: ['m21a', 'm21b'] }),
+    update('3.0.0', { migrations: ['m3'] }), update('3.0.0', { variant: 'other', migrations: ['x'] }),
+  );
+  assert.deepEqual(selectUpdate(m, host, latest).chosen?.migrations, ['m21a', 'm21b', 'm3'], 'not the running version\'s, nor another variant\'s');
+  assert.deepEqual(selectUpdate(m, host, { ...latest, versionLock: '2.1.0' }).chosen?.migrations, ['m21a', 'm21b']);
+  // A pinned downgrade runs none forward: the older version undoes the kept ones at its start.
+  assert.deepEqual(selectUpdate(m, host, { ...latest, versionLock: '1.0.0' }).chosen?.migrations, []);
+});

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { UpdateStatusInfo } from '../../wire/updates.js';
 import type { BerthClient } from '../client.js';
 import { connect } from '../context.js';
+import { UsageError } from '../errors.js';
 import { formatPairs, humanBytes, printJson } from '../output.js';
 
 function progressText(s: UpdateStatusInfo): string {
@@ -12,6 +13,11 @@ function progressText(s: UpdateStatusInfo): string {
   if (!p || p.total <= 0) return `${op.kind} running since ${op.startedAt}${p ? ` (${p.phase})` : ''}`;
   const pct = Math.floor((100 * p.done) / p.total);
   return `${op.kind}: ${p.phase} ${pct}% (${humanBytes(p.done)} of ${humanBytes(p.total)})`;
+}
+
+function rollbackText(r: NonNullable<UpdateStatusInfo['lastRollback']>): string {
+  const undone = r.migrationsUndone?.length ? ` (settings migrations undone: ${r.migrationsUndone.join(', ')})` : '';
+  return `${r.fromVersion} → ${r.toVersion} at ${r.at}: ${r.reason}${undone}`;
 }
 
 function printStatus(s: UpdateStatusInfo, json: boolean): void {
@@ -26,6 +32,7 @@ function printStatus(s: UpdateStatusInfo, json: boolean): void {
     ...(s.lastCheckReason ? [['note', s.lastCheckReason] as const] : []),
     ...(s.mostRecentCommand ? [['last command', `${s.mostRecentCommand.cmdType} ${s.mostRecentCommand.cmdStatus} at ${s.mostRecentCommand.timestamp}`] as const] : []),
     ...(s.lastError ? [['last error', `${s.lastError.operation} at ${s.lastError.at}: ${s.lastError.message}`] as const] : []),
+    ...(s.lastRollback ? [['last rollback', rollbackText(s.lastRollback)] as const] : []),
   ]));
 }
 
@@ -62,13 +69,31 @@ export function registerUpdate(program: Command): void {
     .command('apply')
     .description('download and verify the chosen version, write it to the inactive slot and make it the next boot')
     .option('--no-wait', 'return once the apply has started')
-    .action(async (opts: { wait: boolean }, cmd: Command) => {
+    .option('--reboot', 'when the apply succeeded, reboot into the new version (updates.reboot-command)')
+    .action(async (opts: { wait: boolean; reboot?: boolean }, cmd: Command) => {
+      if (opts.reboot && !opts.wait) throw new UsageError('--reboot waits for the apply to end; it cannot be combined with --no-wait');
       const { client, options } = await connect(cmd);
       const json = options.output === 'json';
       const started = await client.updates.apply();
       const s = opts.wait && started.operation ? await waitForApply(client, started.operation.startedAt, json) : started;
+      if (opts.reboot && s.state !== 'ready') throw new Error(`update apply --reboot: the update state is ${s.state}, not ready; not rebooting`);
       printStatus(s, json);
+      if (opts.reboot) await reboot(client, json);
     });
   statusCall('cancel', 'stop the running update operation, or step back: ready → staged → available → idle', (c) => c.updates.cancel());
-  statusCall('status', 'state, running and available versions, progress, last error', (c) => c.updates.status());
+  statusCall('status', 'state, running and available versions, progress, last error, last rollback', (c) => c.updates.status());
+  statusCall('rollback', 'make the previous good version the next boot (refused when there is none)', (c) => c.updates.rollback());
+  update
+    .command('reboot')
+    .description('reboot into the version that boots next (runs updates.reboot-command on the host)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { client, options } = await connect(cmd);
+      await reboot(client, options.output === 'json');
+    });
+}
+
+async function reboot(client: BerthClient, json: boolean): Promise<void> {
+  await client.updates.reboot();
+  if (json) process.stderr.write('rebooting: updates.reboot-command ran\n');
+  else process.stdout.write('rebooting: updates.reboot-command ran\n');
 }
