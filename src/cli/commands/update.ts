@@ -4,6 +4,7 @@ import type { UpdateStatusInfo } from '../../wire/updates.js';
 import type { BerthClient } from '../client.js';
 import { connect } from '../context.js';
 import { formatPairs, humanBytes, printJson } from '../output.js';
+import { registerBootCheck } from './boot-check.js';
 
 function progressText(s: UpdateStatusInfo): string {
   const op = s.operation;
@@ -71,4 +72,5 @@ export function registerUpdate(program: Command): void {
     });
   statusCall('cancel', 'stop the running update operation, or step back: ready → staged → available → idle', (c) => c.updates.cancel());
   statusCall('status', 'state, running and available versions, progress, last error', (c) => c.updates.status());
+  registerBootCheck(update);
 }
