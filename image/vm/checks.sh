@@ -100,13 +100,13 @@ done
 bc_state=$(systemctl show -p ActiveState,Result --value berth-boot-check.service | oneline)
 bless_state=$(systemctl show -p ActiveState,Result --value systemd-bless-boot.service | oneline)
 bc_out=$(journalctl -b -u berth-boot-check.service -o cat --no-pager 2>/dev/null | grep -E '^(ok|FAIL) |boot check' | oneline)
-entries=$(ls /efi/loader/entries 2>&1 | oneline)
+entries=$(ls /boot/efi/loader/entries 2>&1 | oneline)
 bootver=${sel%.conf}; bootver=${bootver#berth-}; bootver=${bootver%%+*}
 rec=$(ls /var/lib/berth/boot-check/*.json 2>/dev/null | head -1)
 rec_passed=$(grep -o '"passed": *[a-z]*' "$rec" 2>/dev/null | oneline)
-check boot-blessed "booted with counter: ${countpath:-none}; berth-boot-check: $bc_state ($bc_out); record ${rec:-none}: $rec_passed; systemd-bless-boot: $bless_state ($(timeout 30 bootctl status 2>/dev/null | grep -iE 'boot count|current entry' | oneline)); /efi/loader/entries: $entries" \
+check boot-blessed "booted with counter: ${countpath:-none}; berth-boot-check: $bc_state ($bc_out); record ${rec:-none}: $rec_passed; systemd-bless-boot: $bless_state ($(timeout 30 bootctl status 2>/dev/null | grep -iE 'boot count|current entry' | oneline)); /boot/efi/loader/entries: $entries" \
   eval '[[ $countpath == */loader/entries/berth-*+*.conf ]] && [ "$bc_state" = "active success" ] && [ "$bless_state" = "active success" ] && [[ " $entries " == *" berth-$bootver.conf "* ]] && [[ $entries != *"berth-$bootver+"* ]] && [[ $rec_passed == *true* ]]'
-[ "$bless_state" = "active success" ] || journalctl -b -u systemd-bless-boot.service -u berth-boot-check.service -u efi.mount -u efi.automount --no-pager | tail -20 | sed 's/^/DEBUG bless: /'
+[ "$bless_state" = "active success" ] || journalctl -b -u systemd-bless-boot.service -u berth-boot-check.service -u boot-efi.mount -u boot-efi.automount --no-pager | tail -20 | sed 's/^/DEBUG bless: /'
 
 # ------------------------------------------------------------------------------------------- control ---
 ctl=$(wait_task control 90)
