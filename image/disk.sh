@@ -47,7 +47,7 @@ VERSION=${VERSION:-1.0.0}
 for n in "$ESP_MIB" ${SLOT_MIB:+"$SLOT_MIB"} ${STATE_MIB:+"$STATE_MIB"}; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "sizes are whole MiB (got $n)"; done
 [ "$ESP_MIB" -ge 34 ] || die "--esp-mib $ESP_MIB is too small for FAT32 (at least 34)"
 
-mib_of() { echo $(( ($(stat -c %s "$1") + 1048575) / 1048576 )); }
+mib_of() { echo $(( ($(stat -L -c %s "$1") + 1048575) / 1048576 )); }
 ROOT_MIB=$(mib_of "$IN/root.img")
 # Room for later versions to grow: half again the first root, at least 1.5 GiB.
 if [ -z "$SLOT_MIB" ]; then SLOT_MIB=$(( ROOT_MIB * 3 / 2 )); [ "$SLOT_MIB" -ge 1536 ] || SLOT_MIB=1536; fi

@@ -87,6 +87,8 @@ vdata=$(DM_DISABLE_UDEV=1 timeout 30 veritysetup status vroot 2>/dev/null | awk 
 state_part=$(readlink -f /dev/disk/by-partlabel/BERTH-STATE 2>/dev/null)
 var_src=$(findmnt -no SOURCE /var)
 echo "INFO boot: loader '$loaderinfo'; entry selected '$sel'; boot count path '$countpath'; cmdline: $cmdline"
+[ -n "$sel" ] || echo "INFO bootctl: $(timeout 30 bootctl status --no-pager 2>&1 | grep -E 'Current Boot Loader|Product:|Current Entry|Boot count|Selected|ESP:|Features|Boot into' | head -12 | oneline)"
+[ -n "$sel" ] || echo "INFO efivarfs: $(findmnt -no SOURCE,FSTYPE,OPTIONS /sys/firmware/efi/efivars | oneline); $(ls -la $EFIVARS 2>&1 | grep -c -- "-$LOADER_GUID") loader variables; $(ls -laZ $EFIVARS/LoaderEntrySelected-$LOADER_GUID 2>&1 | oneline); $(od -c $EFIVARS/LoaderEntrySelected-$LOADER_GUID 2>&1 | head -2 | oneline); $(journalctl -k -b --no-pager | grep 'avc:  denied' | grep -i efivar | head -3 | oneline)"
 check uefi-systemd-boot-slot-a "/sys/firmware/efi: $([ -d /sys/firmware/efi ] && echo yes || echo no); loader '$loaderinfo' chose '$sel'; cmdline boots $(echo "$cmdline" | grep -o 'berth.verity=[^ ]*') with the image's root hash: $(echo "$cmdline" | grep -qw "berth.roothash=$ROOTHASH" && echo yes || echo no); verity data device $vdata = BERTH-ROOT-A ($slot_a); /var from $var_src = BERTH-STATE ($state_part)" \
   eval '[ -d /sys/firmware/efi ] && [[ $loaderinfo == systemd-boot* ]] && [[ $sel == berth-* ]] && [[ " $cmdline " == *" berth.verity=/dev/disk/by-partlabel/BERTH-ROOT-A "* ]] && [[ " $cmdline " == *" berth.roothash=$ROOTHASH "* ]] && [ -n "$slot_a" ] && [ "$(readlink -f "$vdata")" = "$slot_a" ] && [ -n "$state_part" ] && [ "$(readlink -f "$var_src")" = "$state_part" ]'
 
@@ -97,14 +99,15 @@ for i in $(seq 1 400); do
   case "$(systemctl show -p ActiveState --value berth-boot-check.service)" in failed) break ;; esac
   sleep 1
 done
-bc_state=$(systemctl show -p ActiveState,Result --value berth-boot-check.service | oneline)
-bless_state=$(systemctl show -p ActiveState,Result --value systemd-bless-boot.service | oneline)
+unit_state() { echo "$(systemctl show -p ActiveState --value "$1") $(systemctl show -p Result --value "$1")"; }
+bc_state=$(unit_state berth-boot-check.service)
+bless_state=$(unit_state systemd-bless-boot.service)
 bc_out=$(journalctl -b -u berth-boot-check.service -o cat --no-pager 2>/dev/null | grep -E '^(ok|FAIL) |boot check' | oneline)
 entries=$(ls /boot/efi/loader/entries 2>&1 | oneline)
 bootver=${sel%.conf}; bootver=${bootver#berth-}; bootver=${bootver%%+*}
 rec=$(ls /var/lib/berth/boot-check/*.json 2>/dev/null | head -1)
 rec_passed=$(grep -o '"passed": *[a-z]*' "$rec" 2>/dev/null | oneline)
-check boot-blessed "booted with counter: ${countpath:-none}; berth-boot-check: $bc_state ($bc_out); record ${rec:-none}: $rec_passed; systemd-bless-boot: $bless_state ($(timeout 30 bootctl status 2>/dev/null | grep -iE 'boot count|current entry' | oneline)); /boot/efi/loader/entries: $entries" \
+check boot-blessed "booted with counter: ${countpath:-none}; berth-boot-check: $bc_state ($bc_out); record ${rec:-none}: $rec_passed; systemd-bless-boot: $bless_state ($(journalctl -b -u systemd-bless-boot.service -o cat --no-pager 2>/dev/null | tail -2 | oneline)); /boot/efi/loader/entries: $entries" \
   eval '[[ $countpath == */loader/entries/berth-*+*.conf ]] && [ "$bc_state" = "active success" ] && [ "$bless_state" = "active success" ] && [[ " $entries " == *" berth-$bootver.conf "* ]] && [[ $entries != *"berth-$bootver+"* ]] && [[ $rec_passed == *true* ]]'
 [ "$bless_state" = "active success" ] || journalctl -b -u systemd-bless-boot.service -u berth-boot-check.service -u boot-efi.mount -u boot-efi.automount --no-pager | tail -20 | sed 's/^/DEBUG bless: /'
 
