@@ -79,7 +79,8 @@ check containerd-domain "berth's containerd PID $cpid runs as $clabel; API socke
 # entry written with a boot counter (berth-<v>+3.conf) so that this boot has to be assessed and blessed.
 EFIVARS=/sys/firmware/efi/efivars
 LOADER_GUID=4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
-efivar() { [ -r "$EFIVARS/$1-$LOADER_GUID" ] && tail -c +5 "$EFIVARS/$1-$LOADER_GUID" | tr -d '\0'; }
+# 4 bytes of attributes, then UTF-16LE. Read through cat: efivarfs files do not seek (tail -c +5 on one reads nothing).
+efivar() { [ -r "$EFIVARS/$1-$LOADER_GUID" ] && cat "$EFIVARS/$1-$LOADER_GUID" | tail -c +5 | tr -d '\0'; }
 sel=$(efivar LoaderEntrySelected); countpath=$(efivar LoaderBootCountPath); loaderinfo=$(efivar LoaderInfo)
 cmdline=$(cat /proc/cmdline)
 slot_a=$(readlink -f /dev/disk/by-partlabel/BERTH-ROOT-A 2>/dev/null)
@@ -106,9 +107,9 @@ bc_out=$(journalctl -b -u berth-boot-check.service -o cat --no-pager 2>/dev/null
 entries=$(ls /boot/efi/loader/entries 2>&1 | oneline)
 bootver=${sel%.conf}; bootver=${bootver#berth-}; bootver=${bootver%%+*}
 rec=$(ls /var/lib/berth/boot-check/*.json 2>/dev/null | head -1)
-rec_passed=$(grep -o '"passed": *[a-z]*' "$rec" 2>/dev/null | oneline)
+rec_passed=$(grep -oE '"(passed|entry)": *("[^"]*"|[a-z]*)' "$rec" 2>/dev/null | oneline)
 check boot-blessed "booted with counter: ${countpath:-none}; berth-boot-check: $bc_state ($bc_out); record ${rec:-none}: $rec_passed; systemd-bless-boot: $bless_state ($(journalctl -b -u systemd-bless-boot.service -o cat --no-pager 2>/dev/null | tail -2 | oneline)); /boot/efi/loader/entries: $entries" \
-  eval '[[ $countpath == */loader/entries/berth-*+*.conf ]] && [ "$bc_state" = "active success" ] && [ "$bless_state" = "active success" ] && [[ " $entries " == *" berth-$bootver.conf "* ]] && [[ $entries != *"berth-$bootver+"* ]] && [[ $rec_passed == *true* ]]'
+  eval '[[ $countpath == *entries?berth-*+*.conf ]] && [ "$bc_state" = "active success" ] && [ "$bless_state" = "active success" ] && [[ " $entries " == *" berth-$bootver.conf "* ]] && [[ $entries != *"berth-$bootver+"* ]] && [[ $rec_passed == *true* ]]'
 [ "$bless_state" = "active success" ] || journalctl -b -u systemd-bless-boot.service -u berth-boot-check.service -u boot-efi.mount -u boot-efi.automount --no-pager | tail -20 | sed 's/^/DEBUG bless: /'
 
 # ------------------------------------------------------------------------------------------- control ---
