@@ -6,7 +6,8 @@
 # Runs image/vm/checks.sh inside (a oneshot service; results on the serial console), powers off, and exits
 # non-zero if any check failed. Non-interactive; every process it starts is stopped by PID.
 #   BERTH_VM_REBUILD=0   reuse .cache/image/out if present (default: run image/build.sh, itself cached)
-#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 900: TCG on a loaded 2-core machine has taken 480 s)
+#   BERTH_VM_TIMEOUT=S   give up on the VM after S seconds (default 1200: TCG on a loaded 2-core machine has taken 480 s,
+#                        and 900 s with the disk boot while a unit test suite ran alongside)
 #   BERTH_VM_BOOT=kernel fallback: boot root.img and state.img as plain disks with QEMU's -kernel/-initrd
 #                        (no firmware, no boot loader; for debugging the image when the disk boot is broken;
 #                        the UEFI/slot and blessing checks then fail)
@@ -77,7 +78,7 @@ truncate -s %1M "$RUN/test.tar"
 
 log "vm: booting ($([ "$BOOT_MODE" = disk ] && echo "OVMF + systemd-boot from the A/B disk" || echo "-kernel fallback"); TCG, 2 vCPU, 2 GiB; SELinux enforcing; root on dm-verity)"
 BOOT0=$SECONDS
-timeout_s=${BERTH_VM_TIMEOUT:-900}
+timeout_s=${BERTH_VM_TIMEOUT:-1200}
 # -no-reboot: a reboot (a failed boot check's FailureAction) ends QEMU, and so the run, instead of looping.
 qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
   "${BOOT_ARGS[@]}" \

@@ -76,6 +76,7 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'update apply': { args: ['--output', 'yaml'], names: '--output' },
   'update cancel': { args: ['-o', 'csv'], names: '--output' },
   'update status': { args: ['-o', 'xml'], names: '--output' },
+  'update boot-check': { args: ['--timeout', 'soon'], names: '--timeout' },
 };
 
 /** Flag values commands share: each must be a usage error too, wherever it is checked. */
