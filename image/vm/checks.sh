@@ -95,7 +95,8 @@ check uefi-systemd-boot-slot-a "/sys/firmware/efi: $([ -d /sys/firmware/efi ] &&
 
 # The counted boot: systemd-bless-boot (pulled in by its generator because LoaderBootCountPath is set) waits
 # for boot-complete.target, which requires berth-boot-check.service; on success the counter is removed.
-for i in $(seq 1 400); do
+# Without a counter (the -kernel fallback) nothing pulls systemd-bless-boot in: no point waiting for it.
+for i in $(seq 1 $([ -n "$countpath" ] && echo 400 || echo 0)); do
   case "$(systemctl show -p ActiveState --value systemd-bless-boot.service)" in active|failed) break ;; esac
   case "$(systemctl show -p ActiveState --value berth-boot-check.service)" in failed) break ;; esac
   sleep 1
