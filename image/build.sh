@@ -87,7 +87,8 @@ rm -rf "$ROOT"/usr/share/{doc,man,info,locale,lintian,linda}/* "$ROOT"/var/cache
 M="$ROOT/usr/lib/modules/$KVER/kernel"
 rm -rf "$M"/sound "$M"/drivers/{gpu,media,infiniband,staging,iio,bluetooth,isdn,hid,input,usb,net/wireless,net/ethernet,net/can,net/usb,video,mmc,firewire,thunderbolt,platform,hwmon,misc,comedi,w1,leds,power,nfc,memstick,pcmcia,parport,rtc,spi,i2c,ssb,bcma,accessibility,atm,uwb,fpga,soundwire,edac,gnss,counter,siox,slimbus,mfd,regulator,pinctrl,gpio,extcon,mux,phy,pwm,ntb,target,md/bcache} \
   "$M"/net/{wireless,mac80211,bluetooth,nfc,can,6lowpan,ieee802154,mac802154,atm,appletalk,rxrpc,sunrpc,ceph,9p,l2tp,batman-adv,tipc,rds,mpls,dccp,sctp,smc} \
-  "$M"/fs/{nfs,nfsd,ceph,cifs,smbfs,ocfs2,gfs2,xfs,btrfs,jfs,reiserfs,ntfs3,ntfs,udf,hfs,hfsplus,nilfs2,f2fs,ubifs,orangefs,afs,coda,9p,dlm,ufs,minix,omfs,befs,efs,qnx4,qnx6,sysv,romfs,cramfs,erofs,ecryptfs,exfat,fat,vfat,isofs,jffs2,nls}
+  "$M"/fs/{nfs,nfsd,ceph,cifs,smbfs,ocfs2,gfs2,xfs,btrfs,jfs,reiserfs,ntfs3,ntfs,udf,hfs,hfsplus,nilfs2,f2fs,ubifs,orangefs,afs,coda,9p,dlm,ufs,minix,omfs,befs,efs,qnx4,qnx6,sysv,romfs,cramfs,erofs,ecryptfs,exfat,isofs,jffs2}
+# fat/vfat and nls stay: the ESP (vfat) is mounted on /boot/efi for systemd-bless-boot.
 chroot "$ROOT" depmod "$KVER" </dev/null
 
 # Node 20 (the build host's; Debian bookworm's nodejs is 18) and berth.
@@ -114,6 +115,14 @@ install -m 0644 "$REPO/image/files/berth-vmtest.service" "$ROOT/usr/lib/systemd/
 mkdir -p "$ROOT/etc/berth/units.d" "$ROOT/etc/systemd/system/multi-user.target.wants"
 ln -sf /usr/lib/systemd/system/berthd.service "$ROOT/etc/systemd/system/multi-user.target.wants/berthd.service"
 ln -sf /usr/lib/systemd/system/berth-vmtest.service "$ROOT/etc/systemd/system/multi-user.target.wants/berth-vmtest.service"
+# Boot assessment: boot-complete.target (pulled in by systemd-bless-boot on a counted boot) requires it.
+install -m 0644 "$REPO/image/files/berth-boot-check.service" "$ROOT/usr/lib/systemd/system/berth-boot-check.service"
+mkdir -p "$ROOT/etc/systemd/system/boot-complete.target.requires"
+ln -sf /usr/lib/systemd/system/berth-boot-check.service "$ROOT/etc/systemd/system/boot-complete.target.requires/berth-boot-check.service"
+[ -x "$ROOT/usr/lib/systemd/systemd-bless-boot" ] || die "systemd-bless-boot is missing from the image (package systemd-boot)"
+# The ESP's mount point (image/files/fstab): where systemd-bless-boot finds the entry to rename
+# (/boot/efi, not /efi: it is boot_t, a mount point type in the policy; /efi would be default_t).
+mkdir -p "$ROOT/boot/efi"
 # /etc is read-only at run time: create users/groups now, not at boot.
 systemd-sysusers --root="$ROOT" >/dev/null 2>&1 || chroot "$ROOT" systemd-sysusers </dev/null >/dev/null
 grep -q '^berth:' "$ROOT/etc/group" || die "group berth missing"

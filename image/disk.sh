@@ -6,24 +6,27 @@
 #   3 BERTH-ROOT-B  empty: the first update goes here
 #   4 BERTH-STATE   state.img (ext4 labelled BERTHSTATE, mounted on /var) if the input has one
 # The entry boots its slot by partition label (berth.verity=/dev/disk/by-partlabel/BERTH-ROOT-A) with the
-# slot's root hash. The first entry has no boot counter: the factory image has nothing to fall back to.
+# slot's root hash. The first entry has no boot counter: the factory image has nothing to fall back to
+# (--tries N gives it one, berth-<v>+N.conf, for tests of boot assessment: the boot must be blessed).
 # Boot order is systemd-boot's sort order (`default berth-*`, `sort-key berth`, `version` = install
 # generation); see src/updates/disk/entries.ts, which writes the entries of later versions the same way.
 #
-# Usage: image/disk.sh [--in DIR] [--out FILE] [--version V] [--slot-mib N] [--esp-mib N] [--state-mib N]
+# Usage: image/disk.sh [--in DIR] [--out FILE] [--version V] [--tries N] [--slot-mib N] [--esp-mib N] [--state-mib N]
 #   --in      build.sh's output dir (root.img, vmlinuz, initrd.img, cmdline, image.env); default .cache/image/out
 #   --out     the disk image to write (replaced); default <in>/disk.img
 #   --version the version of this build (default: VERSION from image.env, else 1.0.0)
+#   --tries   boot counter of the first entry (default: none)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 T0=$SECONDS
 
-IN="$OUT"; DISK=""; VERSION=""; SLOT_MIB=""; ESP_MIB=256; STATE_MIB=""
+IN="$OUT"; DISK=""; VERSION=""; TRIES=""; SLOT_MIB=""; ESP_MIB=256; STATE_MIB=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --in) IN=$2; shift 2 ;;
     --out) DISK=$2; shift 2 ;;
     --version) VERSION=$2; shift 2 ;;
+    --tries) TRIES=$2; shift 2 ;;
     --slot-mib) SLOT_MIB=$2; shift 2 ;;
     --esp-mib) ESP_MIB=$2; shift 2 ;;
     --state-mib) STATE_MIB=$2; shift 2 ;;
@@ -40,10 +43,11 @@ VERSION=${VERSION:-1.0.0}
 [[ "$VERSION" =~ ^[0-9A-Za-z][0-9A-Za-z._~^-]{0,63}$ ]] || die "--version $VERSION is invalid: letters, digits and . _ ~ ^ - (no +)"
 [[ "$ROOTHASH" =~ ^[0-9a-f]{64,128}$ ]] || die "image.env: ROOTHASH is missing or not hex"
 [[ "$HASH_OFFSET" =~ ^[0-9]+$ ]] || die "image.env: HASH_OFFSET is missing"
+[ -z "$TRIES" ] || [[ "$TRIES" =~ ^[1-9]$ ]] || die "--tries $TRIES is invalid: 1 to 9"
 for n in "$ESP_MIB" ${SLOT_MIB:+"$SLOT_MIB"} ${STATE_MIB:+"$STATE_MIB"}; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "sizes are whole MiB (got $n)"; done
 [ "$ESP_MIB" -ge 34 ] || die "--esp-mib $ESP_MIB is too small for FAT32 (at least 34)"
 
-mib_of() { echo $(( ($(stat -c %s "$1") + 1048575) / 1048576 )); }
+mib_of() { echo $(( ($(stat -L -c %s "$1") + 1048575) / 1048576 )); }
 ROOT_MIB=$(mib_of "$IN/root.img")
 # Room for later versions to grow: half again the first root, at least 1.5 GiB.
 if [ -z "$SLOT_MIB" ]; then SLOT_MIB=$(( ROOT_MIB * 3 / 2 )); [ "$SLOT_MIB" -ge 1536 ] || SLOT_MIB=1536; fi
@@ -90,7 +94,7 @@ done
 opts="${opts# } berth.verity=/dev/disk/by-partlabel/BERTH-ROOT-A berth.roothash=$ROOTHASH berth.hashoffset=$HASH_OFFSET"
 printf 'title berth %s\nsort-key berth\nversion 1\nlinux /berth/%s/vmlinuz\ninitrd /berth/%s/initrd.img\noptions %s\n' \
   "$VERSION" "$VERSION" "$VERSION" "$opts" > "$TMP/entry.conf"
-mcopy -i "$E" "$TMP/entry.conf" "::/loader/entries/berth-$VERSION.conf"
+mcopy -i "$E" "$TMP/entry.conf" "::/loader/entries/berth-$VERSION${TRIES:+"+$TRIES"}.conf"
 dd if="$E" of="$NEW" bs=1M seek="$ESP_OFF" oflag=seek_bytes conv=notrunc,sparse status=none
 
 # Slot A: the first version. Slot B stays empty (zero, sparse) until the first update.

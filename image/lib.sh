@@ -13,6 +13,7 @@ die() { log "error: $*"; exit 1; }
 IMAGE_PACKAGES=(
   systemd systemd-sysv udev dbus kmod procps iproute2 util-linux
   linux-image-amd64 initramfs-tools cryptsetup-bin
+  systemd-boot
   selinux-policy-default policycoreutils libselinux1
   containerd runc crun busybox-static libstdc++6 ca-certificates
 )
@@ -23,9 +24,12 @@ require_root() { [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroo
 # Host tools, installed only when missing.
 ensure_host_tools() {
   local -A need=([debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86 [veritysetup]=cryptsetup-bin
-    [mkfs.ext4]=e2fsprogs [gcc]=gcc [setfattr]=attr)
+    [mkfs.ext4]=e2fsprogs [gcc]=gcc [setfattr]=attr [sgdisk]=gdisk [mcopy]=mtools [mkfs.vfat]=dosfstools)
+  # Files, not commands: the UEFI firmware and the boot loader image/disk.sh puts on the ESP.
+  local -A need_file=([/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf [/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi)
   local missing=() c
   for c in "${!need[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("${need[$c]}"); done
+  for c in "${!need_file[@]}"; do [ -e "$c" ] || missing+=("${need_file[$c]}"); done
   # static libc for the probe binary
   [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
   if [ "${#missing[@]}" -gt 0 ]; then

@@ -74,6 +74,45 @@ clabel=$(label_of "$cpid")
 check containerd-domain "berth's containerd PID $cpid runs as $clabel; API socket $(ls -Z /run/berth/api.sock | awk '{print $1}')" \
   eval '[[ $clabel == system_u:system_r:container_engine_t:* ]] && ls -Z /run/berth/api.sock | grep -q berth_api_socket_t'
 
+# ------------------------------------------------------------------------- boot: UEFI, slot A, blessing ---
+# vm-test.sh boots the A/B disk from image/disk.sh through OVMF and systemd-boot (no -kernel), the factory
+# entry written with a boot counter (berth-<v>+3.conf) so that this boot has to be assessed and blessed.
+EFIVARS=/sys/firmware/efi/efivars
+LOADER_GUID=4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+# 4 bytes of attributes, then UTF-16LE. Read through cat: efivarfs files do not seek (tail -c +5 on one reads nothing).
+efivar() { [ -r "$EFIVARS/$1-$LOADER_GUID" ] && cat "$EFIVARS/$1-$LOADER_GUID" | tail -c +5 | tr -d '\0'; }
+sel=$(efivar LoaderEntrySelected); countpath=$(efivar LoaderBootCountPath); loaderinfo=$(efivar LoaderInfo)
+cmdline=$(cat /proc/cmdline)
+slot_a=$(readlink -f /dev/disk/by-partlabel/BERTH-ROOT-A 2>/dev/null)
+vdata=$(DM_DISABLE_UDEV=1 timeout 30 veritysetup status vroot 2>/dev/null | awk '/data device:/ { print $3 }')
+state_part=$(readlink -f /dev/disk/by-partlabel/BERTH-STATE 2>/dev/null)
+var_src=$(findmnt -no SOURCE /var)
+echo "INFO boot: loader '$loaderinfo'; entry selected '$sel'; boot count path '$countpath'; cmdline: $cmdline"
+[ -n "$sel" ] || echo "INFO bootctl: $(timeout 30 bootctl status --no-pager 2>&1 | grep -E 'Current Boot Loader|Product:|Current Entry|Boot count|Selected|ESP:|Features|Boot into' | head -12 | oneline)"
+[ -n "$sel" ] || echo "INFO efivarfs: $(findmnt -no SOURCE,FSTYPE,OPTIONS /sys/firmware/efi/efivars | oneline); $(ls -la $EFIVARS 2>&1 | grep -c -- "-$LOADER_GUID") loader variables; $(ls -laZ $EFIVARS/LoaderEntrySelected-$LOADER_GUID 2>&1 | oneline); $(od -c $EFIVARS/LoaderEntrySelected-$LOADER_GUID 2>&1 | head -2 | oneline); $(journalctl -k -b --no-pager | grep 'avc:  denied' | grep -i efivar | head -3 | oneline)"
+check uefi-systemd-boot-slot-a "/sys/firmware/efi: $([ -d /sys/firmware/efi ] && echo yes || echo no); loader '$loaderinfo' chose '$sel'; cmdline boots $(echo "$cmdline" | grep -o 'berth.verity=[^ ]*') with the image's root hash: $(echo "$cmdline" | grep -qw "berth.roothash=$ROOTHASH" && echo yes || echo no); verity data device $vdata = BERTH-ROOT-A ($slot_a); /var from $var_src = BERTH-STATE ($state_part)" \
+  eval '[ -d /sys/firmware/efi ] && [[ $loaderinfo == systemd-boot* ]] && [[ $sel == berth-* ]] && [[ " $cmdline " == *" berth.verity=/dev/disk/by-partlabel/BERTH-ROOT-A "* ]] && [[ " $cmdline " == *" berth.roothash=$ROOTHASH "* ]] && [ -n "$slot_a" ] && [ "$(readlink -f "$vdata")" = "$slot_a" ] && [ -n "$state_part" ] && [ "$(readlink -f "$var_src")" = "$state_part" ]'
+
+# The counted boot: systemd-bless-boot (pulled in by its generator because LoaderBootCountPath is set) waits
+# for boot-complete.target, which requires berth-boot-check.service; on success the counter is removed.
+# Without a counter (the -kernel fallback) nothing pulls systemd-bless-boot in: no point waiting for it.
+for i in $(seq 1 $([ -n "$countpath" ] && echo 400 || echo 0)); do
+  case "$(systemctl show -p ActiveState --value systemd-bless-boot.service)" in active|failed) break ;; esac
+  case "$(systemctl show -p ActiveState --value berth-boot-check.service)" in failed) break ;; esac
+  sleep 1
+done
+unit_state() { echo "$(systemctl show -p ActiveState --value "$1") $(systemctl show -p Result --value "$1")"; }
+bc_state=$(unit_state berth-boot-check.service)
+bless_state=$(unit_state systemd-bless-boot.service)
+bc_out=$(journalctl -b -u berth-boot-check.service -o cat --no-pager 2>/dev/null | grep -E '^(ok|FAIL) |boot check' | oneline)
+entries=$(ls /boot/efi/loader/entries 2>&1 | oneline)
+bootver=${sel%.conf}; bootver=${bootver#berth-}; bootver=${bootver%%+*}
+rec=$(ls /var/lib/berth/boot-check/*.json 2>/dev/null | head -1)
+rec_passed=$(grep -oE '"(passed|entry)": *("[^"]*"|[a-z]*)' "$rec" 2>/dev/null | oneline)
+check boot-blessed "booted with counter: ${countpath:-none}; berth-boot-check: $bc_state ($bc_out); record ${rec:-none}: $rec_passed; systemd-bless-boot: $bless_state ($(journalctl -b -u systemd-bless-boot.service -o cat --no-pager 2>/dev/null | tail -2 | oneline)); /boot/efi/loader/entries: $entries" \
+  eval '[[ $countpath == *entries?berth-*+*.conf ]] && [ "$bc_state" = "active success" ] && [ "$bless_state" = "active success" ] && [[ " $entries " == *" berth-$bootver.conf "* ]] && [[ $entries != *"berth-$bootver+"* ]] && [[ $rec_passed == *true* ]]'
+[ "$bless_state" = "active success" ] || journalctl -b -u systemd-bless-boot.service -u berth-boot-check.service -u boot-efi.mount -u boot-efi.automount --no-pager | tail -20 | sed 's/^/DEBUG bless: /'
+
 # ------------------------------------------------------------------------------------------- control ---
 ctl=$(wait_task control 90)
 ctl_label=$(label_of "$ctl")

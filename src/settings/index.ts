@@ -21,6 +21,7 @@ export {
   fleetFamily,
   selinuxFamily,
   workloadsFamily,
+  updatesFamily,
   SELINUX_MODES,
   BOOTSTRAP_MODES,
   WORKLOAD_RUNTIMES,

@@ -72,7 +72,7 @@ export interface TestHost {
 export async function testHost(o: { dir: string; repo: string; server?: StaticServer; version: string; settings?: Partial<UpdatesSettings> }): Promise<TestHost> {
   const base = o.server ? o.server.url : `file://${o.repo}`;
   const settings: UpdatesSettings = {
-    metadataBaseUrl: `${base}/metadata`, targetsBaseUrl: `${base}/targets`, versionLock: 'latest', ignoreWaves: false, seed: 1000, rebootCommand: 'systemctl reboot', rebootStrategy: 'immediate',
+    metadataBaseUrl: `${base}/metadata`, targetsBaseUrl: `${base}/targets`, versionLock: 'latest', ignoreWaves: false, seed: 1000, rebootCommand: 'systemctl reboot', rebootStrategy: 'immediate', healthChecks: [], healthTimeout: 300_000,
     ...o.settings,
   };
   const installer = new FakeInstaller();

@@ -81,6 +81,7 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'update status': { args: ['-o', 'xml'], names: '--output' },
   'update rollback': { args: ['-o', 'xml'], names: '--output' },
   'update reboot': { args: ['-o', 'yaml'], names: '--output' },
+  'update boot-check': { args: ['--timeout', 'soon'], names: '--timeout' },
 };
 
 /** Flag values commands share: each must be a usage error too, wherever it is checked. */

@@ -316,6 +316,21 @@ const KEY_CASES: Record<string, KeyCase> = {
     good: ['1', '2', '1000'].map((v) => ({ input: v, stored: v })),
     bad: ['0', '1001', '-1', '01', '1.5', 'x', '', 2],
   },
+  'updates.health-checks': {
+    key: 'updates.health-checks',
+    good: [
+      { input: ['control', 'my-agent'], stored: ['control', 'my-agent'] },
+      { input: 'db,web-1', stored: ['db', 'web-1'] },
+      { input: [], stored: [] },
+    ],
+    // Not unit names: a path, a space, an empty name, a number.
+    bad: [['../etc'], ['a b'], ['control', ''], 5],
+  },
+  'updates.health-timeout': {
+    key: 'updates.health-timeout',
+    good: ['90s', '5m', '1h'].map((v) => ({ input: v, stored: v })),
+    bad: ['5', 'soon', '0ms', '9d', '', 30],
+  },
 };
 
 describe('every key', () => {

@@ -27,7 +27,7 @@ async function host(t: { after: (fn: () => Promise<void>) => void }, installer: 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-rollback-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const settings: UpdatesSettings = {
-    metadataBaseUrl: 'https://u.example/m', targetsBaseUrl: 'https://u.example/t', versionLock: 'latest', ignoreWaves: true, seed: 5, rebootCommand: 'true', rebootStrategy: 'immediate',
+    metadataBaseUrl: 'https://u.example/m', targetsBaseUrl: 'https://u.example/t', versionLock: 'latest', ignoreWaves: true, seed: 5, rebootCommand: 'true', rebootStrategy: 'immediate', healthChecks: [], healthTimeout: 300_000,
   };
   const open = (): Promise<Updater> => Updater.open({
     host: { variant: 'metal', arch: 'x86_64', version },

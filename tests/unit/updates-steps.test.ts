@@ -22,7 +22,7 @@ async function host(t: { after: (fn: () => Promise<void>) => void }, o: { failMa
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-steps-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const settings: UpdatesSettings = {
-    metadataBaseUrl: 'https://u.example/m', targetsBaseUrl: 'https://u.example/t', versionLock: 'latest', ignoreWaves: true, seed: 5, rebootCommand: 'true', rebootStrategy: 'immediate',
+    metadataBaseUrl: 'https://u.example/m', targetsBaseUrl: 'https://u.example/t', versionLock: 'latest', ignoreWaves: true, seed: 5, rebootCommand: 'true', rebootStrategy: 'immediate', healthChecks: [], healthTimeout: 300_000,
   };
   const installer = new FakeInstaller();
   const downloads: string[] = [];

@@ -5,6 +5,7 @@ import type { BerthClient } from '../client.js';
 import { connect } from '../context.js';
 import { UsageError } from '../errors.js';
 import { formatPairs, humanBytes, printJson } from '../output.js';
+import { registerBootCheck } from './boot-check.js';
 
 function progressText(s: UpdateStatusInfo): string {
   const op = s.operation;
@@ -90,6 +91,7 @@ export function registerUpdate(program: Command): void {
       const { client, options } = await connect(cmd);
       await reboot(client, options.output === 'json');
     });
+  registerBootCheck(update);
 }
 
 async function reboot(client: BerthClient, json: boolean): Promise<void> {

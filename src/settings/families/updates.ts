@@ -3,7 +3,8 @@
 
 import { z } from 'zod';
 import { family, settingMeta } from '../model.js';
-import { booleanValue, enumValue, stringValue } from '../values.js';
+import { containerNameProblem } from '../names.js';
+import { booleanValue, duration, enumValue, listValue, stringValue } from '../values.js';
 
 /** A repository base URL: http(s):// or file:// (a repository on a local disk), no credentials. */
 export function repositoryUrlProblem(text: string): string | undefined {
@@ -71,6 +72,14 @@ export const updates = z.object({
   }),
   fleetlockUrl: stringValue('http(s):// URL', fleetlockUrlProblem).optional().register(settingMeta, {
     description: 'Base URL of a FleetLock server (Fedora CoreOS\'s reboot protocol: POST <url>/v1/pre-reboot and /v1/steady-state); used when updates.reboot-strategy = fleetlock.',
+  }),
+  // Boot assessment (berth-boot-check.service, `berthctl update boot-check`): a new version is marked good
+  // only when these pass; otherwise the host reboots and, after its tries, falls back to the previous one.
+  healthChecks: listValue('unit names', containerNameProblem).prefault([]).register(settingMeta, {
+    description: 'Units that must be running and healthy (or running, for a unit without a health check) before a boot is marked good, besides berthd, the essential bootstrap units and control.',
+  }),
+  healthTimeout: duration().prefault('5m').register(settingMeta, {
+    description: 'How long the boot check waits for berthd, the essential units, control and updates.health-checks before it fails the boot (the host then reboots).',
   }),
 });
 
