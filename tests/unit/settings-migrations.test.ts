@@ -196,3 +196,18 @@ test('at start: a failing migration leaves settings.json as it was; a crash mid-
   assert.equal((await migrateSettingsAtStart({ stateDir: dir2, runningVersion: '2.0.0' })).action, 'up');
   await assert.rejects(readFile(settingsFilePath(dir2)), /ENOENT/);
 });
+
+test('at start: a fallback after a failed boot check says which check failed, from the record on the state partition', async (t) => {
+  const dir = await stateWith(t, { 'host-containers': { admin: { enabled: true } } });
+  await saveSettingsVersion(dir, { version: '2.0.0' });
+  await mkdir(path.join(dir, 'boot-check'), { recursive: true });
+  await writeFile(path.join(dir, 'boot-check', '2.0.0.json'), JSON.stringify({
+    version: '2.0.0', passed: false, startedAt: '2026-01-02T03:00:00Z', endedAt: '2026-01-02T03:05:00Z', timeoutMs: 300_000,
+    failed: [{ check: 'control', detail: 'failed, exit 1' }, { check: 'health-checks', detail: 'web: unhealthy' }], checks: [],
+  }));
+  const down = await migrateSettingsAtStart({ stateDir: dir, runningVersion: '1.0.0' });
+  assert.equal(down.action, 'down');
+  const rb = await loadLastRollback(dir);
+  assert.equal(rb?.fromVersion, '2.0.0');
+  assert.equal(rb?.reason, '2.0.0 fell back to 1.0.0: its boot check failed at 2026-01-02T03:05:00Z: control: failed, exit 1 (and health-checks)');
+});

@@ -13,7 +13,7 @@ import { settingsFilePath, SETTINGS_FILE_VERSION } from '../../settings/index.js
 import { loadDefaults } from '../../settings/defaults.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { compareVersions } from '../manifest.js';
-import { loadLastRollback, saveLastRollback } from '../rollback-record.js';
+import { bootCheckFailure, loadLastRollback, saveLastRollback } from '../rollback-record.js';
 import { checkMigrated } from './check.js';
 import { keptMigrations, loadSettingsVersion, saveSettingsVersion } from './kept.js';
 import { runMigrations, type Direction, type Tree } from './run.js';
@@ -92,9 +92,16 @@ export async function migrateSettingsAtStart(o: { stateDir: string; runningVersi
     const known = prev && prev.fromVersion === from && prev.toVersion === running ? prev : undefined;
     await saveLastRollback(stateDir, {
       fromVersion: from, toVersion: running, at: known?.at ?? (o.now?.() ?? new Date()).toISOString(),
-      reason: known?.reason ?? `the host booted ${running} again after running ${from} (a failed boot of ${from} fell back, or the boot entry was changed)`,
+      reason: known?.reason ?? await fallbackReason(stateDir, from, running),
       migrationsUndone: ran,
     });
   }
   return { action: direction, from, to: running, migrations: ran, ...(source ? { backup } : {}) };
+}
+
+/** Why the host runs `running` again after `from`: the failed boot check of `from` when it left a record. */
+async function fallbackReason(stateDir: string, from: string, running: string): Promise<string> {
+  const failure = await bootCheckFailure(stateDir, from);
+  if (failure) return `${from} fell back to ${running}: ${failure}`;
+  return `the host booted ${running} again after running ${from} (a failed boot of ${from} fell back, or the boot entry was changed)`;
 }
