@@ -17,6 +17,15 @@ import type { HealthSummary } from './record.js';
 import { slotKey } from './reboot-slots.js';
 import { acquireSlot, failSlot, releaseSlot } from './slot-client.js';
 
+/**
+ * A reboot the settings do not allow yet (a strategy without what it needs): FAILED_PRECONDITION over the API
+ * (the `code` the API reads), naming the setting, rather than an internal error.
+ */
+export class RebootRefusedError extends Error {
+  override readonly name = 'RebootRefusedError';
+  readonly code = 9;
+}
+
 /** How long units may take to be running after a reboot before the boot counts as failed. */
 export const BOOT_CHECK_MS = 120_000;
 const HEALTH_POLL_MS = 250;
@@ -61,7 +70,7 @@ export class RebootCoordinator {
   /** Takes (or already holds) a slot of the group's semaphore; resolves when held. */
   async takeSlot(plan: RebootPlanLike, signal?: AbortSignal): Promise<void> {
     const etcd = this.o.fleet.etcd();
-    if (!etcd) throw new Error('updates.reboot-strategy = etcd needs a fleet: set fleet.etcd.endpoints and fleet.group');
+    if (!etcd) throw new RebootRefusedError('updates.reboot-strategy = etcd needs a fleet: set fleet.etcd.endpoints and fleet.group');
     const { client, config } = etcd;
     const pending: PendingReboot = { strategy: 'etcd', group: config.group, hostId: config.hostId, from: plan.from, to: plan.to ?? '', since: new Date().toISOString() };
     this.o.fleet.report({ state: 'waiting-for-slot' });
@@ -91,14 +100,14 @@ export class RebootCoordinator {
   private fleetLockClient(url: string): FleetLockClient {
     const fleet = this.o.store.family(fleetFamily);
     const id = fleet.hostId ?? this.o.machineId() ?? '';
-    if (id === '') throw new Error('updates.reboot-strategy = fleetlock needs fleet.host-id (or /etc/machine-id) to name this host');
+    if (id === '') throw new RebootRefusedError('updates.reboot-strategy = fleetlock needs fleet.host-id (or /etc/machine-id) to name this host');
     // FleetLock's default group, as Zincati's.
     return { url, id, group: fleet.group ?? 'default' };
   }
 
   private async lockFleetLock(plan: RebootPlanLike): Promise<void> {
     const url = this.o.store.family(updatesFamily).fleetlockUrl;
-    if (!url) throw new Error('updates.fleetlock-url: not set (updates.reboot-strategy = fleetlock)');
+    if (!url) throw new RebootRefusedError('updates.fleetlock-url: not set (updates.reboot-strategy = fleetlock)');
     const c = this.fleetLockClient(url);
     this.o.fleet.report({ state: 'waiting-for-slot' });
     await fleetLockUntilOk(c, 'pre-reboot', { waiting: (reason) => this.o.log.info({ reason }, 'fleet: FleetLock server says not yet') });

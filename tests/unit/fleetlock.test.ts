@@ -110,3 +110,15 @@ test('pre-reboot before the reboot, steady-state after a healthy boot; a second 
   assert.match((await loadPendingReboot(b.stateDir))?.failed ?? '', /booted 1\.0\.0 instead of 2\.0\.0 \(rolled back\)/);
   assert.equal(b.reports.at(-1)?.state, 'failed');
 });
+
+test('a strategy without what it needs refuses the reboot as FAILED_PRECONDITION, naming the setting', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fleetlock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const etcdless = await host(dir, 'c', undefined);
+  await etcdless.store.set({ 'updates.reboot-strategy': 'etcd' });
+  await assert.rejects(etcdless.coordinator.beforeReboot({ from: '1.0.0', to: '2.0.0' }), (e: Error & { code?: unknown }) => {
+    assert.equal(e.code, 9);
+    assert.match(e.message, /updates\.reboot-strategy = etcd needs a fleet: set fleet\.etcd\.endpoints/);
+    return true;
+  });
+});
