@@ -177,7 +177,7 @@ export class Updater {
           case 'ready':
             return this.command('deactivate', op, async () => {
               await this.installer('cancel', () => this.o.installer.deactivate());
-              await this.save({ ...this.s, state: 'staged' });
+              return { ...this.s, state: 'staged' };
             });
           case 'staged':
             await rm(this.downloadDir(), { recursive: true, force: true });
@@ -219,19 +219,21 @@ export class Updater {
     throw new UpdateError('busy', `${what} is running (since ${r.startedAt}${at}); one update operation at a time: wait for it${r.kind === 'cancel' ? '' : ' or run update cancel'}`);
   }
 
-  /** Records `type` as the most recent command: Unknown now, then Success or Failed (exit status 1, the error as stderr). */
-  private async command(type: CommandType, op: Running, fn: () => Promise<void>): Promise<void> {
+  /** Records `type` as the most recent command: Unknown, then Success or Failed (exit 1, the error as stderr),
+   * Success in one write with the state `fn` ends in (brupop polls for Ready, then reads the command). */
+  private async command(type: CommandType, op: Running, fn: () => Promise<PersistedUpdates>): Promise<void> {
     const record = (cmdStatus: CommandResult['cmdStatus'], stderr = ''): CommandResult => ({
       cmdType: type, cmdStatus, timestamp: new Date(this.now()).toISOString(), exitStatus: cmdStatus === 'Failed' ? 1 : 0, stderr,
     });
     await this.save({ ...this.s, mostRecentCommand: record('Unknown') });
+    let next: PersistedUpdates;
     try {
-      await fn();
+      next = await fn();
     } catch (err) {
       await this.save({ ...this.s, mostRecentCommand: record('Failed', op.controller.signal.aborted ? `update ${op.kind} was cancelled` : message(err)) });
       throw err;
     }
-    await this.save({ ...this.s, mostRecentCommand: record('Success') });
+    await this.save({ ...next, mostRecentCommand: record('Success') });
   }
 
   private begin(kind: OperationKind): Running {
@@ -261,7 +263,7 @@ export class Updater {
     }
   }
 
-  private async doCheck(signal: AbortSignal): Promise<void> {
+  private async doCheck(signal: AbortSignal): Promise<PersistedUpdates> {
     const settings = this.o.settings();
     if (settings.seed === undefined) throw new UpdateError('config', 'updates.seed is not set (berthd chooses one at its first start)');
     const manifest = await this.repository(settings).manifest(signal);
@@ -272,11 +274,10 @@ export class Updater {
     const available = sel.available.map((u) => u.version);
     if (this.s.state === 'staged' || this.s.state === 'ready') {
       // Bottlerocket keeps a staged or ready update on refresh; the list is news only.
-      return this.save({ ...this.s, available, lastError: undefined });
+      return { ...this.s, available, lastError: undefined };
     }
     const kept = this.s.mostRecentCommand ? { mostRecentCommand: this.s.mostRecentCommand } : {};
-    if (!sel.chosen) return this.save({ state: 'idle', available, ...kept });
-    return this.save({ state: 'available', chosen: sel.chosen, available, ...kept });
+    return sel.chosen ? { state: 'available', chosen: sel.chosen, available, ...kept } : { state: 'idle', available, ...kept };
   }
 
   private async doApply(op: Running): Promise<void> {
@@ -294,7 +295,7 @@ export class Updater {
         op.progress = { phase: 'download', done, total };
       }, signal);
       signal.throwIfAborted();
-      await this.save({ ...this.s, state: 'staged', staged: { ...files, migrations: [...files.migrations] } });
+      return { ...this.s, state: 'staged', staged: { ...files, migrations: [...files.migrations] } };
     });
   }
 
@@ -302,7 +303,7 @@ export class Updater {
     return this.command('activate', op, () => this.install(op));
   }
 
-  private async install(op: Running): Promise<void> {
+  private async install(op: Running): Promise<PersistedUpdates> {
     const chosen = this.s.chosen as ManifestUpdate;
     const signal = op.controller.signal;
     const staged = this.s.staged!;
@@ -312,7 +313,7 @@ export class Updater {
       files: { rootImage: staged.rootImage, kernel: staged.kernel, initramfs: staged.initramfs },
       rootHash: chosen.rootHash, hashOffset: chosen.hashOffset,
     }, (p) => { op.progress = p; }, signal));
-    await this.save({ ...this.s, state: 'ready', lastError: undefined });
+    return { ...this.s, state: 'ready', lastError: undefined };
   }
 
   private async installer(what: string, fn: () => Promise<void>): Promise<void> {

@@ -148,3 +148,27 @@ test('reboot runs updates.reboot-command; its failure names the setting, exit st
   real.settings.rebootCommand = 'echo "no reboot here" >&2; exit 4';
   await refused(real.updater.reboot(), 'reboot', /^updates\.reboot-command \(echo "no reboot here" >&2; exit 4\) failed: exited with 4: no reboot here$/);
 });
+
+test('a state a command reaches is never shown beside that command still Unknown (brupop polls for Ready, then reads it)', async (t) => {
+  const { updater } = await host(t);
+  const seen: string[] = [];
+  let polling = true;
+  // Poll between every I/O callback while the steps run, as brupop's agent polls /updates/status.
+  const poll = (): void => {
+    const s = updater.status();
+    seen.push(`${s.state}/${s.mostRecentCommand?.cmdType ?? '-'}/${s.mostRecentCommand?.cmdStatus ?? '-'}`);
+    if (polling) setImmediate(poll);
+  };
+  poll();
+  try {
+    await updater.check();
+    await (await updater.prepare()).finished;
+    await (await updater.activate()).finished;
+    await updater.deactivate();
+  } finally {
+    polling = false;
+  }
+  const mixed = [...new Set(seen)].filter((x) => /^(available\/refresh|staged\/prepare|ready\/activate|staged\/deactivate)\/Unknown$/.test(x));
+  assert.deepEqual(mixed, [], `states shown with their command still Unknown: ${mixed.join(', ')}`);
+  assert.ok(seen.includes('ready/activate/Success') && seen.includes('staged/deactivate/Success'), [...new Set(seen)].join(' '));
+});
