@@ -72,7 +72,9 @@ export function formatReport(r: SimReport): string {
     ['hosts\' TCP connections to etcd', String(f.etcd.hostTcpConnections)],
     ['etcd db size / keys / revision (no compaction)', `${num(f.etcd.dbSizeBytes / 1048576)} MiB / ${f.etcd.keys} / ${f.etcd.revision}`],
     ['etcd memory (all members) per host', `${num(f.etcd.etcdRssPerHostKiB, 0)} KiB`],
-    ['reboot-slot throughput', r.rebootSlots.measured ? `${num(r.rebootSlots.slotsPerSecond)} slots/s` : r.rebootSlots.note],
+    ['reboot-slot throughput (grant + release at once)', r.rebootSlots.measured
+      ? `${num(r.rebootSlots.slotsPerSecond)} slots/s: ${r.rebootSlots.contenders} hosts racing for ${r.rebootSlots.maxConcurrent} slots, the last granted after ${num(r.rebootSlots.lastHostWaitMs / 1000)} s`
+      : r.rebootSlots.note],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   const head = `fleet-sim: ${r.options.hosts} hosts in ${r.options.workers} processes, ${r.options.perHostConnections ? 'own etcd connections per host' : 'connections shared per process'}; `
