@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Runtime } from '../runtime/types.js';
 import type { Runner } from './runner.js';
 import type { UnitRecord } from './unit-record.js';
@@ -30,6 +31,8 @@ export class HealthChecks {
       h.stderr?.on('data', keep);
       const code = await Promise.race([h.exited, new Promise<number>((r) => setTimeout(() => r(-1), health.timeoutMs).unref())]);
       if (code === -1) await h.kill().catch(() => undefined);
+      // The exit can be seen before the check's last words are read from its FIFOs: wait for them (bounded).
+      else await Promise.all([drained(h.stdout), drained(h.stderr)]);
       await h.cleanup().catch(() => undefined);
       ok = code === 0;
     } catch {
@@ -55,4 +58,22 @@ export class HealthChecks {
     }
     this.schedule(u, generation, health.intervalMs);
   }
+}
+
+/** How long a finished check's output may take to arrive after its exit. */
+const DRAIN_MS = 500;
+
+/** A stream's end (its writer closed), or DRAIN_MS, whichever comes first. */
+function drained(s: Readable | undefined): Promise<void> {
+  if (!s || s.readableEnded || s.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, DRAIN_MS);
+    timer.unref();
+    function done(): void {
+      clearTimeout(timer);
+      s?.off('end', done).off('close', done).off('error', done);
+      resolve();
+    }
+    s.once('end', done).once('close', done).once('error', done);
+  });
 }
