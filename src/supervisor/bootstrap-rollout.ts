@@ -75,14 +75,9 @@ function failure(u: UnitRecord, exitCode: number): string {
  * when its mode says so (rollout-state.ts bootstrapRerunsPrevious). Inside the unit's chain.
  */
 export async function runBootstrapRollout(c: BootstrapRolloutContext, u: UnitRecord, r: Rollout, signal: AbortSignal): Promise<void> {
-  let task: RunningTask;
-  try {
-    task = await c.runner.launch(u);
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    await c.deps.runtime.remove(u.containerId).catch(() => undefined);
-    c.runner.fail(u, `start of ${u.spec.image} failed: ${message}`);
-    ({ rollout: r } = await c.step(u, r, { kind: 'start-failed', message }));
+  const task = await launchOrFail(c, u, u.spec.image);
+  if (typeof task === 'string') {
+    ({ rollout: r } = await c.step(u, r, { kind: 'start-failed', message: task }));
     await restoreBootstrap(c, u, r, signal);
     return;
   }
@@ -99,6 +94,18 @@ export async function runBootstrapRollout(c: BootstrapRolloutContext, u: UnitRec
   await restoreBootstrap(c, u, r, signal);
 }
 
+/** Launches `u`; a failed start leaves no container, fails the unit naming `ref`, and is returned as its message. */
+async function launchOrFail(c: BootstrapRolloutContext, u: UnitRecord, ref: string): Promise<RunningTask | string> {
+  try {
+    return await c.runner.launch(u);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    await c.deps.runtime.remove(u.containerId).catch(() => undefined);
+    c.runner.fail(u, `start of ${ref} failed: ${message}`);
+    return message;
+  }
+}
+
 /** Put the previous image back and, when its mode says so, run it (bounded by the same watch). */
 async function restoreBootstrap(c: BootstrapRolloutContext, u: UnitRecord, r: Rollout, signal: AbortSignal): Promise<void> {
   c.putBack(u, r);
@@ -109,14 +116,9 @@ async function restoreBootstrap(c: BootstrapRolloutContext, u: UnitRecord, r: Ro
     await c.step(u, r, { kind: 'restored' });
     return;
   }
-  let task: RunningTask;
-  try {
-    task = await c.runner.launch(u);
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    await c.deps.runtime.remove(u.containerId).catch(() => undefined);
-    c.runner.fail(u, `start of ${r.from.ref} failed: ${message}`);
-    await c.step(u, r, { kind: 'restore-failed', message });
+  const task = await launchOrFail(c, u, r.from.ref);
+  if (typeof task === 'string') {
+    await c.step(u, r, { kind: 'restore-failed', message: task });
     return;
   }
   const end = await runBounded(c, u, task, Date.now() + r.watchMs, signal);
