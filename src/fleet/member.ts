@@ -97,13 +97,17 @@ export class FleetMember {
     if (result.kind === 'error') this.opts.log.warn({ key: result.key }, `fleet: ${result.key}: ${result.message}`);
     if (sameConfig(next, this.config)) return;
     this.stopAgent();
-    if (this.session) {
-      this.opts.log.info({ group: this.config?.group }, 'fleet: leaving the group');
-      await this.session.close(true);
-      this.session = undefined;
-    }
+    // The new configuration holds from here on, before the old session has finished closing: once the record
+    // is gone from etcd, `fleet status` must not still answer for the group this host has left.
+    const leaving = this.session;
+    const leftGroup = this.config?.group;
+    this.session = undefined;
     this.config = next;
     this.current = undefined;
+    if (leaving) {
+      this.opts.log.info({ group: leftGroup }, 'fleet: leaving the group');
+      await leaving.close(true);
+    }
     if (next) {
       try {
         this.session = await EtcdSession.open(next, {
