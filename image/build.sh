@@ -4,7 +4,14 @@
 #   root.img                read-only ext4 root + dm-verity hash tree (appended at hash-offset)
 #   state.img               template of the writable state disk (/var, incl. /var/lib/berth)
 #   cmdline                 kernel command line with the root hash
-#   image.env               ROOTHASH, HASH_OFFSET, sizes
+#   image.env               VERSION, VARIANT, ROOTHASH, HASH_OFFSET, sizes
+# Environment:
+#   BERTH_IMAGE_VERSION=V        the image's version (os-release VERSION_ID; what updates compare), default 1.0.0
+#   BERTH_IMAGE_VARIANT=NAME     the image's variant (os-release VARIANT_ID), default metal-dev
+#   BERTH_IMAGE_TRUSTED_ROOT=F   the update repository's root.json the host trusts (/usr/share/berth/root.json);
+#                                without it the host has no update repository it trusts
+#   BERTH_IMAGE_OVERLAY=DIR      files copied over the root before labelling (tests: a version that differs)
+#   BERTH_IMAGE_OUT=DIR          output directory (default .cache/image/out)
 # Stages are cached under .cache/image/ (debootstrap base, berth build, policy, initramfs), so a rebuild
 # after a change to berth only redoes the root assembly (~1 min).
 set -euo pipefail
@@ -12,6 +19,12 @@ set -euo pipefail
 require_root
 ensure_host_tools
 T0=$SECONDS
+IMAGE_VERSION=${BERTH_IMAGE_VERSION:-1.0.0}
+IMAGE_VARIANT=${BERTH_IMAGE_VARIANT:-metal-dev}
+[[ "$IMAGE_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "BERTH_IMAGE_VERSION=$IMAGE_VERSION: expected MAJOR.MINOR.PATCH"
+[[ "$IMAGE_VARIANT" =~ ^[a-z0-9][a-z0-9-]{0,63}$ ]] || die "BERTH_IMAGE_VARIANT=$IMAGE_VARIANT: lowercase letters, digits and -"
+[ -z "${BERTH_IMAGE_TRUSTED_ROOT:-}" ] || [ -f "$BERTH_IMAGE_TRUSTED_ROOT" ] || die "BERTH_IMAGE_TRUSTED_ROOT=$BERTH_IMAGE_TRUSTED_ROOT: no such file"
+[ -z "${BERTH_IMAGE_OVERLAY:-}" ] || [ -d "$BERTH_IMAGE_OVERLAY" ] || die "BERTH_IMAGE_OVERLAY=$BERTH_IMAGE_OVERLAY: no such directory"
 
 ROOT="$CACHE/work/root"
 MOUNTS=()
@@ -102,6 +115,20 @@ install -m 0755 "$REPO/image/files/berthd-wrapper" "$ROOT/usr/bin/berthd"
 install -m 0755 "$REPO/image/files/berthctl-wrapper" "$ROOT/usr/bin/berthctl"
 install -m 0755 "$REPO/image/files/berth-apiclient-wrapper" "$ROOT/usr/bin/berth-apiclient"
 cp -a "$REPO/rootfs/." "$ROOT/"
+# The host's identity for updates: berthd reads VERSION_ID and VARIANT_ID (src/daemon/updates.ts).
+rm -f "$ROOT/etc/os-release"
+cat > "$ROOT/usr/lib/os-release" <<OSR
+NAME="berth"
+ID=berth
+ID_LIKE=debian
+VERSION_ID=$IMAGE_VERSION
+VARIANT_ID=$IMAGE_VARIANT
+PRETTY_NAME="berth $IMAGE_VERSION ($IMAGE_VARIANT)"
+BUILD_ID=$BKEY
+OSR
+ln -s ../usr/lib/os-release "$ROOT/etc/os-release"
+[ -z "${BERTH_IMAGE_TRUSTED_ROOT:-}" ] || install -m 0644 "$BERTH_IMAGE_TRUSTED_ROOT" "$ROOT/usr/share/berth/root.json"
+[ -z "${BERTH_IMAGE_OVERLAY:-}" ] || cp -a "$BERTH_IMAGE_OVERLAY/." "$ROOT/"
 # This image requires SELinux: berth's shipped defaults say auto; the image's say enforce, so a host
 # booted without SELinux refuses to start units instead of running them unlabelled.
 sed -i 's/^mode = "auto"/mode = "enforce"/' "$ROOT/usr/share/berth/settings.toml"
@@ -201,6 +228,8 @@ veritysetup verify --hash-offset="$hash_offset" "$OUT.tmp/root.img" "$OUT.tmp/ro
 # A file at a known place for the tamper test: its first block's byte offset in root.img.
 canary_blk=$(debugfs -R "bmap /usr/share/berth/settings.toml 0" "$OUT.tmp/root.img" 2>/dev/null | tail -1)
 cat > "$OUT.tmp/image.env" <<ENV
+VERSION=$IMAGE_VERSION
+VARIANT=$IMAGE_VARIANT
 KVER=$KVER
 ROOTHASH=$roothash
 HASH_OFFSET=$hash_offset

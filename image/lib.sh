@@ -1,7 +1,8 @@
 # Shared helpers for image/build.sh and image/vm-test.sh (sourced, not run).
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE="$REPO/.cache/image"
-OUT="$CACHE/out"
+# BERTH_IMAGE_OUT: where build.sh writes (vm-update-test builds several versions side by side).
+OUT=${BERTH_IMAGE_OUT:-$CACHE/out}
 SUITE=bookworm
 MIRROR=${BERTH_IMAGE_MIRROR:-http://deb.debian.org/debian}
 
@@ -13,7 +14,7 @@ die() { log "error: $*"; exit 1; }
 IMAGE_PACKAGES=(
   systemd systemd-sysv udev dbus kmod procps iproute2 util-linux
   linux-image-amd64 initramfs-tools cryptsetup-bin
-  systemd-boot
+  systemd-boot mtools
   selinux-policy-default policycoreutils libselinux1
   containerd runc crun busybox-static libstdc++6 ca-certificates
 )
