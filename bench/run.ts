@@ -15,6 +15,7 @@ const SCENARIOS: Record<string, (ctx: Awaited<ReturnType<typeof makeContext>>) =
   workloads: async (ctx) => (await import('./scenarios/workloads.js')).workloadScenarios(ctx),
   pull: async (ctx) => (await import('./scenarios/pull.js')).pullScenario(ctx),
   cli: async (ctx) => (await import('./scenarios/cli.js')).cliScenarios(ctx),
+  update: async (ctx) => (await import('./scenarios/update-apply.js')).updateApplyScenario(ctx),
 };
 
 export async function runBench(opts: BenchOptions, only?: string[]): Promise<Row[]> {

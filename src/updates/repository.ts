@@ -2,13 +2,14 @@
 // versions never going backwards, snapshot/targets consistency, target lengths and hashes); this module
 // only sets it up (trusted root, metadata cache, fetcher) and turns its errors into messages that say what
 // was refused. Verified targets are downloaded into a per-version directory and reused if they still verify,
-// so an interrupted download resumes per file.
+// so an interrupted download resumes per file; each is written and hashed in one pass (./target-download.ts).
 
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Updater, type TargetFile } from 'tuf-js';
 import { RepositoryFetcher } from './fetcher.js';
 import { MANIFEST_TARGET, parseManifest, type Manifest, type ManifestUpdate } from './manifest.js';
+import { downloadVerified, targetUrl } from './target-download.js';
 
 export interface RepositoryOptions {
   readonly metadataBaseUrl: string;
@@ -89,7 +90,7 @@ export class UpdateRepository {
     await this.refresh(updater, fetcher);
     const info = await updater.getTargetInfo(MANIFEST_TARGET);
     if (!info) throw new RepositoryError(`update repository ${this.o.metadataBaseUrl}: the signed targets list no ${MANIFEST_TARGET}`);
-    const file = await this.fetchTarget(updater, info, join(dir, MANIFEST_TARGET));
+    const file = await this.fetchTarget(updater, fetcher, info, join(dir, MANIFEST_TARGET));
     return parseManifest(await readFile(file, 'utf8'));
   }
 
@@ -113,7 +114,7 @@ export class UpdateRepository {
     for (const info of infos) {
       signal?.throwIfAborted();
       fetcher.onBytes = (n) => progress(done + n, total);
-      paths.push(await this.fetchTarget(updater, info, join(dir, info.path)));
+      paths.push(await this.fetchTarget(updater, fetcher, info, join(dir, info.path)));
       done += info.length;
       progress(done, total);
     }
@@ -130,9 +131,17 @@ export class UpdateRepository {
     }
   }
 
-  private async fetchTarget(updater: Updater, info: TargetFile, path: string): Promise<string> {
+  /** Whether the trusted root (as refreshed into the cache) names targets by hash-prefixed file names. */
+  private async consistentSnapshot(): Promise<boolean> {
+    const root = JSON.parse(await readFile(join(this.metadataDir, 'root.json'), 'utf8')) as { signed?: { consistent_snapshot?: unknown } };
+    return root.signed?.consistent_snapshot === true;
+  }
+
+  private async fetchTarget(updater: Updater, fetcher: RepositoryFetcher, info: TargetFile, path: string): Promise<string> {
     try {
-      return (await updater.findCachedTarget(info, path)) ?? (await updater.downloadTarget(info, path));
+      const cached = await updater.findCachedTarget(info, path);
+      if (cached) return cached;
+      return await downloadVerified(fetcher, targetUrl(this.o.targetsBaseUrl, info, await this.consistentSnapshot()), info, path);
     } catch (err) {
       throw new RepositoryError(`update repository: target ${info.path} refused: ${why(err)}`, { cause: err });
     }

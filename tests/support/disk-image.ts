@@ -26,15 +26,26 @@ export interface TestBuild {
   readonly cmdline: string;
 }
 
-/** Root data of `dataBytes`: random (incompressible) or a repeated random block (gzip shrinks it a lot). */
-export async function makeBuild(dir: string, version: string, dataBytes: number, opts: { compressible?: boolean } = {}): Promise<TestBuild> {
+/**
+ * Root data of `dataBytes`: random (incompressible), a repeated random block (gzip shrinks it a lot), or
+ * `'partly'`: like a real root filesystem to gzip (the update benchmark's), each 64 KiB a third random,
+ * a third of bytes with 4 bits of entropy (Huffman-coded to about half) and the rest zero (free blocks).
+ */
+export async function makeBuild(dir: string, version: string, dataBytes: number, opts: { compressible?: boolean | 'partly' } = {}): Promise<TestBuild> {
   const rootImg = path.join(dir, 'root.img');
-  const block = randomBytes(opts.compressible ? 64 * 1024 : dataBytes);
-  const data = opts.compressible ? Buffer.concat(Array.from({ length: Math.ceil(dataBytes / block.length) }, (_, i) => {
+  const block = randomBytes(opts.compressible === true ? 64 * 1024 : dataBytes);
+  const data = opts.compressible === true ? Buffer.concat(Array.from({ length: Math.ceil(dataBytes / block.length) }, (_, i) => {
     const b = Buffer.from(block);
     b.writeUInt32LE(i, 0); // every block differs a little, so a misplaced block cannot verify
     return b;
   })).subarray(0, dataBytes) : block;
+  if (opts.compressible === 'partly') {
+    for (let at = 0; at < data.length; at += 64 * 1024) {
+      const low = data.subarray(at + 21 * 1024, Math.min(data.length, at + 42 * 1024));
+      for (let i = 0; i < low.length; i++) low[i] = 0x40 | (low[i]! & 0x0f);
+      data.fill(0, Math.min(data.length, at + 42 * 1024), Math.min(data.length, at + 64 * 1024));
+    }
+  }
   await writeFile(rootImg, data);
   const { stdout } = await execFileP('veritysetup', ['format', `--hash-offset=${dataBytes}`, rootImg, rootImg]);
   const rootHash = /Root hash:\s+([0-9a-f]+)/.exec(stdout)?.[1];

@@ -10,12 +10,15 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import type { TransformOptions } from 'node:stream';
+import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { SlotName } from './types.js';
 
 export const STATE_FILE = 'slot-write.json';
 const CHUNK = 1 << 20;
+/** Room for a few chunks ahead, so zlib (in the thread pool) inflates while a chunk is being written. */
+const INFLATE: ZlibOptions & TransformOptions = { chunkSize: CHUNK, readableHighWaterMark: 4 * CHUNK };
 
 /** Everything that determines what ends up in the slot; a resume requires all of it to match. */
 export interface WriteIdentity {
@@ -111,12 +114,23 @@ export async function writeSlot(o: WriteSlotOptions): Promise<number> {
     await saveState(o.stateDir, { identity: id, written: pos, complete });
     checkpointAt = pos;
   };
+  // A checkpoint within the write runs beside it (the flush of 64 MiB would otherwise stall decompression):
+  // it records the position reached when its fdatasync started, all of whose writes had returned, so the
+  // record never claims more than is on disk. One at a time; the next waits for it.
+  let pending: Promise<void> | undefined;
+  const checkpointBeside = async () => {
+    await pending;
+    const at = pos;
+    checkpointAt = at;
+    pending = disk.datasync().then(() => saveState(o.stateDir, { identity: id, written: at, complete: false }));
+    pending.catch(() => undefined); // awaited (and thrown) at the next checkpoint or the end
+  };
   // A resumed write says where it starts; the fast-forward below (decompressing what is on disk already) is silent.
   if (o.resumeFrom > 0) o.progress(o.resumeFrom, Math.max(hint, o.resumeFrom));
   try {
     await pipeline(
       src,
-      createGunzip({ chunkSize: CHUNK }),
+      createGunzip(INFLATE),
       async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
           const end = pos + chunk.length;
@@ -132,7 +146,7 @@ export async function writeSlot(o: WriteSlotOptions): Promise<number> {
             }
           }
           pos = end;
-          if (pos - checkpointAt >= o.checkpointBytes && pos > o.resumeFrom) await checkpoint(false);
+          if (pos - checkpointAt >= o.checkpointBytes && pos > o.resumeFrom) await checkpointBeside();
           // Uncompressed bytes; the total is gzip's size field, exact below 4 GiB (an estimate above).
           if (pos > o.resumeFrom) o.progress(pos, Math.max(hint, pos));
         }
@@ -144,9 +158,11 @@ export async function writeSlot(o: WriteSlotOptions): Promise<number> {
       throw e;
     });
     if (pos < o.resumeFrom) throw new Error(`root image ${id.image.path} is shorter (${pos} bytes) than recorded progress (${o.resumeFrom}); restart`);
+    await pending;
     await checkpoint(true);
     return pos;
   } finally {
+    await pending?.catch(() => undefined);
     await disk.close();
   }
 }
