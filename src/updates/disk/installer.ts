@@ -8,6 +8,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { checkRootHash, checkVersion, nextGeneration, slotCmdline } from './entries.js';
 import { Esp } from './esp.js';
+import { partitionDevice } from './partition-device.js';
 import { activeSlot, defaultActiveFrom, readLayout, slotInfo, type ActiveFrom } from './layout.js';
 import { clearState, imageIdentity, loadState, sameIdentity, saveState, writeSlot, type WriteIdentity } from './slot-writer.js';
 import type { BootEntryInfo, InstallPlan, InstallProgress, SlotInfo, UpdateInstaller } from './types.js';
@@ -56,7 +57,8 @@ export function createDiskInstaller(o: DiskInstallerOptions): DiskInstaller {
 
   async function current(signal?: AbortSignal) {
     const layout = await readLayout(o.disk);
-    const esp = new Esp(o.disk, layout.esp.offset, signal);
+    const espDevice = await partitionDevice(o.disk, layout.esp.offset);
+    const esp = espDevice ? new Esp(espDevice, 0, signal) : new Esp(o.disk, layout.esp.offset, signal);
     const entries = await esp.entries();
     const from = o.activeFrom ?? (await defaultActiveFrom(o.disk));
     const info = slotInfo(layout, entries, await activeSlot(from, entries, cmdlinePath, o.disk), from);
