@@ -138,6 +138,30 @@ test('dry run: a failing migration throws naming it and the key and keeps nothin
   assert.deepEqual((await keptMigrations(dir)).map((k) => k.version), ['2.0.0', '3.0.0']);
 });
 
+test('dry run of a pinned downgrade: the down of every kept version it leaves, newest first; one that cannot apply fails naming it; nothing kept or changed', async (t) => {
+  const now = { 'host-containers': { shell: { enabled: true } }, workloads: { 'require-memory-limit': true } };
+  const dir = await stateWith(t, now);
+  const src = path.join(dir, 'rename.json');
+  await writeFile(src, JSON.stringify(RENAME));
+  const other = path.join(dir, 'motd.json');
+  await writeFile(other, JSON.stringify({ 'berth-migration': 1, up: [], down: [{ remove: 'host-containers.shell.superpowered' }] }));
+  await keepMigrations(dir, '2.0.0', [src]);
+  await keepMigrations(dir, '3.0.0', [other]);
+  const kept = JSON.stringify(await keptMigrations(dir));
+  // 3.0.0 → 1.0.0: 3.0.0's then 2.0.0's down, as 1.0.0's start will run them.
+  const r = await dryRunAndKeep({ stateDir: dir, version: '1.0.0', files: [], runningVersion: '3.0.0' });
+  assert.deepEqual(r.migrations, ['motd.json', 'rename.json']);
+  // 3.0.0 → 2.0.0: only 3.0.0's.
+  assert.deepEqual((await dryRunAndKeep({ stateDir: dir, version: '2.0.0', files: [], runningVersion: '3.0.0' })).migrations, ['motd.json']);
+  // A down that cannot apply: admin was set again on the newer version, so renaming shell back to it fails.
+  await writeFile(settingsFilePath(dir), JSON.stringify({ version: 1, generation: 4, settings: { ...now, 'host-containers': { shell: { enabled: true }, admin: { enabled: false } } } }));
+  await assert.rejects(dryRunAndKeep({ stateDir: dir, version: '1.0.0', files: [], runningVersion: '3.0.0' }), (e: Error) => {
+    assert.match(e.message, /^settings migrations of 1\.0\.0 failed their dry run, nothing was changed: migration rename\.json: .*host-containers\.admin/);
+    return true;
+  });
+  assert.equal(JSON.stringify(await keptMigrations(dir)), kept, 'what is kept is what the older version runs: untouched');
+});
+
 test('at start: first start records the version; a newer version runs up (old store kept), an older one runs down and records the rollback', async (t) => {
   const original = { 'host-containers': { admin: { enabled: true } } };
   const dir = await stateWith(t, original);
