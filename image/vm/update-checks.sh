@@ -128,8 +128,10 @@ on-v3:3.0.0)
 on-v3:2.0.0)
   tries=$(grep -c ' 3.0.0 ' $S/boots)
   timeline "back on 2.0.0 after $tries boots of 3.0.0"
-  check fallback-after-three-tries "3.0.0 booted $tries times, then systemd-boot chose $SEL; entries: $(entries)" \
-    eval '[ "$tries" = 3 ] && [ "$SEL" = berth-2.0.0.conf ] && [[ "$(entries)" == *"berth-3.0.0+0-3.conf"* ]]'
+  # The tries are counted by systemd-boot in the entry's name (+0-3: none left, three done); this script saw
+  # $tries of those boots (a boot could reboot before this service started, on a slow machine).
+  check fallback-after-three-tries "3.0.0's entry after its tries: $(entries); this script saw $tries boots of 3.0.0; then systemd-boot chose $SEL" \
+    eval '[ "$tries" -ge 1 ] && [ "$SEL" = berth-2.0.0.conf ] && [[ "$(entries)" == *"berth-3.0.0+0-3.conf"* ]]'
   st=$(bctl update status); echo "$st" | sed 's/^/INFO status: /'
   rb=$(echo "$st" | grep 'last rollback' | oneline)
   check rollback-reported "$rb" eval '[[ $rb == *3.0.0*2.0.0* && $rb == *control* ]]'
