@@ -1,4 +1,4 @@
-# Shared helpers for image/build.sh and image/vm-test.sh (sourced, not run).
+# Shared helpers for image/build.sh, image/vm-test.sh and image/vm-update-test.sh (sourced, not run).
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE="$REPO/.cache/image"
 # BERTH_IMAGE_OUT: where build.sh writes (vm-update-test builds several versions side by side).
@@ -43,4 +43,57 @@ ensure_host_tools() {
 
 hash_of() { # hash of files/dirs given (content + relative names)
   (cd "$REPO" && find "$@" -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+}
+
+# ---- VM runs (image/vm-test.sh, image/vm-update-test.sh) ------------------------------------------------
+
+# Flips every bit of the byte at OFFSET of FILE, in place: a tampered copy for the integrity checks.
+flip_byte() { # FILE OFFSET
+  local orig
+  orig=$(dd if="$1" bs=1 skip="$2" count=1 status=none | od -An -tu1 | tr -d ' ')
+  printf "$(printf '\\%03o' $(( (orig ^ 0xff) & 0xff )))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# Stops a QEMU started by this script, by its PID: TERM, then KILL a second later.
+stop_qemu() { # PID (may be empty)
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then kill "$1" 2>/dev/null || true; sleep 1; kill -9 "$1" 2>/dev/null || true; fi
+}
+
+_vm_shown=0
+_vm_new_lines() { # CONSOLE SHOW: each console line not handed on yet, without its \r, to the function SHOW
+  local n line
+  [ -f "$1" ] || return 0
+  n=$(wc -l < "$1")
+  [ "$n" -gt "$_vm_shown" ] || return 0
+  while IFS= read -r line; do "$2" "$line"; done < <(sed -n "$((_vm_shown + 1)),${n}p" "$1" | tr -d '\r')
+  _vm_shown=$n
+}
+
+# Follows the serial console of QEMU (PID) until it exits or TIMEOUT seconds have passed, handing each new
+# line to the function SHOW. A guest that cannot boot never gets to its checks: waiting stops at once. A QEMU
+# still running then is stopped; VM_TIMED_OUT says whether it had to be.
+follow_vm() { # PID CONSOLE TIMEOUT SHOW
+  local deadline=$((SECONDS + $3))
+  _vm_shown=0
+  VM_TIMED_OUT=0
+  while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+    _vm_new_lines "$2" "$4"
+    if grep -qaE 'You are in emergency mode|Kernel panic' "$2" 2>/dev/null; then sleep 2; break; fi
+    sleep 1
+  done
+  if kill -0 "$1" 2>/dev/null; then VM_TIMED_OUT=1; stop_qemu "$1"; fi
+  wait "$1" 2>/dev/null || true
+  _vm_new_lines "$2" "$4"
+}
+
+# The checks' outcome on CONSOLE: VM_PASS and VM_FAIL count the PASS and FAIL lines; a run that never printed
+# BERTH-VMTEST DONE counts as one more failure, and its last lines are shown. NAME and TIMEOUT for the message.
+vm_tally() { # CONSOLE NAME TIMEOUT
+  VM_PASS=$(tr -d '\r' < "$1" | grep -ac '^PASS' || true)
+  VM_FAIL=$(tr -d '\r' < "$1" | grep -ac '^FAIL' || true)
+  if ! tr -d '\r' < "$1" | grep -aq '^BERTH-VMTEST DONE'; then
+    log "$2: the checks did not finish ($([ "$VM_TIMED_OUT" = 1 ] && echo "timed out after ${3}s" || echo "VM stopped early")); last console lines:"
+    tail -40 "$1" | sed 's/^/  | /' >&2
+    VM_FAIL=$((VM_FAIL + 1))
+  fi
 }

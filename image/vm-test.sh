@@ -25,7 +25,7 @@ BUILD_S=$((SECONDS - T0))
 RUN=$(mktemp -d "$CACHE/run.XXXXXX")
 QPID=""
 cleanup() {
-  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
+  stop_qemu "$QPID"
   rm -rf "$RUN"
 }
 trap cleanup EXIT
@@ -61,8 +61,7 @@ DISK_S=$((SECONDS - DISK0))
 # A tampered copy of the root (one byte flipped in a file's data block) for the dm-verity check; the checks
 # as a tar on a raw disk.
 cp --sparse=always "$OUT/root.img" "$RUN/tampered.img"
-orig=$(dd if="$RUN/tampered.img" bs=1 skip="$CANARY_OFFSET" count=1 status=none | od -An -tu1 | tr -d ' ')
-printf "$(printf '\\%03o' $(( (orig ^ 0xff) & 0xff )))" | dd of="$RUN/tampered.img" bs=1 seek="$CANARY_OFFSET" conv=notrunc status=none
+flip_byte "$RUN/tampered.img" "$CANARY_OFFSET"
 mkdir -p "$RUN/test"
 cp "$REPO/image/vm/checks.sh" "$RUN/test/"
 cp -r "$REPO/image/vm/units" "$RUN/test/" 2>/dev/null || true
@@ -88,38 +87,13 @@ qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nodefaults -
   </dev/null >"$RUN/console.log" 2>&1 &
 QPID=$!
 # Follow the console: print the check lines as they come.
-shown=0
-show_new() {
-  local n
-  [ -f "$RUN/console.log" ] || return 0
-  n=$(wc -l < "$RUN/console.log")
-  if [ "$n" -gt "$shown" ]; then
-    sed -n "$((shown + 1)),${n}p" "$RUN/console.log" | tr -d '\r' | grep -aE '^(PASS|FAIL|INFO|BERTH-VMTEST)' || true
-    shown=$n
-  fi
-}
-deadline=$((SECONDS + timeout_s))
-while kill -0 "$QPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-  show_new
-  # A host that cannot boot never gets to the checks: stop waiting at once.
-  if grep -qaE 'You are in emergency mode|Kernel panic|end Kernel panic' "$RUN/console.log" 2>/dev/null; then sleep 2; break; fi
-  sleep 1
-done
-timed_out=0
-if kill -0 "$QPID" 2>/dev/null; then timed_out=1; kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
-wait "$QPID" 2>/dev/null || true
+show_check_line() { case "$1" in PASS*|FAIL*|INFO*|BERTH-VMTEST*) echo "$1" ;; esac; }
+follow_vm "$QPID" "$RUN/console.log" "$timeout_s" show_check_line
 QPID=""
-show_new
 cp "$RUN/console.log" "$CACHE/last-console.log"
 BOOT_S=$((SECONDS - BOOT0))
 
-pass=$(tr -d '\r' < "$RUN/console.log" | grep -ac '^PASS' || true)
-fail=$(tr -d '\r' < "$RUN/console.log" | grep -ac '^FAIL' || true)
-if ! tr -d '\r' < "$RUN/console.log" | grep -aq '^BERTH-VMTEST DONE'; then
-  log "vm: the checks did not finish ($([ $timed_out = 1 ] && echo "timed out after ${timeout_s}s" || echo "VM stopped early")); last console lines:"
-  tail -40 "$RUN/console.log" | sed 's/^/  | /' >&2
-  fail=$((fail + 1))
-fi
+vm_tally "$RUN/console.log" vm "$timeout_s"
 log "vm: image build ${BUILD_S}s, disk ${DISK_S}s, VM run ${BOOT_S}s ($BOOT_MODE boot), total $((SECONDS - T0))s; console log: $CACHE/last-console.log"
-echo "vm-test: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "vm-test: $VM_PASS passed, $VM_FAIL failed"
+[ "$VM_FAIL" -eq 0 ]

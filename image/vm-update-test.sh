@@ -25,7 +25,7 @@ UPD="$CACHE/update"
 RUN=$(mktemp -d "$CACHE/update-run.XXXXXX")
 QPID=""
 cleanup() {
-  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
+  stop_qemu "$QPID"
   rm -rf "$RUN"
 }
 trap cleanup EXIT
@@ -67,10 +67,7 @@ mkdir -p "$SRV/tampered"; cp -al "$SRV/repo2/metadata" "$SRV/repo2/targets" "$SR
 victim=$(ls -S "$SRV/tampered/targets/" | grep -- '3\.0\.0' | head -1)
 [ -n "$victim" ] || die "no 3.0.0 target in the repository"
 cp --remove-destination "$RUN/repo2/targets/$victim" "$SRV/tampered/targets/$victim" # its own copy, not the link
-size=$(stat -c %s "$SRV/tampered/targets/$victim")
-off=$((size / 2))
-orig=$(dd if="$SRV/tampered/targets/$victim" bs=1 skip=$off count=1 status=none | od -An -tu1 | tr -d ' ')
-printf "$(printf '\\%03o' $(( (orig ^ 0xff) & 0xff )))" | dd of="$SRV/tampered/targets/$victim" bs=1 seek=$off conv=notrunc status=none
+flip_byte "$SRV/tampered/targets/$victim" $(( $(stat -c %s "$SRV/tampered/targets/$victim") / 2 ))
 mb=$(( $(du -sk "$SRV" | cut -f1) / 1024 + 64 ))
 mkfs.ext4 -q -F -L BERTHREPO -d "$SRV" "$RUN/repo.img" "${mb}M"
 mark "published: repository 1 (2.0.0), 2 (2.0.0, 3.0.0), and 2 with a byte of $victim changed; repository disk ${mb} MiB"
@@ -100,46 +97,22 @@ qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -nodefaults -serial stdi
   -device virtio-rng-pci -nic none \
   </dev/null >"$RUN/console.log" 2>&1 &
 QPID=$!
-shown=0
-show_new() {
-  local n line
-  [ -f "$RUN/console.log" ] || return 0
-  n=$(wc -l < "$RUN/console.log")
-  if [ "$n" -gt "$shown" ]; then
-    while IFS= read -r line; do
-      case "$line" in
-        TIMELINE*) mark "${line#TIMELINE }" ;;
-        PASS*|FAIL*|INFO*|BERTH-VMTEST*) echo "$line" >&2 ;;
-        *berth-boot-check*|*"boot check"*) echo "  | $line" >&2 ;;
-      esac
-    done < <(sed -n "$((shown + 1)),${n}p" "$RUN/console.log" | tr -d '\r')
-    shown=$n
-  fi
+show_line() {
+  case "$1" in
+    TIMELINE*) mark "${1#TIMELINE }" ;;
+    PASS*|FAIL*|INFO*|BERTH-VMTEST*) echo "$1" >&2 ;;
+    *berth-boot-check*|*"boot check"*) echo "  | $1" >&2 ;;
+  esac
 }
 timeout_s=${BERTH_VM_TIMEOUT:-1800}
-deadline=$((SECONDS + timeout_s))
-while kill -0 "$QPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-  show_new
-  if grep -qaE 'You are in emergency mode|Kernel panic' "$RUN/console.log" 2>/dev/null; then sleep 2; break; fi
-  sleep 1
-done
-timed_out=0
-if kill -0 "$QPID" 2>/dev/null; then timed_out=1; kill "$QPID" 2>/dev/null || true; sleep 1; kill -9 "$QPID" 2>/dev/null || true; fi
-wait "$QPID" 2>/dev/null || true
+follow_vm "$QPID" "$RUN/console.log" "$timeout_s" show_line
 QPID=""
-show_new
 cp "$RUN/console.log" "$CACHE/last-update-console.log"
 mark "VM stopped after $((SECONDS - BOOT0)) s"
 
-pass=$(tr -d '\r' < "$RUN/console.log" | grep -ac '^PASS' || true)
-fail=$(tr -d '\r' < "$RUN/console.log" | grep -ac '^FAIL' || true)
-if ! tr -d '\r' < "$RUN/console.log" | grep -aq '^BERTH-VMTEST DONE'; then
-  log "vm-update-test: the run did not finish ($([ $timed_out = 1 ] && echo "timed out after ${timeout_s}s" || echo "VM stopped early")); last console lines:"
-  tail -40 "$RUN/console.log" | sed 's/^/  | /' >&2
-  fail=$((fail + 1))
-fi
+vm_tally "$RUN/console.log" vm-update-test "$timeout_s"
 echo "timeline (seconds since the start of npm run vm-update-test):"
 cat "$TL"
 log "vm-update-test: total $((SECONDS - T0)) s, VM $((SECONDS - BOOT0)) s; console log: $CACHE/last-update-console.log"
-echo "vm-update-test: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "vm-update-test: $VM_PASS passed, $VM_FAIL failed"
+[ "$VM_FAIL" -eq 0 ]
