@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../../util/atomic-file.js';
 import { compareVersions } from '../manifest.js';
 import { bootCheckFailure, loadLastRollback, saveLastRollback } from '../rollback-record.js';
 import { checkMigrated } from './check.js';
-import { keptMigrations, loadSettingsVersion, saveSettingsVersion } from './kept.js';
+import { keptBetween, loadSettingsVersion, saveSettingsVersion } from './kept.js';
 import { runMigrations, type Direction, type Tree } from './run.js';
 
 export interface StartMigration {
@@ -67,8 +67,7 @@ export async function migrateSettingsAtStart(o: { stateDir: string; runningVersi
   }
   const direction: Direction = compareVersions(running, from) > 0 ? 'up' : 'down';
   const [lo, hi] = direction === 'up' ? [from, running] : [running, from];
-  const versions = (await keptMigrations(stateDir)).filter((k) => compareVersions(k.version, lo) > 0 && compareVersions(k.version, hi) <= 0);
-  const migrations = versions.flatMap((k) => k.migrations);
+  const migrations = await keptBetween(stateDir, lo, hi);
   if (!record.migratingTo) {
     const current = await readFile(file).catch(() => undefined);
     // No settings yet: nothing to migrate, and a copy kept from an earlier update must not stand in for them.

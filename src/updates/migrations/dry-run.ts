@@ -11,7 +11,7 @@ import { UpdateError } from '../errors.js';
 import { checkMigrated } from './check.js';
 import { MigrationError } from './format.js';
 import { compareVersions } from '../manifest.js';
-import { dropKeptBetween, keepMigrations, keptMigrations, readMigrationFiles } from './kept.js';
+import { dropKeptBetween, keepMigrations, keptBetween, readMigrationFiles } from './kept.js';
 import { runMigrations, type Tree } from './run.js';
 
 export interface DryRunResult {
@@ -60,8 +60,7 @@ export async function dryRunAndKeep(o: { stateDir: string; version: string; file
  * an update's `up` may write keys only the newer one knows. Nothing is kept: the kept migrations are the ones run.
  */
 async function dryRunDowngrade(o: { stateDir: string; version: string; runningVersion: string; defaultsFile?: string }): Promise<DryRunResult> {
-  const leaving = (await keptMigrations(o.stateDir)).filter((k) => compareVersions(k.version, o.version) > 0 && compareVersions(k.version, o.runningVersion) <= 0);
-  const migrations = leaving.flatMap((k) => k.migrations);
+  const migrations = await keptBetween(o.stateDir, o.version, o.runningVersion);
   if (migrations.length === 0) return { migrations: [], unchecked: [] };
   const defaults = o.defaultsFile ? { defaults: await loadDefaults(o.defaultsFile) } : {};
   const result = runMigrations(await currentSettings(o.stateDir), migrations, 'down');

@@ -46,6 +46,17 @@ export async function keptMigrations(stateDir: string): Promise<Array<{ version:
   return out.sort((a, b) => compareVersions(a.version, b.version));
 }
 
+/**
+ * The migrations that stand between version `lo` and version `hi` (lo < hi): those kept for every version above
+ * `lo` up to and including `hi`, oldest first. What an update from `lo` to `hi` runs `up`, and what going back
+ * from `hi` to `lo` runs `down`.
+ */
+export async function keptBetween(stateDir: string, lo: string, hi: string): Promise<Migration[]> {
+  return (await keptMigrations(stateDir))
+    .filter((k) => compareVersions(k.version, lo) > 0 && compareVersions(k.version, hi) <= 0)
+    .flatMap((k) => k.migrations);
+}
+
 /** Drops what is kept for versions strictly between `lo` and `hi`. */
 export async function dropKeptBetween(stateDir: string, lo: string, hi: string): Promise<void> {
   const names = await readdir(migrationsDir(stateDir)).catch(() => [] as string[]);
