@@ -14,7 +14,7 @@ die() { log "error: $*"; exit 1; }
 IMAGE_PACKAGES=(
   systemd systemd-sysv udev dbus kmod procps iproute2 util-linux
   linux-image-amd64 initramfs-tools cryptsetup-bin
-  systemd-boot mtools
+  systemd-boot mtools zstd
   selinux-policy-default policycoreutils libselinux1
   containerd runc crun busybox-static libstdc++6 ca-certificates
 )
@@ -25,7 +25,7 @@ require_root() { [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroo
 # Host tools, installed only when missing.
 ensure_host_tools() {
   local -A need=([debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86 [veritysetup]=cryptsetup-bin
-    [mkfs.ext4]=e2fsprogs [gcc]=gcc [setfattr]=attr [sgdisk]=gdisk [mcopy]=mtools [mkfs.vfat]=dosfstools)
+    [mkfs.ext4]=e2fsprogs [gcc]=gcc [setfattr]=attr [sgdisk]=gdisk [mcopy]=mtools [mkfs.vfat]=dosfstools [zstd]=zstd)
   # Files, not commands: the UEFI firmware and the boot loader image/disk.sh puts on the ESP.
   local -A need_file=([/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf [/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi)
   local missing=() c

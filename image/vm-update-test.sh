@@ -50,11 +50,12 @@ mark "built 1.0.0, 2.0.0 and 3.0.0 (the latter with a control that is never heal
 # ---- 2. publish --------------------------------------------------------------------------------------------
 publish() { # REPO VERSION
   local out="$UPD/out-$2"
-  gzip -1 -c "$out/root.img" > "$RUN/root-$2.img.gz"
+  # zstd, as the image ships it to unpack (gzip and an unpacked image are taken too; the first bytes say which).
+  zstd -q -T0 -3 -c "$out/root.img" > "$RUN/root-$2.img.zst"
   node dist/src/repo/main.js add "$1" --version "$2" --variant "$(sed -n 's/^VARIANT=//p' "$out/image.env")" \
-    --root-image "$RUN/root-$2.img.gz" --root-hash "$(sed -n 's/^ROOTHASH=//p' "$out/image.env")" \
+    --root-image "$RUN/root-$2.img.zst" --root-hash "$(sed -n 's/^ROOTHASH=//p' "$out/image.env")" \
     --hash-offset "$(sed -n 's/^HASH_OFFSET=//p' "$out/image.env")" --kernel "$out/vmlinuz" --initramfs "$out/initrd.img" --expires 2d >/dev/null
-  rm -f "$RUN/root-$2.img.gz"
+  rm -f "$RUN/root-$2.img.zst"
 }
 publish "$RUN/repo1" 2.0.0
 cp -a "$RUN/repo1" "$RUN/repo2"

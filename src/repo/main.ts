@@ -56,7 +56,7 @@ function program(): Command {
     .option('--version <v>', 'version MAJOR.MINOR.PATCH')
     .option('--variant <name>', 'variant the image is built for')
     .option('--arch <arch>', 'x86_64 or aarch64 (default: this machine)')
-    .option('--root-image <file>', 'compressed root image (root filesystem + verity hash tree)')
+    .option('--root-image <file>', 'root image (root filesystem + verity hash tree), packed with zstd or gzip or as it is')
     .option('--root-hash <hex>', 'dm-verity root hash of the root image')
     .option('--hash-offset <bytes>', 'offset of the verity hash tree in the root image')
     .option('--kernel <file>', 'kernel')

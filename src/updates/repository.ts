@@ -3,13 +3,14 @@
 // only sets it up (trusted root, metadata cache, fetcher) and turns its errors into messages that say what
 // was refused. Verified targets are downloaded into a per-version directory and reused if they still verify,
 // so an interrupted download resumes per file; each is written and hashed in one pass (./target-download.ts).
+// The root image is unpacked in that same pass and kept unpacked, so installing it is a copy.
 
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Updater, type TargetFile } from 'tuf-js';
 import { RepositoryFetcher } from './fetcher.js';
 import { MANIFEST_TARGET, parseManifest, type Manifest, type ManifestUpdate } from './manifest.js';
-import { downloadVerified, targetUrl } from './target-download.js';
+import { downloadUnpacked, downloadVerified, findUnpacked, targetUrl } from './target-download.js';
 
 export interface RepositoryOptions {
   readonly metadataBaseUrl: string;
@@ -46,6 +47,15 @@ function why(err: unknown): string {
   if (/^Expected length |Max length reached/.test(m)) return `its length does not match the signed length: ${m}`;
   if (/does not match snapshot version|doesn't match timestamp|Missing file .* in new snapshot/.test(m)) return `${m} (mixed metadata: snapshot and targets do not belong together)`;
   return m;
+}
+
+/**
+ * The most bytes a root image with `hashOffset` bytes of data can unpack to: the data, its dm-verity hash tree
+ * (sha256 in 4 KiB blocks: under 1/127 of the data, plus a block per level and the superblock) and room for
+ * padding. Anything bigger is not the image the manifest describes.
+ */
+export function maxRootImageBytes(hashOffset: number): number {
+  return hashOffset + Math.ceil(hashOffset / 64) + (16 << 20);
 }
 
 export class UpdateRepository {
@@ -111,10 +121,11 @@ export class UpdateRepository {
     const total = infos.reduce((n, i) => n + i.length, 0);
     let done = 0;
     const paths: string[] = [];
-    for (const info of infos) {
+    for (const [i, info] of infos.entries()) {
       signal?.throwIfAborted();
       fetcher.onBytes = (n) => progress(done + n, total);
-      paths.push(await this.fetchTarget(updater, fetcher, info, join(dir, info.path)));
+      const path = join(dir, info.path);
+      paths.push(i === 0 ? await this.fetchRootImage(fetcher, info, path, maxRootImageBytes(update.hashOffset)) : await this.fetchTarget(updater, fetcher, info, path));
       done += info.length;
       progress(done, total);
     }
@@ -135,6 +146,17 @@ export class UpdateRepository {
   private async consistentSnapshot(): Promise<boolean> {
     const root = JSON.parse(await readFile(join(this.metadataDir, 'root.json'), 'utf8')) as { signed?: { consistent_snapshot?: unknown } };
     return root.signed?.consistent_snapshot === true;
+  }
+
+  /** The root image, unpacked as it arrives (./target-download.ts); an earlier whole download is reused. */
+  private async fetchRootImage(fetcher: RepositoryFetcher, info: TargetFile, path: string, maxBytes: number): Promise<string> {
+    try {
+      const cached = await findUnpacked(info, path);
+      if (cached) return cached;
+      return await downloadUnpacked(fetcher, targetUrl(this.o.targetsBaseUrl, info, await this.consistentSnapshot()), info, path, maxBytes);
+    } catch (err) {
+      throw new RepositoryError(`update repository: target ${info.path} refused: ${why(err)}`, { cause: err });
+    }
   }
 
   private async fetchTarget(updater: Updater, fetcher: RepositoryFetcher, info: TargetFile, path: string): Promise<string> {

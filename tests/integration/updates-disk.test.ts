@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,7 +189,8 @@ describe('disk installer on a GPT disk image file', { skip }, () => {
     await assert.rejects(install(f, planOf(f.v2, { rootHash: wrong })), /does not verify against root hash/);
     assert.equal(await bootState(f), bootBefore);
     assert.equal(await hashRange(f.disk, f.a.offset, f.a.size), aBefore);
-    assert.deepEqual(await mdir(f.disk, f.espOffset, '::/berth'), ['1.0.0'], 'no kernel of the refused version');
+    assert.deepEqual(await mdir(f.disk, f.espOffset, '::/berth'), ['1.0.0'], 'no kernel of the refused version (staged beside the verify, then removed)');
+    assert.deepEqual((await mdir(f.disk, f.espOffset, '::/loader/entries')).filter((x) => x.startsWith('.')), [], 'no hidden staged entry left');
     assert.deepEqual(await loopsOf(f.disk), []);
     // Bad input is named before anything is touched.
     await assert.rejects(install(f, planOf(f.v2, { rootHash: 'xyz' })), /rootHash "xyz" is invalid/);
@@ -236,6 +237,62 @@ describe('disk installer on a GPT disk image file', { skip }, () => {
     assert.equal((await installer(f).slots()).defaultEntry?.file, 'berth-2.0.0+3.conf');
     assert.equal(await hashRange(f.disk, f.a.offset, f.a.size), aBefore);
     assert.deepEqual(await loopsOf(f.disk), []);
+  });
+
+  it('an unpacked image (what the updater stages) is copied: SIGKILL half way, the next apply reads on from its checkpoint', async () => {
+    const f = await fixture(12 * MiB, { compressible: true });
+    const plan = planOf(f.v2, { rootImage: f.v2.rootImg });
+    const aBefore = await hashRange(f.disk, f.a.offset, f.a.size);
+    const bootBefore = await bootState(f);
+    await killDuring(f, plan, 'write:0.5');
+    assert.equal(await hashRange(f.disk, f.a.offset, f.a.size), aBefore);
+    assert.equal(await bootState(f), bootBefore);
+    const { written } = JSON.parse(await readFile(path.join(f.stateDir, 'slot-write.json'), 'utf8')) as { written: number };
+    assert.ok(written > 0, 'a checkpoint was recorded before the kill');
+    // Proof that the copy goes on from the checkpoint: spoil the image's first byte (already in the slot)
+    // and keep its timestamps, so the resume is still taken. A resumed copy never writes it again; a copy
+    // from 0 would, and the slot would not verify.
+    const stamp = path.join(f.dir, 'stamp');
+    await writeFile(stamp, '');
+    await execFileP('touch', ['-r', f.v2.rootImg, stamp]);
+    const fh = await open(f.v2.rootImg, 'r+');
+    const first = Buffer.alloc(1);
+    await fh.read(first, 0, 1, 0);
+    await fh.write(Buffer.from([first[0]! ^ 0xff]), 0, 1, 0);
+    await fh.close();
+    await execFileP('touch', ['-r', stamp, f.v2.rootImg]);
+    const seen = await install(f, plan);
+    const writes = seen.filter((p) => p.phase === 'write');
+    assert.equal(writes[0]?.done, written, 'the resumed copy starts at the recorded checkpoint');
+    assert.equal(writes.at(-1)!.done, (await stat(f.v2.rootImg)).size);
+    assert.equal(writes.at(-1)!.total, writes.at(-1)!.done, 'an unpacked image\'s total is exact from the start');
+    assert.ok(await verifyRegion(f.disk, f.b.offset, f.b.size, f.v2.hashOffset, f.v2.rootHash));
+    assert.equal((await installer(f).slots()).defaultEntry?.file, 'berth-2.0.0+3.conf');
+    assert.equal(await hashRange(f.disk, f.a.offset, f.a.size), aBefore);
+    assert.deepEqual(await loopsOf(f.disk), []);
+  });
+
+  it('an unpacked image bigger than the slot is refused before anything is written', async () => {
+    const f = await fixture(SLOT_MIB * MiB - 64 * 1024, { compressible: true });
+    const bBefore = await hashRange(f.disk, f.b.offset, f.b.size);
+    await assert.rejects(install(f, planOf(f.v2, { rootImage: f.v2.rootImg })), /\(\d+ bytes\) is bigger than slot B \(16777216 bytes\); nothing was written/);
+    assert.equal(await hashRange(f.disk, f.b.offset, f.b.size), bBefore);
+  });
+
+  it('a zstd image is inflated on the way; a truncated one is refused naming zstd, and the next boot is unchanged', async () => {
+    const f = await fixture(6 * MiB, { compressible: true });
+    const zst = `${f.v2.rootImg}.zst`;
+    await execFileP('zstd', ['-q', '-1', f.v2.rootImg, '-o', zst]);
+    const bootBefore = await bootState(f);
+    const cut = `${zst}.cut`;
+    const whole = await readFile(zst);
+    await writeFile(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    await assert.rejects(install(f, planOf(f.v2, { rootImage: cut })), /is not a valid zstd stream: zstd exited 1/);
+    assert.equal(await bootState(f), bootBefore);
+    assert.deepEqual(await loopsOf(f.disk), []);
+    await install(f, planOf(f.v2, { rootImage: zst }));
+    assert.ok(await verifyRegion(f.disk, f.b.offset, f.b.size, f.v2.hashOffset, f.v2.rootHash));
+    assert.equal((await installer(f).slots()).defaultEntry?.file, 'berth-2.0.0+3.conf');
   });
 
   it('SIGKILL with the entry staged but not committed: the next boot is unchanged; the next apply succeeds', async () => {

@@ -2,12 +2,12 @@
 // Order of an install, each step safe to crash in:
 //   1. entries that boot the inactive slot are removed (they would boot the new bytes with the old hash);
 //   2. the image is streamed into the inactive slot (resumable), then checked with veritysetup verify;
-//   3. kernel, initramfs and a hidden entry go to the ESP;
+//   3. kernel, initramfs and a hidden entry go to the ESP (beside the verify: systemd-boot ignores it);
 //   4. one rename makes `berth-<version>+3.conf` visible, and with the highest generation it is the default.
 // Until step 4 the next boot is what it was; the active slot is never opened for writing.
 import { access, mkdir } from 'node:fs/promises';
 import { checkRootHash, checkVersion, nextGeneration, slotCmdline } from './entries.js';
-import { Esp } from './esp.js';
+import { Esp, type StagedEntry } from './esp.js';
 import { partitionDevice } from './partition-device.js';
 import { activeSlot, defaultActiveFrom, readLayout, slotInfo, type ActiveFrom } from './layout.js';
 import { clearState, imageIdentity, loadState, sameIdentity, saveState, writeSlot, type WriteIdentity } from './slot-writer.js';
@@ -106,42 +106,62 @@ export function createDiskInstaller(o: DiskInstallerOptions): DiskInstaller {
     progress({ phase: 'prepare', done: 1, total: 1 });
 
     // Step 2: write and verify; a resumed write that does not verify is rewritten from scratch once.
+    // Step 3 (kernel, initramfs and the hidden entry onto the ESP) runs beside the verify: it does not depend
+    // on the slot's bytes and nothing boots it before the commit, which waits for both. Its progress is
+    // reported after the verify's, in the order of the steps.
+    let staging: Promise<StagedEntry> | undefined;
+    const stageBeside = () => {
+      staging ??= esp.entries().then((entries) => esp.stage(
+        { version: plan.version, generation: nextGeneration(entries), options: slotCmdline(base, target, plan.rootHash, plan.hashOffset) },
+        plan.kernel, plan.initramfs, () => undefined,
+      ));
+      staging.catch(() => undefined); // awaited below, or cleaned up if the verify fails
+    };
     let written = resume?.written ?? 0;
     let complete = resume?.complete ?? false;
-    for (let attempt = 0; ; attempt++) {
-      signal.throwIfAborted();
-      if (!complete) {
-        await saveState(o.stateDir, { identity, written, complete: false });
-        await writeSlot({
-          identity, stateDir: o.stateDir, resumeFrom: written, checkpointBytes, signal,
-          progress: (done, total) => progress({ phase: 'write', done, total }),
-        });
+    try {
+      for (let attempt = 0; ; attempt++) {
+        signal.throwIfAborted();
+        if (!complete) {
+          await saveState(o.stateDir, { identity, written, complete: false });
+          await writeSlot({
+            identity, stateDir: o.stateDir, resumeFrom: written, checkpointBytes, signal,
+            progress: (done, total) => progress({ phase: 'write', done, total }),
+          });
+        }
+        progress({ phase: 'verify', done: 0, total: 1 });
+        try {
+          await verifyRegion(
+            { disk: o.disk, offset: part.offset, size: part.size, hashOffset: plan.hashOffset, rootHash: plan.rootHash },
+            async (loop) => {
+              await saveState(o.stateDir, { identity, written: Number.MAX_SAFE_INTEGER, complete: true, loop });
+              if (loop) stageBeside();
+            },
+            signal,
+          );
+          break;
+        } catch (e) {
+          await clearState(o.stateDir);
+          if (!(e instanceof VerityMismatchError) || written === 0 || attempt > 0) throw e;
+          written = 0;
+          complete = false;
+        }
       }
-      progress({ phase: 'verify', done: 0, total: 1 });
-      try {
-        await verifyRegion(
-          { disk: o.disk, offset: part.offset, size: part.size, hashOffset: plan.hashOffset, rootHash: plan.rootHash },
-          (loop) => saveState(o.stateDir, { identity, written: Number.MAX_SAFE_INTEGER, complete: true, loop }),
-          signal,
-        );
-        break;
-      } catch (e) {
-        await clearState(o.stateDir);
-        if (!(e instanceof VerityMismatchError) || written === 0 || attempt > 0) throw e;
-        written = 0;
-        complete = false;
+    } catch (e) {
+      // Nothing of this version may stay on the ESP: the staged entry is hidden, but its kernel is not needed.
+      if (staging) {
+        await staging.catch(() => undefined);
+        await esp.removeStaged().catch(() => undefined);
+        await esp.removeKernelDir(plan.version).catch(() => undefined);
       }
+      throw e;
     }
     progress({ phase: 'verify', done: 1, total: 1 });
 
-    // Steps 3 and 4.
-    signal.throwIfAborted();
-    const entries = await esp.entries();
-    const staged = await esp.stage(
-      { version: plan.version, generation: nextGeneration(entries), options: slotCmdline(base, target, plan.rootHash, plan.hashOffset) },
-      plan.kernel, plan.initramfs,
-      (done) => progress({ phase: 'esp', done, total: 3 }),
-    );
+    // Steps 3 (begun above) and 4.
+    stageBeside();
+    const staged = await (staging as Promise<StagedEntry>);
+    for (let done = 1; done <= 3; done++) progress({ phase: 'esp', done, total: 3 });
     signal.throwIfAborted();
     progress({ phase: 'commit', done: 0, total: 1 });
     await esp.commit(staged);
