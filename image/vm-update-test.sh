@@ -22,6 +22,7 @@ T0=$SECONDS
 cd "$REPO"
 [ -f dist/src/repo/main.js ] || npm run build --silent
 UPD="$CACHE/update"
+mkdir -p "$CACHE" # a fresh checkout: vm-test, which creates it, need not have run first
 RUN=$(mktemp -d "$CACHE/update-run.XXXXXX")
 QPID=""
 cleanup() {
