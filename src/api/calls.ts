@@ -27,6 +27,49 @@ export function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.hand
   };
 }
 
+/** `fn` runs this long after the answer at the latest, should neither sign of the call's end ever come. */
+const AFTER_ANSWER_FALLBACK_MS = 5_000;
+/** Without the HTTP/2 stream: the wait after grpc-js's end of call for the session to write its frames. */
+const AFTER_END_GRACE_MS = 250;
+
+interface StreamLike {
+  readonly closed?: unknown;
+  once(event: 'close', fn: () => void): unknown;
+}
+
+/** The HTTP/2 stream under a grpc-js server call: grpc-js keeps it to itself (`call.call[.nextCall…].stream`). */
+function http2StreamOf(call: object): StreamLike | undefined {
+  let c = (call as { call?: unknown }).call;
+  for (let depth = 0; depth < 8 && typeof c === 'object' && c !== null; depth++) {
+    const stream = (c as { stream?: unknown }).stream;
+    if (typeof stream === 'object' && stream !== null && typeof (stream as StreamLike).once === 'function' && typeof (stream as StreamLike).closed === 'boolean') return stream as StreamLike;
+    c = (c as { nextCall?: unknown }).nextCall; // behind server interceptors
+  }
+  return undefined;
+}
+
+/**
+ * Runs `fn` once the answer of a unary call (given right after this is called) has left the process: when
+ * the HTTP/2 stream under the call has closed — nghttp2 sent its last frame, and the session writes its
+ * frames to the socket in that same turn — one event-loop turn later. For an answer that must arrive though
+ * `fn` may end the process (a reboot command that stops berthd). grpc-js keeps that stream private; when it
+ * cannot be found, its 'cancelled' event (emitted when a call ends, answered or not: the answer handed to
+ * the stream, not yet written) and a short grace instead, and a fallback timer in any case.
+ */
+export function afterAnswerWritten(call: grpc.ServerUnaryCall<unknown, unknown>, fn: () => void): void {
+  let ran = false;
+  const run = (): void => {
+    if (ran) return;
+    ran = true;
+    fn();
+  };
+  const stream = http2StreamOf(call);
+  if (stream?.closed === true) setImmediate(run); // the caller is gone: nothing to wait for
+  else if (stream) stream.once('close', () => setImmediate(run));
+  else call.once('cancelled', () => setTimeout(run, AFTER_END_GRACE_MS));
+  setTimeout(run, AFTER_ANSWER_FALLBACK_MS).unref();
+}
+
 /** Streaming calls the server has not finished yet; `close()` aborts them so shutdown does not wait on them. */
 export class ActiveStreams {
   private readonly controllers = new Set<AbortController>();

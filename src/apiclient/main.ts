@@ -35,6 +35,8 @@ async function run(args: ApiclientArgs, backend: UpdatesBackend): Promise<number
         return 1;
       }
       if (res.body !== '') out(`${res.body}\n`);
+      // stdout stays the body (a 204 has none); the reboot's answer goes beside it.
+      if (res.note) err(`${res.note}\n`);
       return 0;
     }
     case 'update-check':
@@ -47,7 +49,7 @@ async function run(args: ApiclientArgs, backend: UpdatesBackend): Promise<number
       await updateCancel(backend);
       return 0;
     case 'reboot':
-      await reboot(backend);
+      await reboot(backend, out);
       return 0;
   }
 }
@@ -61,7 +63,7 @@ function naming(b: UpdatesBackend, socketPath: string): UpdatesBackend {
     });
   return {
     status: () => wrap(() => b.status()), check: () => wrap(() => b.check()), prepare: () => wrap(() => b.prepare()),
-    activate: () => wrap(() => b.activate()), deactivate: () => wrap(() => b.deactivate()), reboot: () => wrap(() => b.reboot()),
+    activate: () => wrap(() => b.activate()), deactivate: () => wrap(() => b.deactivate()), reboot: (o) => wrap(() => b.reboot(o)),
   };
 }
 

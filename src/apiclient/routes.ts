@@ -1,7 +1,9 @@
 // Bottlerocket's update API paths answered over berth.v1.Updates: each path and method → one call, each
 // outcome → Bottlerocket's status code and body. As thar-be-updates, an action answers 204 once it has
 // started (prepare and activate go on in berthd; their outcome lands in most_recent_command), 423 while
-// another update operation holds the lock, 409 when the update state does not allow it.
+// another update operation holds the lock, 409 when the update state does not allow it. The reboot answers
+// 204 before updates.reboot-command runs (it usually stops berthd), or 423 when the host's fleet granted it no
+// reboot slot within REBOOT_WAIT_MS (brupop retries a 423, as it does while the update lock is held).
 import type { UpdateStatusInfo } from '../wire/updates.js';
 import { bottlerocketOs, bottlerocketUpdateStatus } from './shapes.js';
 
@@ -12,8 +14,15 @@ export interface UpdatesBackend {
   prepare(): Promise<UpdateStatusInfo>;
   activate(): Promise<UpdateStatusInfo>;
   deactivate(): Promise<UpdateStatusInfo>;
-  reboot(): Promise<void>;
+  /** Waits at most `waitMs` for a reboot slot; answers before updates.reboot-command runs. */
+  reboot(o: { waitMs: number }): Promise<{ message: string }>;
 }
+
+/**
+ * How long a reboot waits for its fleet's reboot slot (updates.reboot-strategy etcd or fleetlock) before the
+ * 423: brupop's agent runs this synchronously and retries, so the answer must come soon and say "not now".
+ */
+export const REBOOT_WAIT_MS = 10_000;
 
 export interface HttpRequest {
   readonly method: string;
@@ -25,6 +34,8 @@ export interface HttpResponse {
   readonly status: number;
   /** Empty for 204. */
   readonly body: string;
+  /** Said on stderr besides (a 204 has no body): the reboot's "rebooting into 2.0.0". */
+  readonly note?: string;
 }
 
 type Action = 'refresh' | 'prepare' | 'activate' | 'deactivate';
@@ -39,6 +50,7 @@ const NO_CONTENT: HttpResponse = { status: 204, body: '' };
 
 // gRPC codes berthd answers with (numbers: this module loads no gRPC library).
 const ABORTED = 10;
+const RESOURCE_EXHAUSTED = 8;
 const FAILED_PRECONDITION = 9;
 const UNIMPLEMENTED = 12;
 const UNAVAILABLE = 14;
@@ -58,6 +70,9 @@ export function errorResponse(err: unknown): HttpResponse {
     case ABORTED:
       // brupop retries on exactly this code; the text is the apiserver's.
       return { status: 423, body: 'Update lock held' };
+    case RESOURCE_EXHAUSTED:
+      // No reboot slot within the wait (berthd's message names who holds them): "not now", as 423 tells brupop.
+      return { status: 423, body: message };
     case FAILED_PRECONDITION:
       return { status: 409, body: `Update action not allowed according to update state: ${message}` };
     case UNIMPLEMENTED:
@@ -103,10 +118,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/actions/deactivate-update': { method: 'POST', run: (b) => action(b, 'deactivate') },
   '/actions/reboot': {
     method: 'POST',
-    run: async (b) => {
-      await b.reboot();
-      return NO_CONTENT;
-    },
+    run: async (b) => ({ ...NO_CONTENT, note: (await b.reboot({ waitMs: REBOOT_WAIT_MS })).message }),
   },
 };
 

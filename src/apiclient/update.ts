@@ -60,7 +60,7 @@ export async function updateApply(b: UpdatesBackend, o: { check: boolean; reboot
   }
   if (s.state !== 'ready') throw new CommandFailed(`Update did not become ready (state ${s.state})`);
   note(`Update ${s.chosenVersion ?? ''} is ready: it boots next\n`);
-  if (o.reboot) await reboot(b);
+  if (o.reboot) await reboot(b, note);
 }
 
 export async function updateCancel(b: UpdatesBackend): Promise<void> {
@@ -68,6 +68,10 @@ export async function updateCancel(b: UpdatesBackend): Promise<void> {
   await settled(b, 'deactivate', 'deactivate the update');
 }
 
-export async function reboot(b: UpdatesBackend): Promise<void> {
-  await post(b, '/actions/reboot');
+/** POST /actions/reboot; berthd's answer ("rebooting into 2.0.0") is said once it is in. */
+export async function reboot(b: UpdatesBackend, say: (text: string) => void): Promise<void> {
+  const req: HttpRequest = { method: 'POST', uri: '/actions/reboot' };
+  const res = await route(req, b);
+  if (res.status >= 300) throw new CommandFailed(failureLine(req, res));
+  if (res.note) say(`${res.note}\n`);
 }

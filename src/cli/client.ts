@@ -237,8 +237,15 @@ export class BerthClient {
     deactivate: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Deactivate', {}, opts)),
     /** The previous good version boots next; the answer carries `lastRollback`. */
     rollback: async (opts?: CallOptions): Promise<UpdateStatusInfo> => updateStatusFromWire(await this.call<WireUpdateStatus>('Updates', 'Rollback', {}, opts)),
-    reboot: async (opts?: CallOptions): Promise<void> => {
-      await this.call<object>('Updates', 'Reboot', {}, opts);
+    /**
+     * Reboots once updates.reboot-strategy allows it, waiting at most `waitMs` (default 0: only a slot free now)
+     * for a reboot slot; the answer comes before updates.reboot-command runs.
+     */
+    reboot: async (opts: CallOptions & { waitMs?: number } = {}): Promise<{ message: string; toVersion?: string }> => {
+      const waitMs = opts.waitMs ?? 0;
+      // The call's deadline leaves room past the wait for the refusal (it reads who holds the slots).
+      const r = await this.call<{ message?: string; to_version?: string }>('Updates', 'Reboot', { wait_ms: waitMs }, { timeoutMs: opts.timeoutMs ?? waitMs + 30_000 });
+      return { message: r.message ?? '', ...(r.to_version ? { toVersion: r.to_version } : {}) };
     },
   };
 

@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   await daemon.start();
   if (updater) {
     // Units reconciled: the boot after a coordinated update reboot is checked, its slot given back (or kept).
-    daemon.fleet.attachRollout({ updater, coordinator, store: daemon.settings, stateDir: opts.stateDir });
+    daemon.fleet.attachRollout({ updater, coordinator, stateDir: opts.stateDir });
     void coordinator.afterBoot(updater.status().runningVersion).catch((e: unknown) => logger.error({ err: String(e) }, 'fleet: boot check failed'));
   }
   await ensureUpdateSeed(daemon.settings, logger).catch((e: unknown) => logger.error({ err: String(e) }, 'choosing updates.seed failed'));

@@ -160,9 +160,16 @@ export async function startUpdates(o: UpdatesWiring): Promise<UpdatesApi> {
       cached = undefined;
       return full(updater.status());
     },
-    reboot: async () => {
-      o.logger.warn({ command: o.settings.family(updatesFamily).rebootCommand }, 'rebooting: running updates.reboot-command');
-      await updater.reboot();
+    reboot: async ({ waitMs, signal }) => {
+      const r = await updater.prepareReboot({ maxWaitMs: waitMs, ...(signal ? { signal } : {}) });
+      return {
+        message: r.message,
+        ...(r.to !== undefined ? { toVersion: r.to } : {}),
+        run: async () => {
+          o.logger.warn({ command: o.settings.family(updatesFamily).rebootCommand, to: r.to }, 'rebooting: running updates.reboot-command (answered first)');
+          await r.run().catch((err: unknown) => o.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'the reboot failed: the host did not go down'));
+        },
+      };
     },
   };
 }

@@ -3,7 +3,8 @@
 //   POST <url>/v1/steady-state  give it back after a healthy boot (200: released)
 // both with the header `fleet-lock-protocol: true` and the body {"client_params":{"id":…,"group":…}}. A
 // refusal carries {"kind":…,"value":…}, kept as the reason. The server keeps the semaphore (airlock keeps it
-// in etcd); berth only asks, retrying until the server says yes.
+// in etcd); berth only asks, retrying until the server says yes (or, for an operator's call, until its wait
+// is over).
 
 import { onAbort } from '../util/abort.js';
 
@@ -17,7 +18,16 @@ export interface FleetLockClient {
   readonly group: string;
 }
 
-export type FleetLockAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** `lost`: no answer came (a network error, a timeout): the server may have done it all the same. */
+export type FleetLockAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly lost?: boolean };
+
+/** No lock within the wait: the server's last reason; `lost`, some answer never came (a grant, maybe). */
+export class FleetLockWaitExpired extends Error {
+  override readonly name = 'FleetLockWaitExpired';
+  constructor(readonly reason: string, readonly lost: boolean) {
+    super(`no FleetLock lock: ${reason}`);
+  }
+}
 
 /** One call; network errors and refusals both come back as `ok: false` with the reason. */
 export async function fleetLockCall(c: FleetLockClient, op: 'pre-reboot' | 'steady-state'): Promise<FleetLockAnswer> {
@@ -40,21 +50,29 @@ export async function fleetLockCall(c: FleetLockClient, op: 'pre-reboot' | 'stea
     }
     return { ok: false, reason };
   } catch (err) {
-    return { ok: false, reason: `${url}: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `${url}: ${err instanceof Error ? err.message : String(err)}`, lost: true };
   }
 }
 
-/** Calls `op` until the server answers 200 (backing off), or `signal` aborts. */
-export async function fleetLockUntilOk(c: FleetLockClient, op: 'pre-reboot' | 'steady-state', opts: { signal?: AbortSignal; waiting?: (reason: string) => void } = {}): Promise<void> {
+/**
+ * Calls `op` until the server answers 200 (backing off), or `signal` aborts, or — with `maxWaitMs` — the wait
+ * is over (FleetLockWaitExpired, after a last call at its end).
+ */
+export async function fleetLockUntilOk(c: FleetLockClient, op: 'pre-reboot' | 'steady-state', opts: { signal?: AbortSignal; maxWaitMs?: number; waiting?: (reason: string) => void } = {}): Promise<void> {
+  const deadline = opts.maxWaitMs === undefined ? undefined : Date.now() + opts.maxWaitMs;
   let delay = RETRY_MIN_MS;
   let said = '';
+  let lost = false;
   for (;;) {
     opts.signal?.throwIfAborted();
     const answer = await fleetLockCall(c, op);
     if (answer.ok) return;
+    lost ||= answer.lost === true;
     if (answer.reason !== said) opts.waiting?.((said = answer.reason));
+    const left = deadline === undefined ? delay : deadline - Date.now();
+    if (left <= 0) throw new FleetLockWaitExpired(answer.reason, lost);
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, delay);
+      const timer = setTimeout(done, Math.min(delay, left));
       const stop = opts.signal ? onAbort(opts.signal, done) : () => undefined;
       function done(): void {
         clearTimeout(timer);

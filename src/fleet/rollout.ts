@@ -1,18 +1,18 @@
 // A host's part of its group's rolling update (`berthctl fleet update --group G --version X`): while this
 // host runs another version than the group's target, it checks (version-lock pinned to X, its wave honoured),
-// applies (download, verify, install to the other slot), takes a reboot slot (./slot-client.ts) and reboots
-// through the updater. After the reboot, ./reboot-coordinator.ts checks the boot and gives the slot back.
+// applies (download, verify, install to the other slot) and reboots through the updater, whose reboot gate
+// (./reboot-coordinator.ts) takes the slot — once: waiting for it as long as it takes, in the background, until
+// this agent stops (berthd leaves or changes its fleet, or exits); a `fleet hold` grants nobody a slot meanwhile.
+// After the reboot, ./reboot-coordinator.ts checks the boot and gives the slot back.
 // It acts on every change of the group's rollout or semaphore key, and re-reads them every few seconds.
 
 import type { Etcd3 } from 'etcd3';
-import { updatesFamily } from '../settings/families/updates.js';
-import type { SettingsStore } from '../settings/index.js';
 import type { FleetConfig } from './config.js';
 import type { FleetLog } from './etcd-session.js';
-import { clearPendingReboot, loadPendingReboot, savePendingReboot } from './pending-reboot.js';
+import { clearPendingReboot, loadPendingReboot } from './pending-reboot.js';
 import type { RebootCoordinator } from './reboot-coordinator.js';
 import { readGroup, slotKey, type GroupView } from './reboot-slots.js';
-import { failSlot, releaseSlot, waitGroupChange } from './slot-client.js';
+import { releaseSlot, waitGroupChange } from './slot-client.js';
 
 /** What the rollout needs of the host's updater (src/updates/updater.ts's Updater has it). */
 export interface RolloutUpdater {
@@ -20,7 +20,8 @@ export interface RolloutUpdater {
   check(): Promise<RolloutUpdateStatus>;
   apply(): Promise<{ finished: Promise<void> }>;
   cancel(): Promise<unknown>;
-  reboot(): Promise<void>;
+  /** Through the reboot gate: `rollout` takes a slot whatever the strategy; `signal` cancels the wait. */
+  reboot(o: { signal?: AbortSignal; rollout?: boolean }): Promise<void>;
 }
 
 export interface RolloutUpdateStatus {
@@ -34,7 +35,6 @@ export interface RolloutUpdateStatus {
 export interface RolloutHooks {
   readonly updater: RolloutUpdater;
   readonly coordinator: RebootCoordinator;
-  readonly store: SettingsStore;
   readonly stateDir: string;
 }
 
@@ -130,19 +130,14 @@ export class RolloutAgent {
   }
 
   private async reboot(from: string, to: string): Promise<void> {
-    // A FleetLock server coordinates instead when the host says so; otherwise the group's etcd semaphore.
-    if (this.hooks.store.family(updatesFamily).rebootStrategy !== 'fleetlock') await this.hooks.coordinator.takeSlot({ from, to }, this.signal);
     this.rebooting = true;
-    this.log.warn({ from, to }, 'fleet: rollout: rebooting into the update');
+    this.log.warn({ from, to }, 'fleet: rollout: rebooting into the update once the group grants a reboot slot');
     try {
-      await this.hooks.updater.reboot();
+      // The updater's gate takes the slot (a FleetLock server's lock when the host says so). A failed command
+      // keeps the slot and halts the group, as a failed boot does (the gate's rebootFailed).
+      await this.hooks.updater.reboot({ signal: this.signal, rollout: true });
     } catch (err) {
-      // The command failed: the host did not go down. It keeps its slot and halts the group, like a failed boot.
-      const reason = `reboot into ${to}: ${message(err)}`;
-      const pending = await loadPendingReboot(this.hooks.stateDir);
-      if (pending) await savePendingReboot(this.hooks.stateDir, { ...pending, failed: reason });
-      if (pending?.strategy === 'etcd') await failSlot(this.client, this.config.group, this.config.hostId, { from, to, since: pending.since }, reason, this.signal);
-      this.report({ state: 'failed', error: reason });
+      this.rebooting = false;
       throw err;
     }
   }

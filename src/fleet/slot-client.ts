@@ -5,7 +5,7 @@
 import type { Etcd3, Watcher } from 'etcd3';
 import { onAbort } from '../util/abort.js';
 import {
-  commitSemaphore, decideGrant, readGroup, semaphoreKey, slotKey, updateKey, withFailure, withRelease, withResume,
+  commitSemaphore, decideGrant, readGroup, semaphoreKey, slotKey, slotsPrefix, updateKey, withFailure, withRelease, withResume,
   type GroupUpdate, type GroupView, type SlotValue,
 } from './reboot-slots.js';
 
@@ -80,32 +80,110 @@ export interface AcquireOptions {
   readonly signal?: AbortSignal;
   /** Called with why the host waits (once per distinct reason). */
   readonly waiting?: (reason: string) => void;
+  /**
+   * Gives up (SlotWaitExpired) when no slot was granted within this long; 0: only a slot free now. Undefined:
+   * waits as long as it takes (a fleet rollout, cancelled through `signal`).
+   */
+  readonly maxWaitMs?: number;
+}
+
+/** No slot within the wait; `reason` is the last one etcd gave (all held, a hold, a halt, etcd unreachable). */
+export class SlotWaitExpired extends Error {
+  override readonly name = 'SlotWaitExpired';
+  constructor(readonly reason: string) {
+    super(`no reboot slot: ${reason}`);
+  }
+}
+
+/** A grant whose answer was lost, given back when the host stops waiting: given back at most this long. */
+const WITHDRAW_MS = 10_000;
+
+/** `signal`, also aborted at `deadline` (when one is set); `dispose` stops its timer. */
+function untilDeadline(signal: AbortSignal | undefined, deadline: number | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (deadline === undefined) return { signal, dispose: () => undefined };
+  const c = new AbortController();
+  const timer = setTimeout(() => c.abort(), Math.max(0, deadline - Date.now()));
+  const stop = onAbort(signal, () => c.abort());
+  if (signal?.aborted) c.abort();
+  return { signal: c.signal, dispose: () => (clearTimeout(timer), stop()) };
+}
+
+/** One read at least, then retries (an etcd outage) until it works, `deadline` passes (undefined) or `signal` aborts. */
+async function readBefore(client: Etcd3, group: string, deadline: number | undefined, signal: AbortSignal | undefined, onError: (err: string) => void): Promise<GroupView | undefined> {
+  for (;;) {
+    try {
+      return await readGroup(client, group);
+    } catch (err) {
+      onError(message(err));
+    }
+    if (deadline !== undefined && Date.now() >= deadline) return undefined;
+    signal?.throwIfAborted();
+    await pause(deadline === undefined ? RETRY_MS : Math.min(RETRY_MS, deadline - Date.now()), signal);
+    signal?.throwIfAborted();
+  }
 }
 
 /**
- * Takes a slot for `hostId`, waiting as long as it takes (a hold, a halt, all slots held); resolves once
- * this host is a holder. Idempotent: a host that holds one already (a retry after a lost answer) has it.
+ * Takes a slot for `hostId`; resolves once this host is a holder. It waits (a hold, a halt, all slots held)
+ * until `signal` aborts or, with `maxWaitMs`, until the wait is over: then SlotWaitExpired, after one last
+ * read (a slot freed at the last moment is taken; the refusal names what etcd says now). A host that stops
+ * waiting leaves nothing in etcd: waiting writes nothing, and a grant whose answer was lost (it may have
+ * committed) is given back. Idempotent: a host that holds one already (a retry after a lost answer, a reboot
+ * whose command failed) has it: 'holding', where 'granted' is a slot this call took.
  */
-export async function acquireSlot(client: Etcd3, group: string, hostId: string, o: AcquireOptions): Promise<void> {
+export async function acquireSlot(client: Etcd3, group: string, hostId: string, o: AcquireOptions): Promise<'granted' | 'holding'> {
+  const deadline = o.maxWaitMs === undefined ? undefined : Date.now() + o.maxWaitMs;
   let said = '';
-  for (;;) {
-    const view = await read(client, group, o.signal, (e) => o.waiting?.(`etcd: ${e}`));
-    const d = decideGrant(view.sem, view.update, hostId, o.hostMax());
-    if (d.kind === 'holding') return;
-    if (d.kind === 'granted') {
-      try {
-        if (await commitSemaphore(client, group, view, d.next, { hostId, value: o.slot })) return;
-      } catch (err) {
-        // Unknown outcome (the answer was lost): the next read tells whether it committed.
-        o.waiting?.(`etcd: ${message(err)}`);
-        await pause(RETRY_MS, o.signal);
+  let reason = '';
+  let unsure = false;
+  const tell = (r: string): void => {
+    reason = r;
+    if (r !== said) o.waiting?.((said = r));
+  };
+  try {
+    for (;;) {
+      const view = await readBefore(client, group, deadline, o.signal, (e) => tell(`etcd: ${e}`));
+      if (!view) throw new SlotWaitExpired(reason);
+      // A caller gone while a lost grant's outcome was unknown: it may hold one now, given back below.
+      o.signal?.throwIfAborted();
+      const d = decideGrant(view.sem, view.update, hostId, o.hostMax());
+      // Held after a grant of this call whose answer was lost: this call's.
+      if (d.kind === 'holding') return unsure ? 'granted' : 'holding';
+      if (d.kind === 'granted') {
+        try {
+          if (await commitSemaphore(client, group, view, d.next, { hostId, value: o.slot })) return 'granted';
+        } catch (err) {
+          // Unknown outcome (the answer was lost): the next read tells whether it committed.
+          unsure = true;
+          tell(`etcd: ${message(err)}`);
+          await pause(RETRY_MS, o.signal);
+        }
+        continue;
       }
-      continue;
+      tell(d.reason);
+      if (deadline !== undefined && Date.now() >= deadline) throw new SlotWaitExpired(reason);
+      const wait = untilDeadline(o.signal, deadline);
+      await waitGroupChange(client, group, view.revision, wait.signal).catch(() => pause(RETRY_MS, wait.signal)).finally(wait.dispose);
+      o.signal?.throwIfAborted();
     }
-    if (d.reason !== said) o.waiting?.((said = d.reason));
-    await waitGroupChange(client, group, view.revision, o.signal).catch(() => pause(RETRY_MS, o.signal));
-    o.signal?.throwIfAborted();
+  } catch (err) {
+    if (unsure) await releaseSlot(client, group, hostId, AbortSignal.timeout(WITHDRAW_MS)).catch(() => undefined);
+    throw err;
   }
+}
+
+/** The slots held now (host → what it holds the slot for), as the slot keys say. */
+export async function readSlots(client: Etcd3, group: string): Promise<Map<string, SlotValue>> {
+  const all = await client.getAll().prefix(slotsPrefix(group)).strings();
+  const out = new Map<string, SlotValue>();
+  for (const [key, text] of Object.entries(all)) {
+    try {
+      out.set(key.slice(slotsPrefix(group).length), JSON.parse(text) as SlotValue);
+    } catch {
+      /* a slot key written by hand: its holder is still named by the semaphore */
+    }
+  }
+  return out;
 }
 
 /** Applies `change` to the semaphore by CAS until it commits (or there is nothing to change). */

@@ -16,7 +16,9 @@ export type UpdateErrorKind =
   /** Cancelled by `update cancel`. */
   | 'cancelled'
   /** `updates.reboot-command` failed (it exited non-zero, or could not start). */
-  | 'reboot';
+  | 'reboot'
+  /** No reboot slot (or FleetLock lock) was granted within the caller's wait; nothing was taken. */
+  | 'no-slot';
 
 /** gRPC status codes by kind (numbers, so this module needs no gRPC library; the API reads `code`). */
 const CODES: Record<UpdateErrorKind, number> = {
@@ -28,6 +30,7 @@ const CODES: Record<UpdateErrorKind, number> = {
   migration: 9,
   cancelled: 1, // CANCELLED
   reboot: 13, // INTERNAL
+  'no-slot': 8, // RESOURCE_EXHAUSTED: the group's slots; retry later (berth-apiclient answers 423, as brupop retries)
 };
 
 export class UpdateError extends Error {
@@ -36,5 +39,15 @@ export class UpdateError extends Error {
   constructor(readonly kind: UpdateErrorKind, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = CODES[kind];
+  }
+}
+
+/** Runs an installer step; its failure becomes UpdateError 'install', naming the step (an UpdateError stays). */
+export async function installerStep(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof UpdateError) throw err;
+    throw new UpdateError('install', `installer (${what}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }

@@ -10,12 +10,27 @@ export interface RebootPlan {
   readonly to: string | undefined;
 }
 
+/** How long, and for whom, a gate may wait. */
+export interface RebootWait {
+  /** Ends the wait: the caller went away, `update cancel`, berthd leaving the fleet. */
+  readonly signal?: AbortSignal;
+  /**
+   * How long to wait for a slot or lock before refusing (0: only one free now). Undefined: as long as it
+   * takes — a fleet rollout, where nobody waits on an answer. An operator's or brupop's call always bounds it.
+   */
+  readonly maxWaitMs?: number;
+  /** A fleet rollout's reboot: it takes a slot of the group's semaphore even with strategy `immediate`. */
+  readonly rollout?: boolean;
+}
+
 export interface RebootGate {
   /**
    * Resolves when this host may reboot now (it then holds whatever it took until it has booted back
-   * healthy); rejects when it may not (the error says why).
+   * healthy); rejects when it may not (the error says why, and nothing is held).
    */
-  beforeReboot(plan: RebootPlan): Promise<void>;
+  beforeReboot(plan: RebootPlan, wait?: RebootWait): Promise<void>;
+  /** updates.reboot-command failed after beforeReboot let the reboot go: the host did not go down. */
+  rebootFailed?(plan: RebootPlan, reason: string): Promise<void>;
 }
 
 export const immediateGate: RebootGate = {

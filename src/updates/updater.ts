@@ -8,17 +8,17 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UpdatesSettings } from '../settings/families/updates.js';
-import { UpdateError } from './errors.js';
+import { installerStep, UpdateError } from './errors.js';
 import type { InstallProgress, UpdateInstaller } from './installer.js';
 import type { ManifestUpdate } from './manifest.js';
 import type { SlotInfo } from './installer.js';
-import { runRebootCommand } from './reboot.js';
-import type { RebootGate } from './reboot-gate.js';
+import { rebootInHalves, type RebootStart } from './reboot.js';
+import type { RebootGate, RebootWait } from './reboot-gate.js';
 import { RepositoryError, UpdateRepository, type RepositoryOptions } from './repository.js';
 import { selectUpdate, type HostIdentity } from './select.js';
 import { loadUpdatesState, saveUpdatesState, type CommandResult, type CommandType, type PersistedUpdates, type UpdateState } from './state-file.js';
 
-export type OperationKind = 'check' | 'apply' | 'prepare' | 'activate' | 'cancel' | 'rollback';
+export type OperationKind = 'check' | 'apply' | 'prepare' | 'activate' | 'cancel' | 'rollback' | 'reboot';
 export type { CommandResult, CommandType } from './state-file.js';
 
 export interface UpdateStatus {
@@ -148,16 +148,19 @@ export class Updater {
     return this.cancel();
   }
 
-  /** Runs `updates.reboot-command`; refused while an update operation runs (a reboot would cut it short). */
-  async reboot(): Promise<void> {
-    this.refuseIfBusy();
-    await this.o.rebootGate?.beforeReboot({ from: this.o.host.version, to: this.s.state === 'ready' ? this.s.chosen?.version : undefined });
-    const command = this.o.settings().rebootCommand;
-    try {
-      await (this.o.reboot ?? runRebootCommand)(command);
-    } catch (err) {
-      throw new UpdateError('reboot', `updates.reboot-command (${command}) failed: ${message(err)}`, { cause: err });
-    }
+  /** prepareReboot, then its command at once (a fleet rollout's reboot: nobody waits on an answer). */
+  async reboot(o: RebootWait = {}): Promise<void> {
+    await (await this.prepareReboot(o)).run();
+  }
+
+  /** A reboot: one update operation in two halves, the API's answer between them (./reboot.ts). */
+  async prepareReboot(o: RebootWait = {}): Promise<RebootStart> {
+    const plan = { from: this.o.host.version, to: this.s.state === 'ready' ? this.s.chosen?.version : undefined };
+    const op = this.begin('reboot');
+    let ended!: () => void;
+    op.done = new Promise((r) => (ended = r));
+    const handle = { controller: op.controller, guard: (fn: () => Promise<void>) => this.guard(op, fn), end: () => (this.end(op), ended()) };
+    return rebootInHalves(handle, plan, o, { gate: this.o.rebootGate, command: () => this.o.settings().rebootCommand, ...(this.o.reboot ? { run: this.o.reboot } : {}) });
   }
 
   /** Stops an operation in flight, or goes one state back: ready → staged → available → idle. */
@@ -176,7 +179,7 @@ export class Updater {
             throw new UpdateError('state', 'nothing to cancel: no update is available, staged or ready');
           case 'ready':
             return this.command('deactivate', op, async () => {
-              await this.installer('cancel', () => this.o.installer.deactivate());
+              await installerStep('cancel', () => this.o.installer.deactivate());
               return { ...this.s, state: 'staged' };
             });
           case 'staged':
@@ -308,21 +311,12 @@ export class Updater {
     const signal = op.controller.signal;
     const staged = this.s.staged!;
     await this.o.beforeInstall?.(chosen, staged.migrations, signal);
-    await this.installer(op.kind, () => this.o.installer.install({
+    await installerStep(op.kind, () => this.o.installer.install({
       version: chosen.version, variant: chosen.variant, arch: chosen.arch,
       files: { rootImage: staged.rootImage, kernel: staged.kernel, initramfs: staged.initramfs },
       rootHash: chosen.rootHash, hashOffset: chosen.hashOffset,
     }, (p) => { op.progress = p; }, signal));
     return { ...this.s, state: 'ready', lastError: undefined };
-  }
-
-  private async installer(what: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (err instanceof UpdateError) throw err;
-      throw new UpdateError('install', `installer (${what}): ${message(err)}`, { cause: err });
-    }
   }
 
   private repository(settings: UpdatesSettings): Pick<UpdateRepository, 'manifest' | 'download'> {

@@ -3,7 +3,7 @@
 // served on 127.0.0.1) and an A/B disk image (image/disk.sh) as its boot disk, slot A running (--kernel-cmdline).
 // brupop's whole sequence: refresh → Available with chosen_update → prepare → (poll) Staged → activate → Ready
 // with the staging partition next to boot → deactivate → Staged; 423 while an operation holds the lock; /os;
-// 404; the reboot action running updates.reboot-command. A second berthd without a boot disk: partitions null
+// 404; the reboot action answering, then running updates.reboot-command. A second berthd without a boot disk: partitions null
 // and a failed activate recorded as brupop reads it. As root (containerd, loop devices for the slot check).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ import { TestContainerd } from '../support/containerd.js';
 import { makeBuild, makeDisk, MiB } from '../support/disk-image.js';
 import { mustRepo, publish, serveStatic, type StaticServer } from '../support/update-repo.js';
 import { waitFor } from '../support/wait.js';
+import { BerthClient } from '../../src/cli/client.js';
 
 const APICLIENT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/berth-apiclient');
 
@@ -198,11 +199,12 @@ test("brupop's sequence through berth-apiclient against berthd with an A/B boot 
   const wrong = await raw('/actions/refresh-updates');
   assert.match(wrong.stderr, /Status 405 when GETing \/actions\/refresh-updates: GET is not allowed on \/actions\/refresh-updates: use POST/);
 
-  // Activate again, then reboot: updates.reboot-command ran, 204.
+  // Activate again, then reboot: 204, berthd's answer on stderr, and updates.reboot-command runs after it.
   await post('/actions/activate-update');
   await waitFor(async () => (await status()).update_state === 'Ready', 60_000, 'Ready again');
-  await post('/actions/reboot');
-  assert.equal(await readFile(marker, 'utf8'), 'reboot requested\n');
+  const rebooted = await raw('/actions/reboot', 'POST');
+  assert.deepEqual(rebooted, { code: 0, signal: null, stdout: '', stderr: 'rebooting into 2.0.0\n' });
+  await waitFor(() => readFile(marker, 'utf8').then((t) => t === 'reboot requested\n', () => false), 10_000, 'updates.reboot-command to run');
 
   // -s names the socket (as apiclient's); without it and without BERTH_SOCKET the default path is used.
   const viaFlag = await apiclient(['-s', b.socket, 'raw', '-u', '/os']);
@@ -225,7 +227,14 @@ test('berthd without a boot disk: partitions null; activate fails, recorded for 
   const after = JSON.parse((await apiclient(['raw', '-u', '/updates/status'], env)).stdout) as Status;
   assert.deepEqual([after.update_state, after.most_recent_command.cmd_type, after.most_recent_command.cmd_status, after.most_recent_command.exit_status], ['Staged', 'activate', 'Failed', 1]);
   assert.match(after.most_recent_command.stderr, /no boot disk/);
+  // The answer comes before the command (which usually stops berthd): its failure is berthd's last error.
   const reboot = await apiclient(['raw', '-u', '/actions/reboot', '-m', 'POST'], env);
-  assert.equal(reboot.code, 1);
-  assert.equal(reboot.stderr, "Failed POST request to '/actions/reboot': Status 500 when POSTing /actions/reboot: updates.reboot-command (exit 7) failed: exited with 7\n");
+  assert.deepEqual([reboot.code, reboot.stdout, reboot.stderr], [0, '', 'rebooting (no update is ready)\n']);
+  const api = BerthClient.connect({ socketPath: b.socket });
+  try {
+    await waitFor(async () => (await api.updates.status()).lastError?.operation === 'reboot', 10_000, 'the reboot command\'s failure to be recorded');
+    assert.equal((await api.updates.status()).lastError?.message, 'updates.reboot-command (exit 7) failed: exited with 7');
+  } finally {
+    api.close();
+  }
 });

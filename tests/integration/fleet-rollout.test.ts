@@ -256,6 +256,8 @@ test('a rolling update with max-concurrent 2: never more than 2 slot holders in 
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, /^rollout: 2\.0\.0 \(max 2 at once\); slots held: none$/m);
   for (const h of hosts) assert.equal((await h.api.updates.status()).runningVersion, '2.0.0', h.id);
+  // One reboot each, so one slot taken each: berthd says so once per slot (its log, pino's JSON lines).
+  for (const h of hosts) assert.equal(h.b.log().split('\n').filter((l) => l.includes('"msg":"fleet: reboot slot taken"')).length, 1, `${h.id}: "reboot slot taken" lines`);
 });
 
 /** etcd's revision when the second rollout began: the invariant is checked from there in the last test. */

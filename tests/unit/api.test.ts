@@ -16,6 +16,7 @@ import { WorkloadExistsError, WorkloadNotFoundError, WorkloadValidationError } f
 import { MessageValidationError } from '../../src/wire/errors.js';
 import { ApiError, BerthClient, type WatchEvent } from '../../src/cli/client.js';
 import { SettingsError } from '../../src/settings/index.js';
+import { waitFor } from '../support/wait.js';
 
 const execFile = promisify(execFileCb);
 
@@ -472,3 +473,56 @@ describe('shutdown', () => {
   });
 });
 
+
+describe('Updates/Reboot', () => {
+  /** A fake updater's reboot: records what the server asked, answers, and records when its command ran. */
+  function fakeUpdates(o: { refuse?: Error } = {}) {
+    const asked: { waitMs: number; aborted: () => boolean }[] = [];
+    const events: string[] = [];
+    const never = (): Promise<never> => Promise.reject(new Error('not in this test'));
+    const updates = {
+      check: never, apply: never, cancel: never, status: never, prepare: never, activate: never, deactivate: never, rollback: never,
+      reboot: async (r: { waitMs: number; signal?: AbortSignal }) => {
+        asked.push({ waitMs: r.waitMs, aborted: () => r.signal?.aborted === true });
+        if (o.refuse) throw o.refuse;
+        return { message: 'rebooting into 2.0.0', toVersion: '2.0.0', run: async () => void events.push('command') };
+      },
+    };
+    return { updates, asked, events };
+  }
+
+  // That the answer is out before the command runs (a command that kills berthd) is shown with a real berthd:
+  // tests/integration/fleet-reboot.test.ts. Here, in one process, the caller may read it later than that.
+  test('answers, then runs the command; the wait is the caller\'s, at most an hour', async () => {
+    const d = await tempDir();
+    const f = fakeUpdates();
+    const s = await startApiServer({ socketPath: join(d, 'api.sock'), supervisor, settings, images, host: fakeHost(), updates: f.updates });
+    const c = BerthClient.connect({ socketPath: s.socketPath, unary: 'http2' });
+    try {
+      const answer = await c.updates.reboot({ waitMs: 2500 });
+      assert.deepEqual(answer, { message: 'rebooting into 2.0.0', toVersion: '2.0.0' });
+      await waitFor(() => f.events.length > 0, 5000, 'the command to run after the answer');
+      assert.deepEqual(f.events, ['command']);
+      await c.updates.reboot({ waitMs: 10 * 3_600_000, timeoutMs: 5000 });
+      await c.updates.reboot();
+      assert.deepEqual(f.asked.map((a) => a.waitMs), [2500, 3_600_000, 0]);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  test('no slot within the wait is RESOURCE_EXHAUSTED with berthd\'s words; the command never runs', async () => {
+    const d = await tempDir();
+    const f = fakeUpdates({ refuse: Object.assign(new Error('no reboot slot is free for this host in fleet group g after waiting 1 s: all 1 reboot slots are held (h2)'), { code: 8 }) });
+    const s = await startApiServer({ socketPath: join(d, 'api.sock'), supervisor, settings, images, host: fakeHost(), updates: f.updates });
+    const c = BerthClient.connect({ socketPath: s.socketPath });
+    try {
+      await rejectsWith(c.updates.reboot({ waitMs: 1000 }), status.RESOURCE_EXHAUSTED, 'all 1 reboot slots are held (h2)');
+      assert.deepEqual(f.events, []);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+});

@@ -104,7 +104,12 @@ class FakeBackend implements UpdatesBackend {
   prepare = (): Promise<UpdateStatusInfo> => this.act('prepare', 'prepare');
   activate = (): Promise<UpdateStatusInfo> => this.act('activate', 'activate');
   deactivate = (): Promise<UpdateStatusInfo> => this.act('deactivate', 'deactivate');
-  reboot = async (): Promise<void> => void (await this.act('reboot', 'reboot'));
+  waits: number[] = [];
+  reboot = async (o: { waitMs: number }): Promise<{ message: string }> => {
+    this.waits.push(o.waitMs);
+    await this.act('reboot', 'reboot');
+    return { message: 'rebooting into 2.0.0' };
+  };
 }
 
 test("brupop's command lines parse as apiclient's; bad ones are usage errors naming the flag", () => {
@@ -173,7 +178,8 @@ test('actions: POST → the call, 204 and no body; 423 while the lock is held; 4
     ['/actions/deactivate-update', 'deactivate'], ['/actions/reboot', 'reboot'],
   ] as const) {
     b.calls = [];
-    assert.deepEqual(await route({ method: 'POST', uri }, b), { status: 204, body: '' }, uri);
+    // The reboot's 204 carries berthd's answer beside it (berth-apiclient says it on stderr; stdout stays empty).
+    assert.deepEqual(await route({ method: 'POST', uri }, b), { status: 204, body: '', ...(call === 'reboot' ? { note: 'rebooting into 2.0.0' } : {}) }, uri);
     assert.deepEqual(b.calls, [call], uri);
     const wrong = await route({ method: 'GET', uri }, b);
     assert.equal(wrong.status, 405, uri);
@@ -202,8 +208,17 @@ test('actions: POST → the call, 204 and no body; 423 while the lock is held; 4
   assert.equal((await route({ method: 'POST', uri: '/actions/refresh-updates' }, b)).status, 204);
   assert.equal(brupopParse((await route({ method: 'GET', uri: '/updates/status' }, b)).body).most_recent_command.cmd_status, 'Failed');
 
-  b.fail = { reboot: { code: 13, message: 'updates.reboot-command (x) failed: exited with 1' } };
-  assert.deepEqual(await route({ method: 'POST', uri: '/actions/reboot' }, b), { status: 500, body: 'updates.reboot-command (x) failed: exited with 1' });
+  b.fail = { reboot: { code: 13, message: 'fleet: the reboot semaphore in etcd is unreadable; fix or delete it by hand' } };
+  assert.deepEqual(await route({ method: 'POST', uri: '/actions/reboot' }, b), { status: 500, body: 'fleet: the reboot semaphore in etcd is unreadable; fix or delete it by hand' });
+  // No reboot slot within the wait (RESOURCE_EXHAUSTED): 423 as while the update lock is held, so brupop
+  // retries later; the body is berthd's refusal, naming who holds the slots. The wait is short and fixed.
+  const noSlot = 'no reboot slot is free for this host in fleet group g after waiting 10 s: all 1 reboot slots are held (h2); slots held by: h2 (1.0.0 → 2.0.0 since 2026-12-03T07:00:00.000Z); nothing was taken (this host holds no slot and waits for none)';
+  b.fail = { reboot: { code: 8, message: noSlot } };
+  b.waits = [];
+  const refused = await route({ method: 'POST', uri: '/actions/reboot' }, b);
+  assert.deepEqual(refused, { status: 423, body: noSlot });
+  assert.deepEqual(b.waits, [10_000]);
+  assert.equal(brupopStatusCode(`${failureLine({ method: 'POST', uri: '/actions/reboot' }, refused)}\n`), '423', 'brupop reads 423 and retries');
   b.fail = { check: { code: 14, message: 'cannot reach berthd at /run/berth/api.sock: connect ENOENT' } };
   const down = await route({ method: 'POST', uri: '/actions/refresh-updates' }, b);
   assert.equal(down.status, 503);

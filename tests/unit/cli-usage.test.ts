@@ -76,11 +76,11 @@ const BAD: Record<string, { args: string[]; names: string }> = {
   'fleet hold': { args: ['--group', ''], names: '--group' },
   'fleet resume': { args: ['--group', '../g'], names: '--group' },
   'update check': { args: ['-o', 'xml'], names: '--output' },
-  'update apply': { args: ['--output', 'yaml'], names: '--output' },
+  'update apply': { args: ['--reboot', '--reboot-wait', '2h'], names: '--reboot-wait' },
   'update cancel': { args: ['-o', 'csv'], names: '--output' },
   'update status': { args: ['-o', 'xml'], names: '--output' },
   'update rollback': { args: ['-o', 'xml'], names: '--output' },
-  'update reboot': { args: ['-o', 'yaml'], names: '--output' },
+  'update reboot': { args: ['--wait', 'soon'], names: '--wait' },
   'update boot-check': { args: ['--timeout', 'soon'], names: '--timeout' },
 };
 
@@ -95,6 +95,9 @@ const MORE_BAD: { args: string[]; names: string }[] = [
   { args: ['workloads', 'run', 'web', '--image', 'Not A Ref'], names: '--image' },
   { args: ['set', 'novalue'], names: '"novalue"' },
   { args: ['exec', 'admin'], names: "'command'" },
+  // The reboot's wait: berthd answers within the hour at most, so longer is refused before any call.
+  { args: ['update', 'reboot', '--wait', '61m'], names: '--wait' },
+  { args: ['update', 'apply', '--reboot-wait', '-1s'], names: '--reboot-wait' },
 ];
 
 before(async () => {

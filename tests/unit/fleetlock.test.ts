@@ -122,3 +122,28 @@ test('a strategy without what it needs refuses the reboot as FAILED_PRECONDITION
     return true;
   });
 });
+
+test('an operator\'s reboot waits for the lock only as long as it said: then refused (RESOURCE_EXHAUSTED) with nothing taken', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fleetlock-'));
+  const server = await fleetLockServer();
+  t.after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const a = await host(dir, 'a', server.url);
+  const b = await host(dir, 'b', server.url);
+  await a.coordinator.beforeReboot({ from: '1.0.0', to: '2.0.0' });
+  const t0 = Date.now();
+  await assert.rejects(b.coordinator.beforeReboot({ from: '1.0.0', to: '2.0.0' }, { maxWaitMs: 700 }), (e: Error & { code?: unknown }) => {
+    assert.equal(e.code, 8);
+    assert.match(e.message, /^the FleetLock server at http:\/\/127\.0\.0\.1:\d+ granted no reboot lock to b in group workers after waiting 700 ms: .*failed_lock: semaphore full: held by a; nothing was taken/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 5000, 'answered within its wait');
+  const asked = server.calls.filter((c) => (c.body as { client_params: { id: string } }).client_params.id === 'b').length;
+  assert.ok(asked >= 2, `asked more than once while it waited (${asked})`);
+  assert.equal(server.holders.get('workers'), 'a');
+  assert.equal(await loadPendingReboot(b.stateDir), undefined, 'nothing remembered');
+  assert.deepEqual(b.reports.at(-1)?.state, 'idle');
+  assert.match(b.reports.at(-1)?.error ?? '', /^reboot refused: the FleetLock server/);
+});

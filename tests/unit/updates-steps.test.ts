@@ -10,6 +10,7 @@ import type { UpdatesSettings } from '../../src/settings/families/updates.js';
 import { UpdateError } from '../../src/updates/errors.js';
 import type { ManifestUpdate } from '../../src/updates/manifest.js';
 import { runRebootCommand } from '../../src/updates/reboot.js';
+import type { RebootGate, RebootPlan, RebootWait } from '../../src/updates/reboot-gate.js';
 import { Updater } from '../../src/updates/updater.js';
 import { FakeInstaller } from '../support/update-host.js';
 
@@ -18,7 +19,7 @@ const update = (version: string): ManifestUpdate => ({
   rootHash: 'a'.repeat(64), hashOffset: 0, waves: [], migrations: [],
 });
 
-async function host(t: { after: (fn: () => Promise<void>) => void }, o: { failManifest?: () => string | undefined; reboot?: (c: string) => Promise<void> } = {}) {
+async function host(t: { after: (fn: () => Promise<void>) => void }, o: { failManifest?: () => string | undefined; reboot?: (c: string) => Promise<void>; rebootGate?: RebootGate } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-steps-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const settings: UpdatesSettings = {
@@ -43,6 +44,7 @@ async function host(t: { after: (fn: () => Promise<void>) => void }, o: { failMa
       },
     }),
     ...(o.reboot ? { reboot: o.reboot } : {}),
+    ...(o.rebootGate ? { rebootGate: o.rebootGate } : {}),
   });
   return { dir, settings, installer, downloads, updater: await open(), open };
 }
@@ -171,4 +173,81 @@ test('a state a command reaches is never shown beside that command still Unknown
   const mixed = [...new Set(seen)].filter((x) => /^(available\/refresh|staged\/prepare|ready\/activate|staged\/deactivate)\/Unknown$/.test(x));
   assert.deepEqual(mixed, [], `states shown with their command still Unknown: ${mixed.join(', ')}`);
   assert.ok(seen.includes('ready/activate/Success') && seen.includes('staged/deactivate/Success'), [...new Set(seen)].join(' '));
+});
+
+/** A gate that waits until told (or its wait's signal aborts), as a fleet's reboot slot does. */
+function heldGate(): { gate: RebootGate; asked: { plan: RebootPlan; wait: RebootWait | undefined }[]; grant(): void; refuse(err: Error): void; failures: string[] } {
+  const asked: { plan: RebootPlan; wait: RebootWait | undefined }[] = [];
+  const failures: string[] = [];
+  let settle: { grant(): void; refuse(err: Error): void } = { grant: () => undefined, refuse: () => undefined };
+  const gate: RebootGate = {
+    beforeReboot: (plan, wait) => new Promise<void>((resolve, reject) => {
+      asked.push({ plan, wait });
+      settle = { grant: resolve, refuse: reject };
+      wait?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true });
+    }),
+    rebootFailed: async (_plan, reason) => void failures.push(reason),
+  };
+  return { gate, asked, failures, grant: () => settle.grant(), refuse: (e) => settle.refuse(e) };
+}
+
+test('a reboot in two halves: the gate (an operation: others busy, update cancel ends its wait), the answer, then the command', async (t) => {
+  const ran: string[] = [];
+  const g = heldGate();
+  const { updater, settings } = await host(t, { reboot: async (c) => void ran.push(c), rebootGate: g.gate });
+  settings.rebootCommand = 'systemctl reboot';
+  await updater.check();
+  await (await updater.apply()).finished;
+
+  // Waiting for the slot is the running operation: the rest is refused, naming it; cancel ends the wait.
+  const waiting = updater.prepareReboot({ maxWaitMs: 5000 });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(g.asked.map((a) => [a.plan, a.wait?.maxWaitMs]), [[{ from: '1.0.0', to: '2.0.0' }, 5000]]);
+  assert.equal(updater.status().operation?.kind, 'reboot');
+  await refused(updater.check(), 'busy', /^update reboot is running/);
+  await refused(updater.prepareReboot(), 'busy', /update reboot is running/);
+  await updater.cancel();
+  await refused(waiting, 'cancelled', /^update reboot was cancelled$/);
+  assert.equal(updater.status().operation, undefined);
+  assert.deepEqual(ran, [], 'no command ran');
+
+  // The caller going away (its signal) ends the wait too.
+  const gone = new AbortController();
+  const left = updater.prepareReboot({ maxWaitMs: 5000, signal: gone.signal });
+  await new Promise((r) => setImmediate(r));
+  gone.abort();
+  await refused(left, 'cancelled', /cancelled/);
+
+  // Granted: the answer first; the command only when `run` is called (after the API's answer is out), once.
+  const granted = updater.prepareReboot({ maxWaitMs: 5000 });
+  await new Promise((r) => setImmediate(r));
+  g.grant();
+  const start = await granted;
+  assert.deepEqual([start.to, start.message], ['2.0.0', 'rebooting into 2.0.0']);
+  assert.deepEqual(ran, [], 'the command waits for run()');
+  assert.equal(updater.status().operation?.kind, 'reboot', 'still one operation until the command is over');
+  await Promise.all([start.run(), start.run()]);
+  assert.deepEqual(ran, ['systemctl reboot'], 'run once');
+  assert.equal(updater.status().operation, undefined);
+});
+
+test('the gate\'s refusal keeps its code (no slot: RESOURCE_EXHAUSTED); a failed command is told to the gate', async (t) => {
+  const g = heldGate();
+  const { updater, settings } = await host(t, { rebootGate: g.gate });
+  const refusal = updater.prepareReboot({ maxWaitMs: 0 });
+  await new Promise((r) => setImmediate(r));
+  g.refuse(Object.assign(new Error('no reboot slot is free for this host in fleet group g after waiting 0 ms: all 1 reboot slots are held (h2)'), { code: 8 }));
+  const err = await refusal.then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof UpdateError);
+  assert.deepEqual([err.kind, err.code], ['no-slot', 8]);
+  assert.match(err.message, /^no reboot slot is free .*held \(h2\)$/);
+  assert.deepEqual([updater.status().lastError?.operation, updater.status().operation], ['reboot', undefined]);
+
+  settings.rebootCommand = 'echo "no reboot here" >&2; exit 4';
+  const next = updater.prepareReboot({ maxWaitMs: 0 });
+  await new Promise((r) => setImmediate(r));
+  g.grant();
+  await refused((await next).run(), 'reboot', /exited with 4: no reboot here$/);
+  assert.deepEqual(g.failures, ['updates.reboot-command (echo "no reboot here" >&2; exit 4) failed: exited with 4: no reboot here']);
+  assert.equal(updater.status().lastError?.operation, 'reboot');
 });
