@@ -96,7 +96,13 @@ export async function updateApplyScenario(ctx: BenchContext): Promise<Row[]> {
     if (!slotB) throw new Error(`${disk}: no BERTH-ROOT-B partition`);
     const repo = path.join(work, 'repo');
     await mustRepo(['init', repo]);
-    await publish(repo, { version: '2.0.0', rootImage: v2.rootGz, kernel: v2.kernel, initramfs: v2.initramfs, rootHash: v2.rootHash, hashOffset: v2.hashOffset });
+    // Packed as the image build's root is published (image/vm-update-test.sh): zstd -3. BENCH_UPDATE_PACKING=gzip
+    // publishes the gzip -1 one instead.
+    const packing = process.env.BENCH_UPDATE_PACKING ?? 'zstd';
+    if (packing !== 'zstd' && packing !== 'gzip') throw new Error(`BENCH_UPDATE_PACKING=${packing}: zstd or gzip`);
+    const packed = packing === 'gzip' ? v2.rootGz : `${v2.rootImg}.zst`;
+    if (packing === 'zstd') await execFileP('zstd', ['-q', '-T0', '-3', v2.rootImg, '-o', packed]);
+    await publish(repo, { version: '2.0.0', rootImage: packed, kernel: v2.kernel, initramfs: v2.initramfs, rootHash: v2.rootHash, hashOffset: v2.hashOffset });
     server = await serveStatic(repo);
 
     const cmdline = path.join(work, 'cmdline');
@@ -153,7 +159,7 @@ export async function updateApplyScenario(ctx: BenchContext): Promise<Row[]> {
     const info = (scenario: string, ms: number): Row => ({ scenario, berth: ms, unit: 'ms', target: 'informational', met: true });
     const phaseRows = (label: string, m: Map<string, number[]>): Row[] =>
       [...m].map(([p, ms]) => info(`update apply ${label}: phase ${p} (berthd's progress, sampled)`, median(ms)));
-    const gzipPct = (((await stat(v2.rootGz)).size / imageBytes) * 100).toFixed(0);
+    const packedPct = (((await stat(packed)).size / imageBytes) * 100).toFixed(0);
     return [
       {
         scenario: `update apply of a staged update: berthd --boot-disk FILE, Apply → ready (copy into the slot, veritysetup verify, boot entry), ${mib} image`,
@@ -162,7 +168,7 @@ export async function updateApplyScenario(ctx: BenchContext): Promise<Row[]> {
         samples: { berth: staged.map(rate), baseline: yard.map(rate) },
       },
       {
-        scenario: `update apply from the repository: download + sha256 + unpack (gzip ${gzipPct} %, 127.0.0.1), then the above`,
+        scenario: `update apply from the repository: download + sha256 + unpack (${packing} to ${packedPct} %, 127.0.0.1), then the above`,
         berth: rate(median(full)), baseline: yRate, baselineName: `${yardName}; it downloads nothing`, unit: 'MB/s', target: 'informational', met: true,
         samples: { berth: full.map(rate), baseline: yard.map(rate) },
       },
