@@ -12,6 +12,7 @@ test('benchmark suite smoke run: every scenario produces figures', { timeout: 60
   for (const r of rows) assert.ok(Number.isFinite(r.berth), `${r.scenario}: ${r.berth}`);
   const names = rows.map((r) => r.scenario).join('\n');
   for (const id of ['P1', 'P2', 'P4', 'P5', 'P6', 'P7', 'P8', 'R1']) assert.match(names, new RegExp(`^${id} `, 'm'));
-  assert.match(names, /^update apply: /m);
+  assert.match(names, /^update apply of a staged update: /m);
+  assert.match(names, /^update apply from the repository: /m);
   assert.match(latencyChart(rows), /^<svg/);
 });

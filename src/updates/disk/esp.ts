@@ -23,8 +23,13 @@ export interface StagedEntry {
 export class Esp {
   private readonly image: string;
 
-  constructor(disk: string, offset: number, private readonly signal?: AbortSignal) {
+  constructor(private readonly disk: string, private readonly offset: number, private readonly signal?: AbortSignal) {
     this.image = `${disk}@@${offset}`;
+  }
+
+  /** The same ESP, its commands not stopped by the operation's signal (writes that must not be cut short). */
+  withoutSignal(): Esp {
+    return new Esp(this.disk, this.offset);
   }
 
   private m(cmd: string, args: readonly string[]): Promise<string> {

@@ -109,9 +109,12 @@ export function createDiskInstaller(o: DiskInstallerOptions): DiskInstaller {
     // Step 3 (kernel, initramfs and the hidden entry onto the ESP) runs beside the verify: it does not depend
     // on the slot's bytes and nothing boots it before the commit, which waits for both. Its progress is
     // reported after the verify's, in the order of the steps.
+    // The staging is not cut short by a cancel (killing mtools half way through a write could leave the FAT
+    // inconsistent): a cancel waits for it and then removes what it wrote.
+    const espQuiet = esp.withoutSignal();
     let staging: Promise<StagedEntry> | undefined;
     const stageBeside = () => {
-      staging ??= esp.entries().then((entries) => esp.stage(
+      staging ??= espQuiet.entries().then((entries) => espQuiet.stage(
         { version: plan.version, generation: nextGeneration(entries), options: slotCmdline(base, target, plan.rootHash, plan.hashOffset) },
         plan.kernel, plan.initramfs, () => undefined,
       ));
@@ -151,8 +154,8 @@ export function createDiskInstaller(o: DiskInstallerOptions): DiskInstaller {
       // Nothing of this version may stay on the ESP: the staged entry is hidden, but its kernel is not needed.
       if (staging) {
         await staging.catch(() => undefined);
-        await esp.removeStaged().catch(() => undefined);
-        await esp.removeKernelDir(plan.version).catch(() => undefined);
+        await espQuiet.removeStaged().catch(() => undefined);
+        await espQuiet.removeKernelDir(plan.version).catch(() => undefined);
       }
       throw e;
     }

@@ -22,8 +22,8 @@ export function packingOf(head: Buffer): Packing {
 export function unpacker(packing: Packing, what: string): Duplex {
   if (packing === 'none') return new PassThrough({ highWaterMark: 4 << 20 });
   if (packing === 'gzip') {
-    // Room for a few chunks ahead, so zlib (in the thread pool) inflates while a chunk is being written.
-    // Room on both sides, so a writer feeding it (a download) is not held up chunk by chunk.
+    // Room for a few chunks on both sides: zlib (in the thread pool) inflates ahead of the writes, and a
+    // download feeding it is not held up chunk by chunk.
     const options: ZlibOptions & TransformOptions = { chunkSize: 1 << 20, readableHighWaterMark: 4 << 20, writableHighWaterMark: 4 << 20 };
     const gz = createGunzip(options);
     // The first listener, so whoever handles the error reads what it means.
