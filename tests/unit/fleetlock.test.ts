@@ -1,7 +1,7 @@
 // updates.reboot-strategy = fleetlock: berth's reboot coordinator speaking Fedora CoreOS's FleetLock protocol
 // to a small FleetLock server written here (one lock per group, as airlock's default): pre-reboot before the
 // reboot, steady-state only after a healthy boot; a host that came back on another version keeps the lock.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -68,6 +68,17 @@ async function host(dir: string, id: string, url: string | undefined): Promise<{
   return { coordinator, store, stateDir, reports };
 }
 
+/** Hosts a and b of group `workers` against one FleetLock server; all of it removed when the test ends. */
+async function twoHosts(t: TestContext) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fleetlock-'));
+  const server = await fleetLockServer();
+  t.after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { server, a: await host(dir, 'a', server.url), b: await host(dir, 'b', server.url) };
+}
+
 test('fleetlock without updates.fleetlock-url is refused, naming the key', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fleetlock-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -78,14 +89,7 @@ test('fleetlock without updates.fleetlock-url is refused, naming the key', async
 });
 
 test('pre-reboot before the reboot, steady-state after a healthy boot; a second host waits for the lock', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fleetlock-'));
-  const server = await fleetLockServer();
-  t.after(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const a = await host(dir, 'a', server.url);
-  const b = await host(dir, 'b', server.url);
+  const { server, a, b } = await twoHosts(t);
   await a.coordinator.beforeReboot({ from: '1.0.0', to: '2.0.0' });
   assert.deepEqual(server.calls[0], { path: '/v1/pre-reboot', protocolHeader: 'true', body: { client_params: { id: 'a', group: 'workers' } } });
   assert.equal(server.holders.get('workers'), 'a');
@@ -124,14 +128,7 @@ test('a strategy without what it needs refuses the reboot as FAILED_PRECONDITION
 });
 
 test('an operator\'s reboot waits for the lock only as long as it said: then refused (RESOURCE_EXHAUSTED) with nothing taken', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fleetlock-'));
-  const server = await fleetLockServer();
-  t.after(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const a = await host(dir, 'a', server.url);
-  const b = await host(dir, 'b', server.url);
+  const { server, a, b } = await twoHosts(t);
   await a.coordinator.beforeReboot({ from: '1.0.0', to: '2.0.0' });
   const t0 = Date.now();
   await assert.rejects(b.coordinator.beforeReboot({ from: '1.0.0', to: '2.0.0' }, { maxWaitMs: 700 }), (e: Error & { code?: unknown }) => {
