@@ -38,7 +38,9 @@ export interface CallOptions {
 type Req = Record<string, unknown>;
 type UnaryFn = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: unknown) => void) => grpc.ClientUnaryCall;
 type StreamFn = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
-type BidiFn = (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<Req, unknown>;
+/** Requests on a bidi stream: a message, or a Buffer holding one already encoded. */
+type BidiReq = Req | Buffer;
+type BidiFn = (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<BidiReq, unknown>;
 
 /** The shared connection: one channel, one stub per service. Namespace views share it. */
 class Connection {
@@ -137,7 +139,7 @@ export class ContainerdClient {
     }
   }
 
-  bidi(service: ServiceKey, method: string, opts?: CallOptions): grpc.ClientDuplexStream<Req, unknown> {
+  bidi(service: ServiceKey, method: string, opts?: CallOptions): grpc.ClientDuplexStream<BidiReq, unknown> {
     const stub = this.conn.stubs.get(service)! as unknown as Record<string, BidiFn>;
     return stub[method]!.call(stub, this.metadata(opts), this.callOptions(opts));
   }

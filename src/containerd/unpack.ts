@@ -18,6 +18,7 @@ export async function snapshotExists(client: ContainerdClient, snapshotter: stri
 /**
  * Unpack an image's layers into the snapshotter (Prepare → Diff.Apply → Commit per layer, API facts §7.3),
  * skipping layers whose chain id is already committed, then label the config so GC keeps the chain.
+ * Layers are applied bottom up, each one as soon as `layerReady` says its blob is there.
  */
 export async function unpackImage(
   client: ContainerdClient,
@@ -28,6 +29,11 @@ export async function unpackImage(
     snapshotter?: string;
     /** Called with the indexes of the layers still to unpack, before any is: may refuse (disk space). */
     beforeApply?: (pending: number[]) => Promise<void>;
+    /**
+     * Resolves once layer `i`'s blob is in the content store (a pull still downloading the later ones):
+     * each layer is applied as soon as it and every layer below it are there. Absent: all are present.
+     */
+    layerReady?: (i: number) => Promise<void>;
   },
 ): Promise<{ chainId: string; applied: number }> {
   const snapshotter = opts.snapshotter ?? DEFAULT_SNAPSHOTTER;
@@ -41,6 +47,7 @@ export async function unpackImage(
   for (const i of pending) {
     const chainId = image.chainIds[i]!;
     const parent = i === 0 ? '' : image.chainIds[i - 1]!;
+    await opts.layerReady?.(i);
     const key = `extract-${Date.now()}-${randomBytes(3).toString('base64url')} ${chainId}`;
     const mounts = await client.prepareSnapshot(snapshotter, key, parent, {}, call);
     try {

@@ -10,6 +10,8 @@ export const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: Number, enum
 
 function serializer(type: protobuf.Type): (value: object) => Buffer {
   return (value) => {
+    // A message the caller encoded itself (Content.Write's data messages, built in reused buffers).
+    if (Buffer.isBuffer(value)) return value;
     if (Array.isArray(value)) throw new Error(`cannot serialize an array as ${type.fullName.slice(1)}`);
     const bytes = type.encode(type.fromObject(value as Record<string, unknown>)).finish();
     // protobufjs writes into a Buffer on Node: hand it over without a copy.

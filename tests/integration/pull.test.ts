@@ -7,11 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TestContainerd } from '../support/containerd.js';
+import { waitFor } from '../support/wait.js';
 import { TestRegistry, RegistryFront, buildLayout, busyboxLayers, testCa, htpasswd, freePort, type BuiltLayout } from '../support/registry.js';
 import { pullImage, type PullOptions } from '../../src/images/pull.js';
 import { registryConfig, type RegistrySettings } from '../../src/images/registry/config.js';
 import type { PullProgress } from '../../src/images/pull-progress.js';
 import type { ContainerdClient } from '../../src/containerd/client.js';
+import { chainIds } from '../../src/containerd/image-manifest.js';
+import { snapshotExists } from '../../src/containerd/unpack.js';
 import type { RegistryCredentials } from '../../src/settings/index.js';
 
 let ctd: TestContainerd;
@@ -236,6 +239,45 @@ describe('mirrors, bearer tokens and faults', () => {
       const gets = front.seen.filter((r) => r.url.endsWith(big) && r.method === 'GET');
       assert.ok(gets.some((r) => r.range && /^bytes=[1-9]\d*-$/.test(r.range)), `resumed with Range: ${JSON.stringify(gets)}`);
       assert.ok(retries.length >= 3, retries.join('\n'));
+    } finally {
+      await front.close();
+    }
+  });
+
+  test('layers unpack as they arrive: the lower ones are in the snapshotter while the top one still downloads', async () => {
+    const image = app.images[0]!;
+    const last = image.layerDigests.at(-1)!;
+    const front = await RegistryFront.start(reg.host, { holdBlob: last });
+    const ns = freshNs();
+    try {
+      const pulling = pull(`${front.host}/test/app:v1`, ns, settings({ insecure: [front.host] }));
+      const below = chainIds(image.diffIds).at(-2)!;
+      // Every layer under the held one is unpacked and committed before its bytes have come at all.
+      await waitFor(async () => snapshotExists(cc, 'overlayfs', below, ns), 20_000, `snapshot ${below} while ${last} is held`);
+      assert.equal(front.seen.filter((r) => r.url.endsWith(last)).length, 1, 'the top layer was asked for');
+      front.release();
+      const pulled = await pulling;
+      assert.equal(pulled.chainId, chainIds(image.diffIds).at(-1));
+    } finally {
+      await front.close();
+    }
+  });
+
+  test('a layer that does not match its diff id fails the pull naming it, cuts off the downloads and leaves nothing', { timeout: 30_000 }, async () => {
+    // The config claims another uncompressed digest for the bottom layer: the unpack refuses it while the
+    // layer above is still held by the registry, and the pull must end without waiting for that download.
+    const lying = await buildLayout(path.join(work, 'lying'), [{ architecture: 'amd64', layers: busyboxLayers(2, 64 << 10) }], false, { diffIds: (ids) => [`sha256:${'0'.repeat(64)}`, ...ids.slice(1)] });
+    await reg.push(lying.dir, 'test/lying', 'v1');
+    const held = lying.images[0]!.layerDigests.at(-1)!;
+    const front = await RegistryFront.start(reg.host, { holdBlob: held });
+    const ns = freshNs();
+    try {
+      await assert.rejects(pull(`${front.host}/test/lying:v1`, ns, settings({ insecure: [front.host] })), (e: Error) => {
+        assert.match(e.message, /does not match diff id sha256:0{64}/);
+        assert.ok(e.message.includes(lying.images[0]!.layerDigests[0]!), e.message);
+        return true;
+      });
+      assert.deepEqual(await leftovers(ns), { content: 0, snapshots: 0, images: 0, ingests: 0, leases: 0 });
     } finally {
       await front.close();
     }

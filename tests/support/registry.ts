@@ -131,9 +131,10 @@ export interface BuiltLayout {
 
 /**
  * An OCI layout dir with one image, or with an image index of several platforms (tag `latest`), ready for
- * `skopeo copy oci:DIR:latest`. Layers are gzip-compressed like a real registry's.
+ * `skopeo copy oci:DIR:latest`. Layers are gzip-compressed like a real registry's. `tamper.diffIds` makes
+ * the config lie about the layers' uncompressed digests (the returned `diffIds` stay the real ones).
  */
-export async function buildLayout(dir: string, images: LayoutImage[], asIndex = images.length > 1): Promise<BuiltLayout> {
+export async function buildLayout(dir: string, images: LayoutImage[], asIndex = images.length > 1, tamper: { diffIds?: (real: string[]) => string[] } = {}): Promise<BuiltLayout> {
   await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   const put = async (b: Buffer): Promise<string> => {
     const d = sha(b);
@@ -155,7 +156,7 @@ export async function buildLayout(dir: string, images: LayoutImage[], asIndex = 
     const config = Buffer.from(JSON.stringify({
       architecture: img.architecture, os: 'linux',
       config: { Cmd: img.cmd ?? ['/bin/sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
-      rootfs: { type: 'layers', diff_ids: diffIds },
+      rootfs: { type: 'layers', diff_ids: tamper.diffIds ? tamper.diffIds(diffIds) : diffIds },
     }));
     const configDigest = await put(config);
     const manifest = Buffer.from(JSON.stringify({
@@ -218,6 +219,8 @@ export interface FrontOptions {
   dropMidBlob?: string;
   /** Flip a byte in this blob on every GET (a registry serving corrupt data). */
   corruptBlob?: string;
+  /** Hold GETs of this blob (no answer at all) until `release()`. */
+  holdBlob?: string;
 }
 
 export interface SeenRequest {
@@ -233,6 +236,8 @@ export class RegistryFront {
   private readonly tokens = new Set<string>();
   private failed503 = 0;
   private dropped = false;
+  private held: (() => void)[] = [];
+  private releasedHold = false;
   private constructor(private readonly server: http.Server, readonly port: number, private readonly upstream: string, readonly opts: FrontOptions) {}
 
   get host(): string {
@@ -247,7 +252,14 @@ export class RegistryFront {
     return front;
   }
 
+  /** Let held requests (and later ones) through. */
+  release(): void {
+    this.releasedHold = true;
+    for (const go of this.held.splice(0)) go();
+  }
+
   async close(): Promise<void> {
+    this.release();
     this.server.closeAllConnections();
     await new Promise((r) => this.server.close(r));
   }
@@ -273,6 +285,7 @@ export class RegistryFront {
       res.end('try later');
       return;
     }
+    if (blob && req.method === 'GET' && blob === this.opts.holdBlob && !this.releasedHold) await new Promise<void>((go) => this.held.push(go));
     const headers = { ...req.headers, host: this.upstream };
     delete headers.authorization;
     const up = await new Promise<http.IncomingMessage>((resolve, reject) => {

@@ -103,6 +103,11 @@ export class PullWatch implements TransferMeter {
     return Object.assign(new Error(`pull of ${this.opts.ref} cancelled`), { name: 'AbortError', code: 'ABORT_ERR' });
   }
 
+  /** End the pull for a reason of its own (a layer that does not unpack): its requests are aborted. */
+  abort(reason: unknown): void {
+    this.fail(reason instanceof Error ? reason : new Error(String(reason)));
+  }
+
   close(): void {
     clearTimeout(this.deadline);
     clearInterval(this.ticker);
