@@ -8,7 +8,7 @@
 // nothing else (no unit) is touched.
 
 import { readFile } from 'node:fs/promises';
-import { Etcd3, type IOptions, type Lease, type Watcher } from 'etcd3';
+import type { Etcd3, IOptions, Lease, Watcher } from 'etcd3';
 import { onAbort } from '../util/abort.js';
 import { hostKey, hostsPrefix, settingsKey, type FleetConfig } from './config.js';
 import { decodeRecord, encodeRecord, type HostRecord } from './record.js';
@@ -69,6 +69,8 @@ export class EtcdSession {
   private constructor(readonly config: FleetConfig, readonly client: Etcd3, private readonly hooks: SessionHooks) {}
 
   static async open(config: FleetConfig, hooks: SessionHooks): Promise<EtcdSession> {
+    // etcd3 (its gRPC stubs and parsed protos, ~5 MB of heap) is loaded only by a host that joins a fleet.
+    const { Etcd3 } = await import('etcd3');
     const session = new EtcdSession(config, new Etcd3(await etcdOptions(config)), hooks);
     void session.register();
     void session.watchSettings();

@@ -31,10 +31,9 @@ export interface DownloadedTargets {
 
 export type ByteProgress = (done: number, total: number) => void;
 
-/** The repository refused (or could not be read); `message` names the file and what was wrong. */
-export class RepositoryError extends Error {
-  override readonly name = 'RepositoryError';
-}
+import { RepositoryError } from './repository-error.js';
+
+export { RepositoryError };
 
 /** tuf-js's message, with what it means for an operator added where its words are terse. */
 function why(err: unknown): string {

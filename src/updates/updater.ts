@@ -14,7 +14,8 @@ import type { ManifestUpdate } from './manifest.js';
 import type { SlotInfo } from './installer.js';
 import { rebootInHalves, type RebootStart } from './reboot.js';
 import type { RebootGate, RebootWait } from './reboot-gate.js';
-import { RepositoryError, UpdateRepository, type RepositoryOptions } from './repository.js';
+import { RepositoryError } from './repository-error.js';
+import type { RepositoryOptions, UpdateRepository } from './repository.js';
 import { selectUpdate, type HostIdentity } from './select.js';
 import { loadUpdatesState, saveUpdatesState, type CommandResult, type CommandType, type PersistedUpdates, type UpdateState } from './state-file.js';
 
@@ -269,7 +270,7 @@ export class Updater {
   private async doCheck(signal: AbortSignal): Promise<PersistedUpdates> {
     const settings = this.o.settings();
     if (settings.seed === undefined) throw new UpdateError('config', 'updates.seed is not set (berthd chooses one at its first start)');
-    const manifest = await this.repository(settings).manifest(signal);
+    const manifest = await (await this.repository(settings)).manifest(signal);
     const sel = selectUpdate(manifest, this.o.host, {
       versionLock: settings.versionLock, ignoreWaves: settings.ignoreWaves, seed: settings.seed, now: this.now(),
     });
@@ -294,7 +295,7 @@ export class Updater {
       const signal = op.controller.signal;
       const settings = this.o.settings();
       op.progress = { phase: 'download', done: 0, total: 0 };
-      const files = await this.repository(settings).download(chosen, this.downloadDir(), (done, total) => {
+      const files = await (await this.repository(settings)).download(chosen, this.downloadDir(), (done, total) => {
         op.progress = { phase: 'download', done, total };
       }, signal);
       signal.throwIfAborted();
@@ -319,14 +320,17 @@ export class Updater {
     return { ...this.s, state: 'ready', lastError: undefined };
   }
 
-  private repository(settings: UpdatesSettings): Pick<UpdateRepository, 'manifest' | 'download'> {
+  /** tuf-js is loaded on the first check: a host that never checks for updates never holds it in memory. */
+  private async repository(settings: UpdatesSettings): Promise<Pick<UpdateRepository, 'manifest' | 'download'>> {
     if (!settings.metadataBaseUrl) throw new UpdateError('config', 'updates.metadata-base-url is not set: no repository to check');
     if (!settings.targetsBaseUrl) throw new UpdateError('config', 'updates.targets-base-url is not set: no repository to download from');
     const ro: RepositoryOptions = {
       metadataBaseUrl: settings.metadataBaseUrl, targetsBaseUrl: settings.targetsBaseUrl,
       trustedRootFile: this.o.trustedRootFile, cacheDir: this.o.dir,
     };
-    return this.o.repository ? this.o.repository(ro) : new UpdateRepository(ro);
+    if (this.o.repository) return this.o.repository(ro);
+    const { UpdateRepository } = await import('./repository.js');
+    return new UpdateRepository(ro);
   }
 
   private downloadDir(): string {
