@@ -9,9 +9,12 @@ import { fileURLToPath } from 'node:url';
  *
  * The clients run in a fresh child process, not in the bench's: by P5 the bench process holds every earlier
  * scenario's garbage, and its own major GC pauses (several ms on that heap) would show up as berthd's tail.
+ * For the same reason that process gets a young generation big enough for the whole run's garbage
+ * (`--max-semi-space-size=64`): with Node's default, its own scavenges — every in-flight call of the four
+ * waits through each — were most of the p99 (7 ms against 2.5–3.6 ms with it, same berthd, 2026-12-03).
  */
 export async function unitStatusLoad(socket: string, unit: string, clients: number, durationMs: number, warmup: number): Promise<number[]> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), socket, unit, String(clients), String(durationMs), String(warmup)], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=64', fileURLToPath(import.meta.url), socket, unit, String(clients), String(durationMs), String(warmup)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
