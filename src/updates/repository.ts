@@ -11,6 +11,7 @@ import { Updater, type TargetFile } from 'tuf-js';
 import { RepositoryFetcher } from './fetcher.js';
 import { MANIFEST_TARGET, parseManifest, type Manifest, type ManifestUpdate } from './manifest.js';
 import { downloadUnpacked, downloadVerified, findUnpacked, targetUrl } from './target-download.js';
+import { RepositoryError } from './repository-error.js';
 
 export interface RepositoryOptions {
   readonly metadataBaseUrl: string;
@@ -30,10 +31,6 @@ export interface DownloadedTargets {
 }
 
 export type ByteProgress = (done: number, total: number) => void;
-
-import { RepositoryError } from './repository-error.js';
-
-export { RepositoryError };
 
 /** tuf-js's message, with what it means for an operator added where its words are terse. */
 function why(err: unknown): string {
